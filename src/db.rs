@@ -1,0 +1,316 @@
+//! Opening the database file safely (SPEC B12, R4) and reading rows tolerantly (SPEC B11).
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind as IoKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, Row};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{self, Mapping, Metadata};
+use crate::normalize;
+use crate::options::StoreOptions;
+use crate::timestamp;
+
+/// Opens (creating with mode 0600 when missing) and configures a connection.
+///
+/// The file is never deleted, renamed or rewritten here: a path that is a directory, an
+/// empty file we did not create, or a file that is not SQLite gets its own error.
+pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    crate::sqlite_guard::check()?;
+    let display = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
+        }
+        Ok(meta) if meta.len() == 0 => return Err(Error::DatabaseEmpty(format!(
+            "{display} is an empty file; refusing to initialise a file this library did not create"
+        ))),
+        Ok(_) => {}
+        Err(e) if e.kind() == IoKind::NotFound => create_private(path)?,
+        Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| with_path(e.into(), path))?;
+    configure(&conn, options).map_err(|e| with_path(e, path))?;
+    Ok(conn)
+}
+
+/// Creates the database file with mode 0600: it will hold the backend's endpoint API keys too.
+fn create_private(path: &Path) -> Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Another process created it between our stat and open: use theirs.
+        Err(e) if e.kind() == IoKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == IoKind::PermissionDenied => Err(Error::DatabaseReadonly(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+        Err(e) => Err(Error::DatabaseCantOpen(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn with_path(err: Error, path: &Path) -> Error {
+    let p = path.display();
+    match err {
+        Error::NotADatabase(m) => Error::NotADatabase(format!("{p}: {m}")),
+        Error::DatabaseCorrupt(m) => Error::DatabaseCorrupt(format!("{p}: {m}")),
+        Error::DatabaseCantOpen(m) => Error::DatabaseCantOpen(format!("{p}: {m}")),
+        Error::DatabaseReadonly(m) => Error::DatabaseReadonly(format!("{p}: {m}")),
+        other => other,
+    }
+}
+
+fn configure(conn: &Connection, options: &StoreOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    // Reading the header first turns a garbage file into NOTADB before any pragma writes.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    let mode: String = conn.query_row(
+        &format!("PRAGMA journal_mode={}", options.journal_mode.pragma()),
+        [],
+        |r| r.get(0),
+    )?;
+    if !mode.eq_ignore_ascii_case(options.journal_mode.pragma()) {
+        return Err(Error::DatabaseReadonly(format!(
+            "journal_mode {} could not be set (got {mode})",
+            options.journal_mode.pragma()
+        )));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={};",
+        options.synchronous.pragma()
+    ))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+/// The columns every row read selects, in order.
+pub(crate) const ROW_COLUMNS: &str = "id, scope_type, scope_key, name, default_model, \
+    candidates_json, is_active, updated_at, metadata_json";
+
+/// A row as stored, read tolerantly, with the id it has in the table.
+pub(crate) struct StoredRow {
+    pub row_id: String,
+    pub mapping: Mapping,
+}
+
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+    }
+}
+
+/// Reads one row the way SPEC B11 asks: normalised scope type, junk JSON → empty, NULL
+/// `is_active` → true. `None` when the row cannot name a mapping (bad scope type, empty key).
+pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
+    let row_id = text(row.get_ref(0)?).unwrap_or_default();
+    let raw_type = text(row.get_ref(1)?).unwrap_or_default();
+    let raw_key = text(row.get_ref(2)?).unwrap_or_default();
+    let (Ok(scope_type), Ok(scope_key)) = (
+        normalize::scope_type(&raw_type),
+        normalize::scope_key(&raw_key),
+    ) else {
+        return Ok(None);
+    };
+    let name = text(row.get_ref(3)?);
+    let default_model = text(row.get_ref(4)?)
+        .as_deref()
+        .and_then(normalize::model_name)
+        .map(str::to_owned);
+    let raw_candidates: Vec<String> = text(row.get_ref(5)?)
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| match v {
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(model::stringify_candidate)
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let candidates = normalize::candidates(
+        raw_candidates.iter().map(String::as_str),
+        default_model.as_deref(),
+    );
+    let is_active = match row.get_ref(6)? {
+        ValueRef::Null => true,
+        ValueRef::Integer(i) => i != 0,
+        ValueRef::Real(f) => f != 0.0,
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let t = String::from_utf8_lossy(t);
+            !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false" | "")
+        }
+    };
+    let updated_at = text(row.get_ref(7)?).map(|t| timestamp::normalize(&t).unwrap_or(t));
+    let metadata: Metadata = text(row.get_ref(8)?)
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(Some(StoredRow {
+        row_id,
+        mapping: Mapping {
+            id: format!("{scope_type}:{scope_key}"),
+            scope_type,
+            scope_key,
+            name,
+            default_model,
+            candidates,
+            is_active,
+            updated_at,
+            metadata,
+        },
+    }))
+}
+
+/// Every readable row of `llm_model_mappings`.
+pub(crate) fn read_all_rows(conn: &Connection) -> Result<Vec<StoredRow>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM llm_model_mappings"))?;
+    let rows = stmt.query_map([], read_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(r) = r? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The blocked set.
+pub(crate) fn read_blocked(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT model FROM mm_blocked_models ORDER BY model")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Writes one validated mapping, replacing its row and any alias rows (`tenant:` or other
+/// spellings) that name the same id.
+pub(crate) fn write_mapping(
+    conn: &Connection,
+    m: &Mapping,
+    alias_row_ids: &[String],
+) -> Result<()> {
+    let alias_type = if m.scope_type == "mapping" {
+        normalize::LEGACY_TENANT
+    } else {
+        m.scope_type.as_str()
+    };
+    conn.prepare_cached(
+        "DELETE FROM llm_model_mappings WHERE id <> ?1 AND scope_type IN (?2, ?3) AND scope_key = ?4",
+    )?
+    .execute((&m.id, &m.scope_type, alias_type, &m.scope_key))?;
+    for row_id in alias_row_ids.iter().filter(|r| **r != m.id) {
+        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1")?
+            .execute([row_id])?;
+    }
+    let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
+    let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
+    conn.prepare_cached(
+        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
+         candidates_json, is_active, updated_at, metadata_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
+         name = excluded.name, default_model = excluded.default_model, \
+         candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
+         updated_at = excluded.updated_at, metadata_json = excluded.metadata_json",
+    )?
+    .execute((
+        &m.id,
+        &m.scope_type,
+        &m.scope_key,
+        &m.name,
+        &m.default_model,
+        candidates,
+        m.is_active as i64,
+        &m.updated_at,
+        metadata,
+    ))?;
+    Ok(())
+}
+
+/// Deletes the rows of one id (its normalised id, alias rows and the given row ids).
+pub(crate) fn delete_mapping(
+    conn: &Connection,
+    scope_type: &str,
+    scope_key: &str,
+    row_ids: &[String],
+) -> Result<usize> {
+    let alias_type = if scope_type == "mapping" {
+        normalize::LEGACY_TENANT
+    } else {
+        scope_type
+    };
+    let id = format!("{scope_type}:{scope_key}");
+    let mut n = conn
+        .prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1 OR (scope_type IN (?2, ?3) AND scope_key = ?4)")?
+        .execute((&id, scope_type, alias_type, scope_key))?;
+    for row_id in row_ids {
+        n += conn
+            .prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1")?
+            .execute([row_id])?;
+    }
+    Ok(n)
+}
+
+/// Rows that name one normalised id, read inside the caller's transaction.
+pub(crate) fn read_id(
+    conn: &Connection,
+    scope_type: &str,
+    scope_key: &str,
+) -> Result<Vec<StoredRow>> {
+    let alias_type = if scope_type == "mapping" {
+        normalize::LEGACY_TENANT
+    } else {
+        scope_type
+    };
+    let id = format!("{scope_type}:{scope_key}");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM llm_model_mappings WHERE id = ?1 OR (scope_type IN (?2, ?3) AND scope_key = ?4)"
+    ))?;
+    let rows = stmt.query_map((&id, scope_type, alias_type, scope_key), read_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(r) = r? {
+            if r.mapping.scope_type == scope_type && r.mapping.scope_key == scope_key {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Value of a key in `mm_meta`.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT value FROM mm_meta WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, String>(0))
+        .optional()?)
+}
+
+/// Sets a key in `mm_meta`.
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO mm_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute([key, value])?;
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! The one-time import of the backend's JSON files (SPEC B10).
+//!
+//! Parsing and planning are pure; [`run`] applies a plan and its "done" record in one
+//! `BEGIN IMMEDIATE` transaction, so with several workers starting at once exactly one imports
+//! and a crash leaves all or nothing. The legacy files are only ever read.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db;
+use crate::error::{Error, Result};
+use crate::model::{self, Mapping};
+use crate::normalize;
+use crate::timestamp;
+
+/// The legacy mappings file in the storage dir.
+pub const MAPPINGS_FILE: &str = "model_mappings.json";
+/// The legacy blocked-models file in the storage dir.
+pub const BLOCKED_FILE: &str = "blocked_models.json";
+/// The marker older hosts write (and read) once their own migration ran.
+pub const MARKER_FILE: &str = ".model_mappings_sqlite_import_done";
+
+const MAPPINGS_RECORD: &str = "legacy_mappings_import";
+const BLOCKED_RECORD: &str = "legacy_blocked_import";
+
+/// What happened to one of the two imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationStatus {
+    /// The file was imported now.
+    Imported,
+    /// The database already records this import.
+    AlreadyDone,
+    /// The marker file says an older host migrated; recorded and skipped.
+    SkippedMarker,
+    /// `llm_model_mappings` already has rows; recorded and skipped so deleted rows stay deleted.
+    SkippedNonempty,
+    /// There is no legacy file; recorded and skipped.
+    SkippedNoFile,
+    /// The file could not be read or parsed: nothing imported, nothing recorded, retried later.
+    Failed,
+}
+
+/// One entry that was not imported, or a file that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportError {
+    /// The entry (`tenant:xai`) or file (`model_mappings.json`) concerned.
+    pub key: String,
+    /// Why, starting with a stable code (`legacy_invalid_json: line 3 column 7: ...`).
+    pub reason: String,
+}
+
+/// The migration report (SPEC B10). `blocked_status` tells the separate blocked-models import.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrationReport {
+    /// The mappings import.
+    pub status: MigrationStatus,
+    /// Mappings written.
+    pub imported_count: usize,
+    /// Entries not written (malformed, or losing a tenant/mapping collision).
+    pub skipped_count: usize,
+    /// Blocked models added by this run.
+    pub blocked_imported: usize,
+    /// The blocked-models import.
+    pub blocked_status: MigrationStatus,
+    /// Every skipped entry and failed file, with the reason.
+    pub errors: Vec<ReportError>,
+    /// True when this report is a plan and nothing was written.
+    pub dry_run: bool,
+}
+
+/// The mappings a legacy file holds, after normalisation and collision handling.
+#[derive(Debug, Default)]
+pub struct MappingsPlan {
+    /// Validated mappings, one per id.
+    pub mappings: Vec<Mapping>,
+    /// Entries skipped, with reasons.
+    pub errors: Vec<ReportError>,
+}
+
+fn invalid_json(file: &str, err: &Error) -> ReportError {
+    let reason = match err {
+        Error::InvalidJson {
+            line,
+            column,
+            detail,
+        } => {
+            format!("legacy_invalid_json: line {line} column {column}: {detail}")
+        }
+        other => format!("legacy_invalid_json: {other}"),
+    };
+    ReportError {
+        key: file.to_owned(),
+        reason,
+    }
+}
+
+/// Parses legacy JSON bytes: a UTF-8 BOM is accepted, anything not UTF-8 is `invalid_json`.
+pub fn parse_json(bytes: &[u8]) -> Result<Value> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        return Err(Error::InvalidJson {
+            line,
+            column,
+            detail: format!("not valid UTF-8 at byte {}", e.valid_up_to()),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::from_json(&e))
+}
+
+/// Plans the import of a parsed `model_mappings.json`. Errors only when the top level is
+/// not an object.
+pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
+    let top = doc.as_object().ok_or_else(|| Error::InvalidJson {
+        line: 1,
+        column: 1,
+        detail: "the top level must be an object of scope types".into(),
+    })?;
+    let mut plan = MappingsPlan::default();
+    // id → (index in plan.mappings, raw key, whether its raw type was already normal)
+    let mut seen: HashMap<String, (usize, String, bool)> = HashMap::new();
+    for (raw_type, entries) in top {
+        let skip = |plan: &mut MappingsPlan, key: String, reason: String| {
+            plan.errors.push(ReportError { key, reason })
+        };
+        let Some(entries) = entries.as_object() else {
+            skip(
+                &mut plan,
+                raw_type.clone(),
+                "not_an_object: a scope type must map keys to entries".into(),
+            );
+            continue;
+        };
+        let scope_type = match normalize::scope_type(raw_type) {
+            Ok(t) => t,
+            Err(e) => {
+                for raw_key in entries.keys() {
+                    skip(&mut plan, format!("{raw_type}:{raw_key}"), e.to_string());
+                }
+                continue;
+            }
+        };
+        for (raw_key, entry) in entries {
+            let label = format!("{raw_type}:{raw_key}");
+            let Some(entry) = entry.as_object() else {
+                skip(&mut plan, label, "entry_not_object".into());
+                continue;
+            };
+            let Some(mapping) = entry.get("mapping").and_then(Value::as_object) else {
+                skip(
+                    &mut plan,
+                    label,
+                    "missing_mapping: the entry has no \"mapping\" object".into(),
+                );
+                continue;
+            };
+            let scope_key = match normalize::scope_key(raw_key) {
+                Ok(k) => k,
+                Err(e) => {
+                    skip(&mut plan, label, format!("empty_scope_key: {e}"));
+                    continue;
+                }
+            };
+            let built = model::fields_of(mapping).and_then(|mut input| {
+                input.scope_type = scope_type.clone();
+                input.scope_key = scope_key.clone();
+                input.name = match entry.get("name").or_else(|| mapping.get("name")) {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    None | Some(Value::Null) => None,
+                    Some(_) => return Err(Error::payload("name", "must be a string or null")),
+                };
+                input.validate(true)
+            });
+            let m = match built {
+                Ok(m) => m,
+                Err(e) => {
+                    skip(&mut plan, label, e.to_string());
+                    continue;
+                }
+            };
+            let normal_form = raw_type.trim() == scope_type;
+            match seen.get(&m.id) {
+                None => {
+                    seen.insert(m.id.clone(), (plan.mappings.len(), label, normal_form));
+                    plan.mappings.push(m);
+                }
+                Some((idx, other_label, other_normal)) => {
+                    let theirs = plan.mappings[*idx]
+                        .updated_at
+                        .as_deref()
+                        .and_then(timestamp::parse);
+                    let mine = m.updated_at.as_deref().and_then(timestamp::parse);
+                    let mine_wins =
+                        mine > theirs || (mine == theirs && normal_form && !other_normal);
+                    let (idx, other_label) = (*idx, other_label.clone());
+                    if mine_wins {
+                        plan.errors.push(ReportError {
+                            key: other_label,
+                            reason: format!("collision_lost: {label} is newer"),
+                        });
+                        seen.insert(m.id.clone(), (idx, label, normal_form));
+                        plan.mappings[idx] = m;
+                    } else {
+                        plan.errors.push(ReportError {
+                            key: label,
+                            reason: format!("collision_lost: {other_label} is newer"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// The models a parsed `blocked_models.json` lists (`{"blocked": [...]}` or a bare list).
+pub fn plan_blocked(doc: &Value) -> Result<Vec<String>> {
+    let list = match doc {
+        Value::Array(items) => items,
+        Value::Object(obj) => match obj.get("blocked") {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(_) => return Err(Error::payload("blocked", "must be a list of model names")),
+        },
+        _ => {
+            return Err(Error::InvalidJson {
+                line: 1,
+                column: 1,
+                detail: "the top level must be an object with a \"blocked\" list".into(),
+            })
+        }
+    };
+    let mut out: Vec<String> = list
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(normalize::model_name)
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+enum FileState {
+    Missing,
+    Bytes(Vec<u8>),
+    Unreadable(String),
+}
+
+fn read_file(path: &Path) -> FileState {
+    match std::fs::read(path) {
+        Ok(b) => FileState::Bytes(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
+        Err(e) => FileState::Unreadable(e.to_string()),
+    }
+}
+
+fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
+    json!({"status": status, "at": timestamp::now(), "imported_count": imported, "skipped_count": skipped})
+        .to_string()
+}
+
+/// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`.
+pub(crate) fn run(
+    conn: &mut Connection,
+    storage_dir: &Path,
+    dry_run: bool,
+) -> Result<MigrationReport> {
+    let tx = conn.transaction_with_behavior(if dry_run {
+        TransactionBehavior::Deferred
+    } else {
+        TransactionBehavior::Immediate
+    })?;
+    let mut report = MigrationReport {
+        status: MigrationStatus::AlreadyDone,
+        imported_count: 0,
+        skipped_count: 0,
+        blocked_imported: 0,
+        blocked_status: MigrationStatus::AlreadyDone,
+        errors: Vec::new(),
+        dry_run,
+    };
+
+    // Mappings.
+    if db::meta_get(&tx, MAPPINGS_RECORD)?.is_none() {
+        let nonempty: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM llm_model_mappings)", [], |r| {
+                r.get(0)
+            })?;
+        let status = if storage_dir.join(MARKER_FILE).exists() {
+            MigrationStatus::SkippedMarker
+        } else if nonempty {
+            MigrationStatus::SkippedNonempty
+        } else {
+            match read_file(&storage_dir.join(MAPPINGS_FILE)) {
+                FileState::Missing => MigrationStatus::SkippedNoFile,
+                FileState::Unreadable(e) => {
+                    report.errors.push(ReportError {
+                        key: MAPPINGS_FILE.into(),
+                        reason: format!("io_error: {e}"),
+                    });
+                    MigrationStatus::Failed
+                }
+                FileState::Bytes(bytes) => {
+                    match parse_json(&bytes).and_then(|doc| plan_mappings(&doc)) {
+                        Err(e) => {
+                            report.errors.push(invalid_json(MAPPINGS_FILE, &e));
+                            MigrationStatus::Failed
+                        }
+                        Ok(plan) => {
+                            if !dry_run {
+                                for m in &plan.mappings {
+                                    db::write_mapping(&tx, m, &[])?;
+                                }
+                            }
+                            report.imported_count = plan.mappings.len();
+                            report.skipped_count = plan.errors.len();
+                            report.errors.extend(plan.errors);
+                            MigrationStatus::Imported
+                        }
+                    }
+                }
+            }
+        };
+        if status != MigrationStatus::Failed && !dry_run {
+            db::meta_set(
+                &tx,
+                MAPPINGS_RECORD,
+                &record(status, report.imported_count, report.skipped_count),
+            )?;
+        }
+        report.status = status;
+    }
+
+    // Blocked models: their own record, imported even when the mappings were skipped.
+    if db::meta_get(&tx, BLOCKED_RECORD)?.is_none() {
+        let status = match read_file(&storage_dir.join(BLOCKED_FILE)) {
+            FileState::Missing => MigrationStatus::SkippedNoFile,
+            FileState::Unreadable(e) => {
+                report.errors.push(ReportError {
+                    key: BLOCKED_FILE.into(),
+                    reason: format!("io_error: {e}"),
+                });
+                MigrationStatus::Failed
+            }
+            FileState::Bytes(bytes) => {
+                match parse_json(&bytes).and_then(|doc| plan_blocked(&doc)) {
+                    Err(e) => {
+                        report.errors.push(invalid_json(BLOCKED_FILE, &e));
+                        MigrationStatus::Failed
+                    }
+                    Ok(models) => {
+                        let now = timestamp::now();
+                        for m in &models {
+                            let added = if dry_run {
+                                let present: bool = tx.query_row(
+                                "SELECT EXISTS(SELECT 1 FROM mm_blocked_models WHERE model = ?1)",
+                                [m],
+                                |r| r.get(0),
+                            )?;
+                                usize::from(!present)
+                            } else {
+                                tx.prepare_cached("INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)")?
+                                .execute([m, &now])?
+                            };
+                            report.blocked_imported += added;
+                        }
+                        MigrationStatus::Imported
+                    }
+                }
+            }
+        };
+        if status != MigrationStatus::Failed && !dry_run {
+            db::meta_set(
+                &tx,
+                BLOCKED_RECORD,
+                &record(status, report.blocked_imported, 0),
+            )?;
+        }
+        report.blocked_status = status;
+    }
+
+    if dry_run {
+        tx.rollback()?;
+        return Ok(report);
+    }
+    tx.commit()?;
+    if report.status == MigrationStatus::Imported {
+        if let Err(e) = write_marker(&storage_dir.join(MARKER_FILE), report.imported_count) {
+            report.errors.push(ReportError {
+                key: MARKER_FILE.into(),
+                reason: format!("marker_not_written: {e}"),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// The database's records of both imports, for `health()`.
+pub(crate) fn records(conn: &Connection) -> Result<Value> {
+    let get = |k| -> Result<Value> {
+        Ok(db::meta_get(conn, k)?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null))
+    };
+    Ok(json!({"mappings": get(MAPPINGS_RECORD)?, "blocked": get(BLOCKED_RECORD)?}))
+}
+
+/// Writes the marker for older hosts; never overwrites one that exists.
+fn write_marker(path: &Path, count: usize) -> std::io::Result<()> {
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let body = json!({"imported_at": timestamp::now(), "count": count, "by": "model_mapping"});
+    f.write_all(body.to_string().as_bytes())?;
+    f.sync_all()
+}

@@ -1,0 +1,78 @@
+//! # model_mapping
+//!
+//! A cached SQLite store and resolver for LLM model mappings: which upstream model, and which
+//! API endpoint, a client's model key such as `"xai"` or `"mapping:xai"` resolves to.
+//!
+//! Mappings live in the host's SQLite file (table `llm_model_mappings`); the [`Store`] keeps an
+//! immutable in-memory snapshot, stays coherent with writes from any connection or process
+//! through `PRAGMA data_version`, migrates the old JSON files once and safely, and resolves keys
+//! in well under a microsecond plus one coherence check.
+//!
+//! ```
+//! use model_mapping::{MappingInput, Store, StoreOptions};
+//!
+//! # fn main() -> Result<(), model_mapping::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("app.db");
+//! let store = Store::open(&path, StoreOptions::default())?;
+//!
+//! let mut xai = MappingInput::new("tenant:xai", Some("grok-4"))?; // `tenant` is `mapping` now
+//! xai.candidates = vec!["grok-3".into()];
+//! store.upsert(&xai)?;
+//!
+//! store.update_blocked(&[("grok-4".into(), true)])?;
+//! let r = store.resolve_model_key("xai")?;
+//! assert!(r.hit());
+//! assert_eq!(r.resolved_model.as_deref(), Some("grok-3")); // the blocked default is skipped
+//!
+//! let miss = store.resolve_model_key("llama3:8b")?; // not a mapping: passes through
+//! assert_eq!(miss.resolved_model.as_deref(), Some("llama3:8b"));
+//! # Ok(()) }
+//! ```
+//!
+//! Layers: [`normalize`] and [`model`] (identity, payloads), [`resolve`] (pure functions over a
+//! [`Snapshot`]), [`Store`] (SQLite and the cache), [`legacy`] (the one-time JSON import) and
+//! [`sync`] (export, bulk import, remote snapshots). The C ABI lives in `ffi`.
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod db;
+pub mod error;
+pub mod ffi;
+pub mod legacy;
+pub mod model;
+pub mod normalize;
+pub mod options;
+pub mod resolve;
+mod schema;
+pub mod snapshot;
+mod sqlite_guard;
+mod store;
+pub mod sync;
+pub mod timestamp;
+
+pub use error::{Error, ErrorKind, Result};
+pub use legacy::{MigrationReport, MigrationStatus};
+pub use model::{Mapping, MappingInput, Metadata};
+pub use normalize::{
+    mapping_id as normalize_mapping_id, scope_type as normalize_scope_type, MappingId,
+};
+pub use options::{JournalMode, StoreOptions, Synchronous};
+pub use resolve::{Explanation, MessageRequest, MessageSelection, Resolution};
+pub use schema::SCHEMA_VERSION;
+pub use snapshot::Snapshot;
+pub use sqlite_guard::{sqlite_source_id, sqlite_version};
+pub use store::{Health, HealthError, Store};
+pub use sync::{ImportReport, PullReport, SnapshotPlan};
+
+/// This crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn store_is_send_and_sync() {
+        assert_send_sync::<crate::Store>();
+    }
+}

@@ -1,0 +1,423 @@
+//! The mapping record (SPEC B3), the upsert payload (SPEC B2) and values derived from metadata.
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::normalize::{self, MappingId, MAX_CANDIDATES, MAX_METADATA_BYTES, MAX_NAME_CHARS};
+use crate::timestamp;
+
+/// JSON object type used for metadata.
+pub type Metadata = Map<String, Value>;
+
+/// One stored mapping. Serialises to the B3 shape, keys in contract order, `source: "sqlite"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    /// `<scope_type>:<scope_key>`, normalised.
+    pub id: String,
+    /// Normalised scope type (`tenant` already mapped to `mapping`).
+    pub scope_type: String,
+    /// Trimmed scope key.
+    pub scope_key: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// The model tried first.
+    pub default_model: Option<String>,
+    /// Ordered fallbacks; holds the default model too (SPEC B2).
+    pub candidates: Vec<String>,
+    /// Inactive mappings never match a resolution.
+    pub is_active: bool,
+    /// RFC 3339, UTC; `None` for rows written without one.
+    pub updated_at: Option<String>,
+    /// Free-form object: `preferred_endpoint_id`, `temperature`, `required_tier`, ...
+    pub metadata: Metadata,
+}
+
+impl Mapping {
+    /// The value of the B3 `source` field for rows held in SQLite.
+    pub const SOURCE: &'static str = "sqlite";
+
+    /// `[default_model] + candidates`, each model once, in the order resolution walks them.
+    pub fn walk(&self) -> impl Iterator<Item = &str> + '_ {
+        let default = self.default_model.as_deref();
+        default.into_iter().chain(
+            self.candidates
+                .iter()
+                .map(String::as_str)
+                .filter(move |c| Some(*c) != default),
+        )
+    }
+
+    /// `metadata.temperature` when it is a number (not a bool), as a float (SPEC B9).
+    pub fn temperature(&self) -> Option<f64> {
+        temperature(&self.metadata)
+    }
+
+    /// The endpoint to call, from metadata (SPEC B8).
+    pub fn preferred_endpoint_id(&self) -> Option<i64> {
+        preferred_endpoint_id(&self.metadata)
+    }
+
+    /// The B3 JSON value of this mapping.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Mapping {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Mapping", 10)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("scope_type", &self.scope_type)?;
+        st.serialize_field("scope_key", &self.scope_key)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("default_model", &self.default_model)?;
+        st.serialize_field("candidates", &self.candidates)?;
+        st.serialize_field("is_active", &self.is_active)?;
+        st.serialize_field("updated_at", &self.updated_at)?;
+        st.serialize_field("source", Mapping::SOURCE)?;
+        st.serialize_field("metadata", &self.metadata)?;
+        st.end()
+    }
+}
+
+/// A create-or-replace request (SPEC B2). Build one directly or parse it with
+/// [`MappingInput::from_json`]; [`MappingInput::validate`] normalises and checks the limits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MappingInput {
+    /// Raw scope type (normalised on validation).
+    pub scope_type: String,
+    /// Raw scope key (trimmed on validation).
+    pub scope_key: String,
+    /// Display name; empty or blank is kept as given, `None` is null.
+    pub name: Option<String>,
+    /// Default model; blank means none.
+    pub default_model: Option<String>,
+    /// Candidate models, normalised on validation.
+    pub candidates: Vec<String>,
+    /// Whether the mapping takes part in resolution.
+    pub is_active: bool,
+    /// Metadata object.
+    pub metadata: Metadata,
+    /// A carried timestamp, kept by imports and snapshots; upserts stamp now.
+    pub updated_at: Option<String>,
+}
+
+impl MappingInput {
+    /// A minimal active mapping for `id` with a default model.
+    pub fn new(id: &str, default_model: Option<&str>) -> Result<MappingInput> {
+        let parsed = MappingId::parse(id)?;
+        Ok(MappingInput {
+            scope_type: parsed.scope_type,
+            scope_key: parsed.scope_key,
+            default_model: default_model.map(str::to_owned),
+            is_active: true,
+            ..MappingInput::default()
+        })
+    }
+
+    /// Parses a loose JSON payload: `scope_type` + `scope_key`, or `id` standing for both.
+    pub fn from_json(value: &Value) -> Result<MappingInput> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| Error::payload("payload", "must be a JSON object"))?;
+        let scope = scope_of(obj)?.ok_or_else(|| {
+            Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
+        })?;
+        let mut input = fields_of(obj)?;
+        input.scope_type = scope.scope_type;
+        input.scope_key = scope.scope_key;
+        Ok(input)
+    }
+
+    /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
+    /// `keep_timestamp` and it parses, else now).
+    pub fn validate(&self, keep_timestamp: bool) -> Result<Mapping> {
+        let id = MappingId::new(&self.scope_type, &self.scope_key)?;
+        if let Some(name) = &self.name {
+            check_len("name", name)?;
+        }
+        let default_model = self
+            .default_model
+            .as_deref()
+            .and_then(normalize::model_name)
+            .map(str::to_owned);
+        if let Some(d) = &default_model {
+            check_len("default_model", d)?;
+        }
+        let candidates = normalize::candidates(
+            self.candidates.iter().map(String::as_str),
+            default_model.as_deref(),
+        );
+        if candidates.len() > MAX_CANDIDATES {
+            return Err(Error::payload(
+                "candidates",
+                format!(
+                    "at most {MAX_CANDIDATES} candidates, got {}",
+                    candidates.len()
+                ),
+            ));
+        }
+        for c in &candidates {
+            check_len("candidates", c)?;
+        }
+        let meta_len = serde_json::to_string(&self.metadata)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX);
+        if meta_len > MAX_METADATA_BYTES {
+            return Err(Error::payload(
+                "metadata",
+                format!(
+                    "serialised metadata is {meta_len} bytes, the limit is {MAX_METADATA_BYTES}"
+                ),
+            ));
+        }
+        let updated_at = keep_timestamp
+            .then(|| self.updated_at.as_deref().and_then(timestamp::normalize))
+            .flatten()
+            .unwrap_or_else(timestamp::now);
+        Ok(Mapping {
+            id: id.id(),
+            scope_type: id.scope_type,
+            scope_key: id.scope_key,
+            name: self.name.clone(),
+            default_model,
+            candidates,
+            is_active: self.is_active,
+            updated_at: Some(updated_at),
+            metadata: self.metadata.clone(),
+        })
+    }
+}
+
+fn check_len(field: &str, value: &str) -> Result<()> {
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::payload(
+            field,
+            format!("longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The scope named by a loose item: `scope_type` + `scope_key` when given, else `id`.
+/// `Ok(None)` when neither is there (the import's `missing_scope`).
+pub(crate) fn scope_of(obj: &Map<String, Value>) -> Result<Option<MappingId>> {
+    let text = |k: &str| match obj.get(k) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    match (text("scope_type"), text("scope_key"), text("id")) {
+        (Some(t), Some(k), _) => MappingId::new(t, k).map(Some),
+        (_, _, Some(id)) => MappingId::parse(id).map(Some),
+        (Some(_), None, None) | (None, Some(_), None) => Err(Error::InvalidMappingId(
+            "both scope_type and scope_key are required".into(),
+        )),
+        (None, None, None) => Ok(None),
+    }
+}
+
+/// Everything but the scope, from a loose JSON object, with errors naming the field.
+pub(crate) fn fields_of(obj: &Map<String, Value>) -> Result<MappingInput> {
+    let opt_string = |field: &str| -> Result<Option<String>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::payload(field, "must be a string or null")),
+        }
+    };
+    let name = opt_string("name")?;
+    let default_model = opt_string("default_model")?;
+    let candidates = match obj.get("candidates") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(s) => out.push(s.clone()),
+                    Value::Number(n) => out.push(n.to_string()),
+                    Value::Null => {}
+                    _ => {
+                        return Err(Error::payload(
+                            "candidates",
+                            format!("item {i} must be a string"),
+                        ))
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => return Err(Error::payload("candidates", "must be a list of strings")),
+    };
+    let is_active = match obj.get("is_active") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+            n.as_i64() == Some(1)
+        }
+        Some(_) => return Err(Error::payload("is_active", "must be a boolean")),
+    };
+    let metadata = match obj.get("metadata") {
+        None | Some(Value::Null) => Metadata::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(Error::payload("metadata", "must be a JSON object")),
+    };
+    let updated_at = match obj.get("updated_at") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Ok(MappingInput {
+        scope_type: String::new(),
+        scope_key: String::new(),
+        name,
+        default_model,
+        candidates,
+        is_active,
+        metadata,
+        updated_at,
+    })
+}
+
+/// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float
+/// (truncated toward zero) or a string holding an integer; booleans and junk are skipped.
+pub fn preferred_endpoint_id(metadata: &Metadata) -> Option<i64> {
+    ["preferred_endpoint_id", "endpoint_id", "endpointId"]
+        .iter()
+        .find_map(|k| match metadata.get(*k)? {
+            Value::Number(n) => n.as_i64().or_else(|| {
+                let f = n.as_f64()?;
+                (f.is_finite() && f.abs() < 9.2e18).then(|| f.trunc() as i64)
+            }),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        })
+}
+
+/// `metadata.temperature` when it is a number (bools are not numbers in JSON), as a float.
+pub fn temperature(metadata: &Metadata) -> Option<f64> {
+    metadata.get("temperature").and_then(Value::as_f64)
+}
+
+/// Python's `str()` of a JSON scalar, for candidates that rows written by others hold as
+/// non-strings (SPEC B11).
+pub(crate) fn stringify_candidate(v: &Value) -> Option<String> {
+    let s = match v {
+        Value::Null => return None,
+        Value::String(s) => s.trim().to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        other => other.to_string(),
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(v: Value) -> Metadata {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn preferred_endpoint_id_accepts_int_float_and_numeric_string() {
+        assert_eq!(
+            preferred_endpoint_id(&meta(json!({"preferred_endpoint_id": 7}))),
+            Some(7)
+        );
+        assert_eq!(
+            preferred_endpoint_id(&meta(json!({"preferred_endpoint_id": 7.9}))),
+            Some(7)
+        );
+        assert_eq!(
+            preferred_endpoint_id(&meta(json!({"preferred_endpoint_id": -7.9}))),
+            Some(-7)
+        );
+        assert_eq!(
+            preferred_endpoint_id(&meta(json!({"endpoint_id": " 12 "}))),
+            Some(12)
+        );
+    }
+
+    #[test]
+    fn preferred_endpoint_id_skips_bools_and_junk_for_the_next_key() {
+        let m =
+            meta(json!({"preferred_endpoint_id": true, "endpoint_id": "abc", "endpointId": "5"}));
+        assert_eq!(preferred_endpoint_id(&m), Some(5));
+        assert_eq!(
+            preferred_endpoint_id(&meta(json!({"endpoint_id": [1]}))),
+            None
+        );
+        assert_eq!(preferred_endpoint_id(&meta(json!({}))), None);
+    }
+
+    #[test]
+    fn temperature_is_a_number_not_a_bool() {
+        assert_eq!(temperature(&meta(json!({"temperature": 1}))), Some(1.0));
+        assert_eq!(temperature(&meta(json!({"temperature": true}))), None);
+        assert_eq!(temperature(&meta(json!({"temperature": "0.3"}))), None);
+    }
+
+    #[test]
+    fn payload_errors_name_the_field() {
+        let err =
+            MappingInput::from_json(&json!({"id": "mapping:x", "candidates": "a"})).unwrap_err();
+        assert_eq!(err.code(), "invalid_payload");
+        assert!(err.to_string().contains("candidates"));
+        let err = MappingInput::from_json(&json!({"id": "mapping:x", "metadata": []})).unwrap_err();
+        assert!(err.to_string().contains("metadata"));
+    }
+
+    #[test]
+    fn limits_are_enforced_with_the_field_named() {
+        let mut input = MappingInput::new("mapping:x", Some("m")).unwrap();
+        input.candidates = (0..513).map(|i| format!("m{i}")).collect();
+        assert!(input
+            .validate(false)
+            .unwrap_err()
+            .to_string()
+            .contains("candidates"));
+        let mut input = MappingInput::new("mapping:x", Some(&"m".repeat(257))).unwrap();
+        assert!(input
+            .validate(false)
+            .unwrap_err()
+            .to_string()
+            .contains("default_model"));
+        input.default_model = None;
+        input
+            .metadata
+            .insert("big".into(), Value::String("x".repeat(70_000)));
+        assert!(input
+            .validate(false)
+            .unwrap_err()
+            .to_string()
+            .contains("metadata"));
+    }
+
+    #[test]
+    fn shape_has_contract_key_order() {
+        let m = MappingInput::new("tenant:xai", Some("grok"))
+            .unwrap()
+            .validate(false)
+            .unwrap();
+        let text = serde_json::to_string(&m).unwrap();
+        let keys: Vec<&str> = [
+            "\"id\"",
+            "\"scope_type\"",
+            "\"scope_key\"",
+            "\"name\"",
+            "\"default_model\"",
+            "\"candidates\"",
+            "\"is_active\"",
+            "\"updated_at\"",
+            "\"source\"",
+            "\"metadata\"",
+        ]
+        .to_vec();
+        let positions: Vec<usize> = keys.iter().map(|k| text.find(k).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(m.id, "mapping:xai");
+        assert_eq!(m.candidates, ["grok"]);
+    }
+}

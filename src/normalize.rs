@@ -1,0 +1,209 @@
+//! Identity and normalisation rules (SPEC B1, B2): every input path goes through here, so
+//! `tenant:xai`, `Tenant:xai` and `mapping:xai` name the same row.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+
+/// Scope types the backend knows; other well-formed types are stored too.
+pub const KNOWN_SCOPE_TYPES: [&str; 6] = [
+    "prompt",
+    "user",
+    "premium_user",
+    "mapping",
+    "global",
+    "module",
+];
+
+/// Longest accepted scope key, model name or mapping name, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+/// Most candidates one mapping may hold.
+pub const MAX_CANDIDATES: usize = 512;
+/// Largest metadata object, serialised, in bytes.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// The legacy name of the `mapping` scope type.
+pub const LEGACY_TENANT: &str = "tenant";
+
+/// Normalises a scope type: trimmed, lower-cased, `tenant` → `mapping`, `[a-z0-9_-]+`.
+pub fn scope_type(raw: &str) -> Result<String> {
+    scope_type_cow(raw).map(Cow::into_owned)
+}
+
+/// Like [`scope_type`] but borrows when the input is already normal (the resolve hot path).
+pub(crate) fn scope_type_cow(raw: &str) -> Result<Cow<'_, str>> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Error::InvalidMappingScope("scope_type is empty".into()));
+    }
+    let lowered: Cow<'_, str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    };
+    if !lowered
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(Error::InvalidMappingScope(
+            "scope_type may only hold [a-z0-9_-]".into(),
+        ));
+    }
+    if lowered == LEGACY_TENANT {
+        return Ok(Cow::Borrowed("mapping"));
+    }
+    Ok(lowered)
+}
+
+/// Whether a raw scope type is the legacy `tenant` spelling (for the alias-retirement counter).
+pub fn is_legacy_tenant(raw: &str) -> bool {
+    raw.trim().eq_ignore_ascii_case(LEGACY_TENANT)
+}
+
+/// Normalises a scope key: trimmed, non-empty, at most 256 characters.
+pub fn scope_key(raw: &str) -> Result<String> {
+    scope_key_str(raw).map(str::to_owned)
+}
+
+pub(crate) fn scope_key_str(raw: &str) -> Result<&str> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Error::InvalidMappingId("scope_key is empty".into()));
+    }
+    if trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::InvalidMappingId(format!(
+            "scope_key is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(trimmed)
+}
+
+/// Splits an id at its first `:` (a scope key may itself contain `:`), without normalising.
+pub fn split_id(raw: &str) -> Result<(&str, &str)> {
+    let (ty, key) = raw.split_once(':').ok_or_else(|| {
+        Error::InvalidMappingId("id must look like <scope_type>:<scope_key>".into())
+    })?;
+    if ty.trim().is_empty() || key.trim().is_empty() {
+        return Err(Error::InvalidMappingId(
+            "id must have a non-empty scope_type and scope_key".into(),
+        ));
+    }
+    Ok((ty, key))
+}
+
+/// A normalised `(scope_type, scope_key)` pair with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MappingId {
+    /// Normalised scope type.
+    pub scope_type: String,
+    /// Normalised scope key.
+    pub scope_key: String,
+}
+
+impl MappingId {
+    /// Builds a normalised id from its two parts.
+    pub fn new(scope_type_raw: &str, scope_key_raw: &str) -> Result<MappingId> {
+        Ok(MappingId {
+            scope_type: scope_type(scope_type_raw)?,
+            scope_key: scope_key(scope_key_raw)?,
+        })
+    }
+
+    /// Parses and normalises `<scope_type>:<scope_key>`.
+    pub fn parse(raw: &str) -> Result<MappingId> {
+        let (ty, key) = split_id(raw)?;
+        MappingId::new(ty, key)
+    }
+
+    /// `<scope_type>:<scope_key>`.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.scope_type, self.scope_key)
+    }
+}
+
+/// Normalises a mapping id string, e.g. `" Tenant:xai "` → `"mapping:xai"`.
+pub fn mapping_id(raw: &str) -> Result<String> {
+    MappingId::parse(raw.trim()).map(|m| m.id())
+}
+
+/// Trims a model name; empty means none.
+pub fn model_name(raw: &str) -> Option<&str> {
+    let t = raw.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Candidates: trimmed, empties dropped, duplicates dropped keeping the first, then a
+/// non-empty default appended when absent (SPEC B2).
+pub fn candidates<'a, I>(raw: I, default_model: Option<&str>) -> Vec<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut out: Vec<String> = Vec::new();
+    for c in raw {
+        if let Some(c) = model_name(c) {
+            if !out.iter().any(|seen| seen == c) {
+                out.push(c.to_owned());
+            }
+        }
+    }
+    if let Some(d) = default_model.and_then(model_name) {
+        if !out.iter().any(|seen| seen == d) {
+            out.push(d.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_and_case_variants_meet_in_mapping() {
+        assert_eq!(mapping_id("tenant:xai").unwrap(), "mapping:xai");
+        assert_eq!(mapping_id("Tenant:xai").unwrap(), "mapping:xai");
+        assert_eq!(mapping_id(" MAPPING : xai ").unwrap(), "mapping:xai");
+    }
+
+    #[test]
+    fn id_splits_at_first_colon() {
+        let id = MappingId::parse("mapping:a:b").unwrap();
+        assert_eq!(id.scope_key, "a:b");
+    }
+
+    #[test]
+    fn malformed_ids_are_invalid_mapping_id() {
+        for raw in ["xai", ":xai", "mapping:", " : "] {
+            assert_eq!(
+                mapping_id(raw).unwrap_err().code(),
+                "invalid_mapping_id",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_scope_type_is_invalid_mapping_scope() {
+        assert_eq!(
+            mapping_id("open/ai:x").unwrap_err().code(),
+            "invalid_mapping_scope"
+        );
+        assert_eq!(scope_type("custom_1").unwrap(), "custom_1");
+    }
+
+    #[test]
+    fn scope_key_longer_than_256_is_rejected() {
+        assert!(scope_key(&"k".repeat(256)).is_ok());
+        assert!(scope_key(&"k".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn candidates_are_trimmed_deduplicated_and_get_the_default() {
+        let c = candidates([" a ", "", "b", "a", "  "], Some(" c "));
+        assert_eq!(c, ["a", "b", "c"]);
+        let c = candidates(["a", "b"], Some("b"));
+        assert_eq!(c, ["a", "b"]);
+        let c = candidates(["a"], Some("   "));
+        assert_eq!(c, ["a"]);
+    }
+}

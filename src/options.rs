@@ -1,0 +1,169 @@
+//! Store options (SPEC B12, B13): storage dir, busy timeout, durability, journal, staleness.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// `PRAGMA synchronous` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// No syncs: fast, not durable across power loss.
+    Off,
+    /// Sync at checkpoints only (durable against crashes of the process, not of the OS).
+    Normal,
+    /// Sync every commit (the default: an acknowledged write survives power loss).
+    Full,
+    /// Like `Full`, plus the directory after unlinking a journal.
+    Extra,
+}
+
+impl Synchronous {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        }
+    }
+}
+
+/// `PRAGMA journal_mode` values the store accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalMode {
+    /// Write-ahead log: readers never block the writer (the backend's mode; the default).
+    Wal,
+    /// Rollback journal, deleted after each transaction.
+    Delete,
+    /// Rollback journal, truncated.
+    Truncate,
+    /// Rollback journal, header zeroed.
+    Persist,
+}
+
+impl JournalMode {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            JournalMode::Wal => "WAL",
+            JournalMode::Delete => "DELETE",
+            JournalMode::Truncate => "TRUNCATE",
+            JournalMode::Persist => "PERSIST",
+        }
+    }
+}
+
+/// How to open a [`crate::Store`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// The backend's `$AI_RUNTIME_STORAGE_DIR`: when set, the one-time legacy migration runs
+    /// at open (SPEC B10).
+    pub storage_dir: Option<PathBuf>,
+    /// How long a write waits for a locked database before `database_busy` (default 5 s).
+    pub busy_timeout: Duration,
+    /// Durability (default `Full`).
+    pub synchronous: Synchronous,
+    /// Journal mode (default WAL).
+    pub journal_mode: JournalMode,
+    /// How stale a read may be: 0 (the default) checks `PRAGMA data_version` on every read.
+    pub max_staleness: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            storage_dir: None,
+            busy_timeout: Duration::from_millis(5000),
+            synchronous: Synchronous::Full,
+            journal_mode: JournalMode::Wal,
+            max_staleness: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonOptions {
+    storage_dir: Option<PathBuf>,
+    busy_timeout_ms: Option<u64>,
+    synchronous: Option<Synchronous>,
+    journal_mode: Option<JournalMode>,
+    max_staleness_ms: Option<u64>,
+}
+
+impl StoreOptions {
+    /// Options with a storage dir for the legacy migration.
+    pub fn with_storage_dir(dir: impl Into<PathBuf>) -> StoreOptions {
+        StoreOptions {
+            storage_dir: Some(dir.into()),
+            ..StoreOptions::default()
+        }
+    }
+
+    /// Parses `{"storage_dir", "busy_timeout_ms", "synchronous", "journal_mode",
+    /// "max_staleness_ms"}` (all optional; empty text or `null` means defaults). Unknown keys
+    /// are an error, so a typo never silently falls back to a default.
+    pub fn from_json(text: &str) -> Result<StoreOptions> {
+        let text = text.trim();
+        if text.is_empty() || text == "null" {
+            return Ok(StoreOptions::default());
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::from_json(&e))?;
+        if !value.is_object() {
+            return Err(Error::payload("options", "must be a JSON object"));
+        }
+        let o: JsonOptions =
+            serde_json::from_value(value).map_err(|e| Error::payload("options", e.to_string()))?;
+        let d = StoreOptions::default();
+        Ok(StoreOptions {
+            storage_dir: o.storage_dir.filter(|p| !p.as_os_str().is_empty()),
+            busy_timeout: o
+                .busy_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.busy_timeout),
+            synchronous: o.synchronous.unwrap_or(d.synchronous),
+            journal_mode: o.journal_mode.unwrap_or(d.journal_mode),
+            max_staleness: o
+                .max_staleness_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.max_staleness),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_from_json_with_defaults() {
+        let o = StoreOptions::from_json(r#"{"busy_timeout_ms": 250, "synchronous": "normal"}"#)
+            .unwrap();
+        assert_eq!(o.busy_timeout, Duration::from_millis(250));
+        assert_eq!(o.synchronous, Synchronous::Normal);
+        assert_eq!(o.journal_mode, JournalMode::Wal);
+        assert_eq!(
+            StoreOptions::from_json("").unwrap(),
+            StoreOptions::default()
+        );
+    }
+
+    #[test]
+    fn unknown_option_keys_are_rejected() {
+        let err = StoreOptions::from_json(r#"{"busy_timeout": 5}"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_payload");
+        assert_eq!(
+            StoreOptions::from_json("[1]").unwrap_err().code(),
+            "invalid_payload"
+        );
+        assert_eq!(
+            StoreOptions::from_json("{").unwrap_err().code(),
+            "invalid_json"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! The immutable in-memory view of every mapping and the blocked set (SPEC B13).
+//!
+//! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
+//! copy-on-write after one upsert clones reference counts, not strings.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::Mapping;
+use crate::timestamp;
+
+/// One mapping with the values resolution needs, computed once per snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub mapping: Arc<Mapping>,
+    pub updated: Option<DateTime<Utc>>,
+    pub endpoint: Option<i64>,
+    /// Position in [`Mapping::walk`] of the first model not blocked; `None` when all are.
+    pub pick: Option<usize>,
+}
+
+impl Entry {
+    fn new(mapping: Arc<Mapping>, blocked: &HashSet<String>) -> Entry {
+        let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
+        let endpoint = mapping.preferred_endpoint_id();
+        let pick = mapping.walk().position(|m| !blocked.contains(m));
+        Entry {
+            mapping,
+            updated,
+            endpoint,
+            pick,
+        }
+    }
+
+    /// The model resolution picks, skipping blocked ones.
+    pub fn picked_model(&self) -> Option<&str> {
+        self.pick.and_then(|i| self.mapping.walk().nth(i))
+    }
+}
+
+/// Every stored row that normalises to one id. Normally one; rows written by others with SQL
+/// (`tenant:x` beside `mapping:x`) can collide until the next open rewrites them (SPEC B11).
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    /// The row that represents the id: the newest active one, else the newest.
+    pub winner: Arc<Entry>,
+    /// The other rows, kept so `explain` can say why they lost.
+    pub shadowed: Vec<Arc<Entry>>,
+}
+
+/// Newest first; rows without a timestamp last.
+fn newer(a: &Entry, b: &Entry) -> bool {
+    match (a.updated, b.updated) {
+        (Some(x), Some(y)) => x > y,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+impl Slot {
+    fn single(entry: Entry) -> Slot {
+        Slot {
+            winner: Arc::new(entry),
+            shadowed: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, entry: Entry) {
+        let entry = Arc::new(entry);
+        let better = match (entry.mapping.is_active, self.winner.mapping.is_active) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => newer(&entry, &self.winner),
+        };
+        if better {
+            let old = std::mem::replace(&mut self.winner, entry);
+            self.shadowed.push(old);
+        } else {
+            self.shadowed.push(entry);
+        }
+    }
+}
+
+type KeyMap = HashMap<Arc<str>, Slot>;
+
+/// An immutable view of all mappings and blocked models.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    by_scope: HashMap<Arc<str>, KeyMap>,
+    blocked: Arc<HashSet<String>>,
+    blocked_sorted: Arc<Vec<String>>,
+    len: usize,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from rows (already normalised) and the blocked set.
+    pub fn new(rows: Vec<Mapping>, blocked: impl IntoIterator<Item = String>) -> Snapshot {
+        let blocked: HashSet<String> = blocked.into_iter().collect();
+        let mut sorted: Vec<String> = blocked.iter().cloned().collect();
+        sorted.sort();
+        let mut snap = Snapshot {
+            by_scope: HashMap::new(),
+            blocked: Arc::new(blocked),
+            blocked_sorted: Arc::new(sorted),
+            len: 0,
+        };
+        for row in rows {
+            snap.insert_row(Arc::new(row), false);
+        }
+        snap
+    }
+
+    fn insert_row(&mut self, mapping: Arc<Mapping>, replace: bool) {
+        let entry = Entry::new(mapping, &self.blocked);
+        let keys = self
+            .by_scope
+            .entry(Arc::from(entry.mapping.scope_type.as_str()))
+            .or_default();
+        match keys.get_mut(entry.mapping.scope_key.as_str()) {
+            Some(slot) if !replace => slot.add(entry),
+            Some(slot) => *slot = Slot::single(entry),
+            None => {
+                keys.insert(
+                    Arc::from(entry.mapping.scope_key.as_str()),
+                    Slot::single(entry),
+                );
+                self.len += 1;
+            }
+        }
+    }
+
+    /// A copy with `mapping` stored under its id, replacing every row of that id.
+    pub(crate) fn with_upserts(&self, mappings: impl IntoIterator<Item = Mapping>) -> Snapshot {
+        let mut next = self.clone();
+        for m in mappings {
+            next.insert_row(Arc::new(m), true);
+        }
+        next
+    }
+
+    /// A copy without the id.
+    pub(crate) fn without(&self, scope_type: &str, scope_key: &str) -> Snapshot {
+        let mut next = self.clone();
+        if let Some(keys) = next.by_scope.get_mut(scope_type) {
+            if keys.remove(scope_key).is_some() {
+                next.len -= 1;
+            }
+        }
+        next
+    }
+
+    /// A copy with another blocked set (every pick is recomputed).
+    pub(crate) fn with_blocked(&self, blocked: impl IntoIterator<Item = String>) -> Snapshot {
+        let rows = self.slots().flat_map(|s| {
+            std::iter::once(s.winner.mapping.as_ref().clone())
+                .chain(s.shadowed.iter().map(|e| e.mapping.as_ref().clone()))
+        });
+        Snapshot::new(rows.collect(), blocked)
+    }
+
+    pub(crate) fn slot(&self, scope_type: &str, scope_key: &str) -> Option<&Slot> {
+        self.by_scope.get(scope_type)?.get(scope_key)
+    }
+
+    pub(crate) fn slots(&self) -> impl Iterator<Item = &Slot> + '_ {
+        self.by_scope.values().flat_map(|keys| keys.values())
+    }
+
+    /// The mapping stored under a normalised id.
+    pub fn get(&self, scope_type: &str, scope_key: &str) -> Option<&Arc<Mapping>> {
+        self.slot(scope_type, scope_key).map(|s| &s.winner.mapping)
+    }
+
+    /// Number of distinct mapping ids.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no mappings.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether resolution must skip `model`.
+    pub fn is_blocked(&self, model: &str) -> bool {
+        self.blocked.contains(model)
+    }
+
+    /// Blocked models, sorted and unique.
+    pub fn blocked(&self) -> &[String] {
+        &self.blocked_sorted
+    }
+
+    /// Mappings filtered by normalised scope type and key, ordered by SPEC B4: `updated_at`
+    /// newest first, missing last, ties by id.
+    pub fn list(&self, scope_type: Option<&str>, scope_key: Option<&str>) -> Vec<Arc<Mapping>> {
+        let mut entries: Vec<&Arc<Entry>> = self
+            .by_scope
+            .iter()
+            .filter(|(t, _)| scope_type.is_none_or(|want| want == &***t))
+            .flat_map(|(_, keys)| keys.iter())
+            .filter(|(k, _)| scope_key.is_none_or(|want| want == &***k))
+            .map(|(_, slot)| &slot.winner)
+            .collect();
+        entries.sort_by(|a, b| {
+            b.updated
+                .is_some()
+                .cmp(&a.updated.is_some())
+                .then_with(|| b.updated.cmp(&a.updated))
+                .then_with(|| a.mapping.id.cmp(&b.mapping.id))
+        });
+        entries
+            .into_iter()
+            .map(|e| Arc::clone(&e.mapping))
+            .collect()
+    }
+}

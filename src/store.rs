@@ -1,0 +1,698 @@
+//! The cached store: one SQLite connection behind a mutex, an immutable snapshot behind an
+//! `Arc` that reads share, and coherence through `PRAGMA data_version` (SPEC B13, B16).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db;
+use crate::error::{Error, Result};
+use crate::legacy::{self, MigrationReport};
+use crate::model::{Mapping, MappingInput};
+use crate::normalize::{self, MappingId};
+use crate::options::StoreOptions;
+use crate::resolve::{self, Explanation, MessageRequest, MessageSelection, Resolution};
+use crate::schema;
+use crate::snapshot::Snapshot;
+use crate::sync::{self, ImportReport, PullReport, SnapshotPlan};
+use crate::timestamp;
+
+struct Conn {
+    conn: Connection,
+    /// The process that opened it: after `fork()` the child opens its own (SPEC B16).
+    pid: u32,
+    /// `PRAGMA data_version` the snapshot reflects; own writes do not move it.
+    data_version: i64,
+}
+
+#[derive(Default)]
+struct HealthState {
+    last_refresh_at: Option<String>,
+    last_error: Option<HealthError>,
+    refreshes: u64,
+    reopened_after_fork: u64,
+}
+
+/// A failure the store is living with (reads serve the last good snapshot meanwhile).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthError {
+    /// Stable code (SPEC B1).
+    pub code: &'static str,
+    /// The message.
+    pub message: String,
+    /// When this failure started (consecutive failures keep the first time).
+    pub since: String,
+}
+
+/// What [`Store::health`] reports (SPEC B13).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// No refresh failure outstanding.
+    pub ok: bool,
+    /// The database path.
+    pub path: String,
+    /// The SQLite actually linked.
+    pub sqlite_version: String,
+    /// `PRAGMA journal_mode` of the connection, when it could be read.
+    pub journal_mode: Option<String>,
+    /// The library's schema version in `mm_meta`.
+    pub schema_version: i64,
+    /// `PRAGMA data_version` the snapshot reflects.
+    pub data_version: i64,
+    /// Mappings in the snapshot.
+    pub mappings: usize,
+    /// Blocked models in the snapshot.
+    pub blocked: usize,
+    /// When the snapshot was last (re)loaded from the database.
+    pub last_refresh_at: Option<String>,
+    /// The outstanding refresh failure, if any.
+    pub last_error: Option<HealthError>,
+    /// Reloads after another connection wrote.
+    pub refreshes: u64,
+    /// `resolve_model_key` calls (explain included).
+    pub resolves: u64,
+    /// Keys and ids that arrived in the legacy `tenant:` form (to know when to retire it).
+    pub legacy_tenant_keys: u64,
+    /// Configured staleness bound.
+    pub max_staleness_ms: u64,
+    /// Times a connection was reopened because the process forked.
+    pub reopened_after_fork: u64,
+    /// The database's records of the one-time imports.
+    pub migration: Value,
+}
+
+enum Next {
+    Replace(Snapshot),
+    Reload,
+}
+
+/// A thread-safe, process-safe, cached store of model mappings over one SQLite file.
+///
+/// Reads are served from an immutable in-memory snapshot, checked against the database before
+/// each read (or at most once per `max_staleness`); writes go straight to SQLite in
+/// `BEGIN IMMEDIATE` transactions and update the snapshot.
+pub struct Store {
+    path: PathBuf,
+    options: StoreOptions,
+    conn: Mutex<Option<Conn>>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    closed: AtomicBool,
+    epoch: Instant,
+    last_check_ns: AtomicU64,
+    resolves: AtomicU64,
+    legacy_keys: AtomicU64,
+    schema_version: i64,
+    health: Mutex<HealthState>,
+    last_migration: Mutex<Option<MigrationReport>>,
+}
+
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Reads the whole table and blocked set in one read transaction.
+fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
+    // data_version is frozen inside a transaction, so read it first: a write landing in
+    // between only makes the next check reload once more.
+    let version = data_version(conn)?;
+    let tx = conn.unchecked_transaction()?;
+    let rows = db::read_all_rows(&tx)?;
+    let blocked = db::read_blocked(&tx)?;
+    tx.finish()?;
+    Ok((
+        version,
+        Snapshot::new(rows.into_iter().map(|r| r.mapping).collect(), blocked),
+    ))
+}
+
+fn count_legacy(counter: &AtomicU64, raw_id_or_type: &str) {
+    let ty = raw_id_or_type
+        .split_once(':')
+        .map_or(raw_id_or_type, |(t, _)| t);
+    if normalize::is_legacy_tenant(ty) {
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
+/// Python-style truthiness, for the backend's `bool(item.get("blocked", True))`.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+impl Store {
+    /// Opens (creating when missing, mode 0600) the database at `path`, brings the schema up to
+    /// date, rewrites legacy `tenant` rows, runs the one-time legacy migration when
+    /// `options.storage_dir` is set, and loads the cache.
+    ///
+    /// A migration whose file is broken does not fail the open: see [`Store::last_migration`].
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = db::open(&path, &options)?;
+        let schema_version = schema::init(&mut conn)?;
+        schema::normalize_scope_rows(&mut conn)?;
+        let migration = match &options.storage_dir {
+            Some(dir) => Some(run_migration(&mut conn, dir, false)?),
+            None => None,
+        };
+        let (version, snapshot) = load(&conn)?;
+        Ok(Store {
+            path,
+            conn: Mutex::new(Some(Conn {
+                conn,
+                pid: std::process::id(),
+                data_version: version,
+            })),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            closed: AtomicBool::new(false),
+            epoch: Instant::now(),
+            last_check_ns: AtomicU64::new(0),
+            resolves: AtomicU64::new(0),
+            legacy_keys: AtomicU64::new(0),
+            schema_version,
+            health: Mutex::new(HealthState {
+                last_refresh_at: Some(timestamp::now()),
+                ..HealthState::default()
+            }),
+            last_migration: Mutex::new(migration),
+            options,
+        })
+    }
+
+    /// Opens with default options.
+    pub fn open_default(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open(path, StoreOptions::default())
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Closes the connection; later calls fail with `store_closed`. Closing twice is fine.
+    pub fn close(&self) {
+        self.closed.store(true, Relaxed);
+        let mut guard = self.conn.lock();
+        if let Some(c) = guard.take() {
+            if c.pid == std::process::id() {
+                drop(c.conn);
+            } else {
+                // Inherited across fork(): closing it here could disturb the parent's locks.
+                std::mem::forget(c.conn);
+            }
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn record_failure(&self, err: &Error) {
+        let mut h = self.health.lock();
+        let since = match &h.last_error {
+            Some(prev) if prev.code == err.code() => prev.since.clone(),
+            _ => timestamp::now(),
+        };
+        h.last_error = Some(HealthError {
+            code: err.code(),
+            message: err.to_string(),
+            since,
+        });
+    }
+
+    /// After `fork()` the inherited connection belongs to the parent: leave it, open our own.
+    fn ensure_own_connection(&self, c: &mut Conn) -> Result<()> {
+        let pid = std::process::id();
+        if c.pid == pid {
+            return Ok(());
+        }
+        let fresh = db::open(&self.path, &self.options)?;
+        let inherited = std::mem::replace(&mut c.conn, fresh);
+        std::mem::forget(inherited);
+        c.pid = pid;
+        c.data_version = i64::MIN; // force a reload on the new connection
+        self.health.lock().reopened_after_fork += 1;
+        Ok(())
+    }
+
+    /// Reloads the snapshot when another connection committed since the last look.
+    fn refresh(&self, c: &mut Conn) -> Result<()> {
+        self.ensure_own_connection(c)?;
+        let version = data_version(&c.conn)?;
+        if version == c.data_version {
+            return Ok(());
+        }
+        let (version, snap) = load(&c.conn)?;
+        *self.snapshot.write() = Arc::new(snap);
+        c.data_version = version;
+        let mut h = self.health.lock();
+        h.refreshes += 1;
+        h.last_refresh_at = Some(timestamp::now());
+        h.last_error = None;
+        Ok(())
+    }
+
+    /// The current snapshot, checked for coherence first (or within `max_staleness`).
+    ///
+    /// When the check fails the last good snapshot is served and `health()` reports why.
+    pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        if self.closed.load(Relaxed) {
+            return Err(Error::StoreClosed);
+        }
+        let staleness = self.options.max_staleness.as_nanos() as u64;
+        if staleness > 0
+            && self
+                .now_ns()
+                .saturating_sub(self.last_check_ns.load(Relaxed))
+                < staleness
+        {
+            return Ok(Arc::clone(&self.snapshot.read()));
+        }
+        let mut guard = self.conn.lock();
+        let c = guard.as_mut().ok_or(Error::StoreClosed)?;
+        match self.refresh(c) {
+            Ok(()) => {
+                if self.health.lock().last_error.is_some() {
+                    self.health.lock().last_error = None;
+                }
+            }
+            Err(e) => self.record_failure(&e),
+        }
+        self.last_check_ns.store(self.now_ns().max(1), Relaxed);
+        Ok(Arc::clone(&self.snapshot.read()))
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on a fresh snapshot, then installs the
+    /// snapshot it asks for. A busy database is waited for up to `busy_timeout`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &Snapshot) -> Result<(T, Next)>,
+    ) -> Result<T> {
+        let mut guard = self.conn.lock();
+        let c = guard.as_mut().ok_or(Error::StoreClosed)?;
+        if let Err(e) = self.refresh(c) {
+            self.record_failure(&e);
+            return Err(e);
+        }
+        let current = Arc::clone(&self.snapshot.read());
+        let tx = c
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, next) = f(&tx, &current)?;
+        tx.commit()?;
+        match next {
+            Next::Replace(s) => *self.snapshot.write() = Arc::new(s),
+            Next::Reload => match load(&c.conn) {
+                Ok((version, s)) => {
+                    *self.snapshot.write() = Arc::new(s);
+                    c.data_version = version;
+                }
+                // Committed but not reloaded: force the next read to try again.
+                Err(e) => {
+                    c.data_version = i64::MIN;
+                    self.record_failure(&e);
+                }
+            },
+        }
+        Ok(out)
+    }
+
+    // ---- reads (SPEC B4, B7, B8, B9) ----
+
+    /// Mappings, optionally filtered by scope type (normalised: `tenant` finds `mapping` rows)
+    /// and exact scope key, newest first (SPEC B4).
+    pub fn list(
+        &self,
+        scope_type: Option<&str>,
+        scope_key: Option<&str>,
+    ) -> Result<Vec<Arc<Mapping>>> {
+        let ty = match scope_type.filter(|t| !t.trim().is_empty()) {
+            Some(t) => {
+                count_legacy(&self.legacy_keys, t);
+                Some(normalize::scope_type(t)?)
+            }
+            None => None,
+        };
+        let key = scope_key.map(str::trim).filter(|k| !k.is_empty());
+        Ok(self.snapshot()?.list(ty.as_deref(), key))
+    }
+
+    /// One mapping by id (normalised), or `None`.
+    pub fn get(&self, id: &str) -> Result<Option<Arc<Mapping>>> {
+        count_legacy(&self.legacy_keys, id.trim());
+        let id = MappingId::parse(id.trim())?;
+        Ok(self.snapshot()?.get(&id.scope_type, &id.scope_key).cloned())
+    }
+
+    /// Blocked models, sorted and unique (SPEC B7).
+    pub fn blocked_models(&self) -> Result<Vec<String>> {
+        Ok(self.snapshot()?.blocked().to_vec())
+    }
+
+    /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
+    pub fn resolve_model_key(&self, key: &str) -> Result<Resolution> {
+        let snap = self.snapshot()?;
+        self.resolves.fetch_add(1, Relaxed);
+        count_legacy(&self.legacy_keys, key.trim());
+        Ok(resolve::resolve_model_key(&snap, key))
+    }
+
+    /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
+    pub fn explain(&self, key: &str) -> Result<Explanation> {
+        let snap = self.snapshot()?;
+        self.resolves.fetch_add(1, Relaxed);
+        count_legacy(&self.legacy_keys, key.trim());
+        Ok(resolve::explain(&snap, key))
+    }
+
+    /// The model for one chat request (SPEC B9).
+    pub fn resolve_for_message(&self, req: &MessageRequest<'_>) -> Result<MessageSelection> {
+        let snap = self.snapshot()?;
+        if let Some(k) = req.mapping_key {
+            count_legacy(&self.legacy_keys, k.trim());
+        }
+        Ok(resolve::resolve_for_message(&snap, req))
+    }
+
+    // ---- writes (SPEC B2, B5, B6, B7) ----
+
+    /// Creates or replaces a mapping (SPEC B2); returns it as stored.
+    pub fn upsert(&self, input: &MappingInput) -> Result<Arc<Mapping>> {
+        count_legacy(&self.legacy_keys, &input.scope_type);
+        self.store_mapping(input.validate(false)?)
+    }
+
+    /// Parses a loose JSON payload (`id` or scope fields) and upserts it.
+    pub fn upsert_json(&self, payload: &Value) -> Result<Arc<Mapping>> {
+        let raw = payload.get("scope_type").or_else(|| payload.get("id"));
+        if let Some(t) = raw.and_then(Value::as_str) {
+            count_legacy(&self.legacy_keys, t.trim());
+        }
+        self.store_mapping(MappingInput::from_json(payload)?.validate(false)?)
+    }
+
+    fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
+        self.write(|tx, snap| {
+            let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+            let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
+            db::write_mapping(tx, &m, &row_ids)?;
+            let next = snap.with_upserts([m.clone()]);
+            Ok((Arc::new(m), Next::Replace(next)))
+        })
+    }
+
+    /// Deletes a mapping by id (SPEC B5); whether a row was deleted.
+    pub fn delete(&self, id: &str) -> Result<bool> {
+        count_legacy(&self.legacy_keys, id.trim());
+        let id = MappingId::parse(id.trim())?;
+        self.write(|tx, snap| {
+            let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+            let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
+            let n = db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
+            Ok((
+                n > 0,
+                Next::Replace(snap.without(&id.scope_type, &id.scope_key)),
+            ))
+        })
+    }
+
+    /// Makes `model` the default of an existing mapping and activates it (SPEC B6).
+    pub fn activate_default(&self, id: &str, model: &str) -> Result<Arc<Mapping>> {
+        count_legacy(&self.legacy_keys, id.trim());
+        let id = MappingId::parse(id.trim())?;
+        let model = normalize::model_name(model)
+            .ok_or_else(|| Error::payload("model", "must be a non-empty model name"))?
+            .to_owned();
+        self.write(|tx, snap| {
+            let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+            let row_ids: Vec<String> = rows.iter().map(|r| r.row_id.clone()).collect();
+            // Several rows can name one id only when others wrote them; take the newest.
+            let current = rows
+                .into_iter()
+                .map(|r| r.mapping)
+                .max_by_key(|m| m.updated_at.as_deref().and_then(timestamp::parse))
+                .ok_or_else(|| Error::MappingNotFound(id.id()))?;
+            let mut candidates = current.candidates.clone();
+            candidates.push(model.clone());
+            let input = MappingInput {
+                scope_type: current.scope_type.clone(),
+                scope_key: current.scope_key.clone(),
+                name: current.name.clone(),
+                default_model: Some(model.clone()),
+                candidates,
+                is_active: true,
+                metadata: current.metadata.clone(),
+                updated_at: None,
+            };
+            let m = input.validate(false)?;
+            db::write_mapping(tx, &m, &row_ids)?;
+            let next = snap.with_upserts([m.clone()]);
+            Ok((Arc::new(m), Next::Replace(next)))
+        })
+    }
+
+    /// Blocks (`true`) or unblocks (`false`) models; returns the new sorted list (SPEC B7).
+    pub fn update_blocked(&self, changes: &[(String, bool)]) -> Result<Vec<String>> {
+        let changes: Vec<(String, bool)> = changes
+            .iter()
+            .filter_map(|(m, b)| normalize::model_name(m).map(|m| (m.to_owned(), *b)))
+            .collect();
+        self.write(|tx, snap| {
+            let now = timestamp::now();
+            for (model, blocked) in &changes {
+                if *blocked {
+                    tx.prepare_cached("INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)")?
+                        .execute([model, &now])?;
+                } else {
+                    tx.prepare_cached("DELETE FROM mm_blocked_models WHERE model = ?1")?.execute([model])?;
+                }
+            }
+            let blocked = db::read_blocked(tx)?;
+            let next = snap.with_blocked(blocked.iter().cloned());
+            Ok((blocked, Next::Replace(next)))
+        })
+    }
+
+    /// The backend's payload: a list of `{model, blocked}`; `blocked` defaults to true,
+    /// non-objects and empty names are ignored.
+    pub fn update_blocked_json(&self, items: &Value) -> Result<Vec<String>> {
+        let items = items
+            .as_array()
+            .ok_or_else(|| Error::payload("items", "must be a list of {model, blocked}"))?;
+        let changes: Vec<(String, bool)> = items
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|o| {
+                let model = o.get("model")?.as_str()?;
+                Some((model.to_owned(), o.get("blocked").is_none_or(truthy)))
+            })
+            .collect();
+        self.update_blocked(&changes)
+    }
+
+    // ---- migration, import, export, sync (SPEC B10, B14) ----
+
+    /// Runs the one-time legacy migration for `storage_dir` (a no-op report `already_done`
+    /// when the database records it). With `dry_run`, reports what it would do, writing
+    /// nothing.
+    pub fn migrate_legacy(&self, storage_dir: &Path, dry_run: bool) -> Result<MigrationReport> {
+        let mut guard = self.conn.lock();
+        let c = guard.as_mut().ok_or(Error::StoreClosed)?;
+        self.ensure_own_connection(c)?;
+        let report = run_migration(&mut c.conn, storage_dir, dry_run)?;
+        if !dry_run {
+            let (version, snap) = load(&c.conn)?;
+            *self.snapshot.write() = Arc::new(snap);
+            c.data_version = version;
+            *self.last_migration.lock() = Some(report.clone());
+        }
+        Ok(report)
+    }
+
+    /// The report of the migration run at open (or the last explicit one).
+    pub fn last_migration(&self) -> Option<MigrationReport> {
+        self.last_migration.lock().clone()
+    }
+
+    /// Upserts each valid loose item, keeping carried timestamps; one bad item never blocks
+    /// the rest (SPEC B14). Valid items commit together.
+    pub fn import_items(&self, items: &[Value]) -> Result<ImportReport> {
+        let (valid, errors) = sync::plan_import(items);
+        let imported = valid.len();
+        if !valid.is_empty() {
+            self.write(|tx, _| {
+                for m in &valid {
+                    let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+                    let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
+                    db::write_mapping(tx, m, &row_ids)?;
+                }
+                Ok(((), Next::Reload))
+            })?;
+        }
+        Ok(ImportReport {
+            imported_count: imported,
+            skipped_count: errors.len(),
+            errors,
+        })
+    }
+
+    /// `{"exported_at", "mappings": [...]}` (SPEC B14).
+    pub fn export(&self) -> Result<Value> {
+        Ok(sync::export(&self.snapshot()?.list(None, None)))
+    }
+
+    /// What applying a remote snapshot would change, without writing.
+    pub fn plan_snapshot(
+        &self,
+        remote: &[Value],
+        overwrite: bool,
+        delete_missing: bool,
+    ) -> Result<SnapshotPlan> {
+        let local = self
+            .snapshot()?
+            .list(None, None)
+            .into_iter()
+            .map(|m| (m.id.clone(), (*m).clone()))
+            .collect();
+        Ok(sync::plan_snapshot(
+            remote,
+            &local,
+            overwrite,
+            delete_missing,
+        ))
+    }
+
+    /// Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped, local
+    /// rows not older than the remote kept unless `overwrite`, local non-prompt rows absent
+    /// from it deleted with `delete_missing`.
+    pub fn apply_snapshot(
+        &self,
+        remote: &[Value],
+        overwrite: bool,
+        delete_missing: bool,
+    ) -> Result<PullReport> {
+        self.write(|tx, _| {
+            // Plan against the rows as they are under the write lock, not the cache.
+            let local = db::read_all_rows(tx)?
+                .into_iter()
+                .map(|r| (r.mapping.id.clone(), r.mapping))
+                .collect();
+            let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
+            for m in &plan.writes {
+                let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+                let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
+                db::write_mapping(tx, m, &row_ids)?;
+            }
+            for id in &plan.deleted {
+                let id = MappingId::parse(id)?;
+                let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+                let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
+                db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
+            }
+            Ok((plan.report(), Next::Reload))
+        })
+    }
+
+    // ---- health (SPEC B13) ----
+
+    /// Data version, last refresh, last error, counters and migration records.
+    pub fn health(&self) -> Result<Health> {
+        let snap = self.snapshot()?;
+        let guard = self.conn.lock();
+        let c = guard.as_ref().ok_or(Error::StoreClosed)?;
+        let own = c.pid == std::process::id();
+        let journal_mode = own
+            .then(|| {
+                c.conn
+                    .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                    .ok()
+            })
+            .flatten();
+        let migration = own
+            .then(|| legacy::records(&c.conn).ok())
+            .flatten()
+            .unwrap_or(Value::Null);
+        let h = self.health.lock();
+        Ok(Health {
+            ok: h.last_error.is_none(),
+            path: self.path.display().to_string(),
+            sqlite_version: crate::sqlite_version().to_owned(),
+            journal_mode,
+            schema_version: self.schema_version,
+            data_version: c.data_version,
+            mappings: snap.len(),
+            blocked: snap.blocked().len(),
+            last_refresh_at: h.last_refresh_at.clone(),
+            last_error: h.last_error.clone(),
+            refreshes: h.refreshes,
+            resolves: self.resolves.load(Relaxed),
+            legacy_tenant_keys: self.legacy_keys.load(Relaxed),
+            max_staleness_ms: self.options.max_staleness.as_millis() as u64,
+            reopened_after_fork: h.reopened_after_fork,
+            migration,
+        })
+    }
+
+    /// `PRAGMA quick_check`: `["ok"]` on a healthy database, else the problems found.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        let mut guard = self.conn.lock();
+        let c = guard.as_mut().ok_or(Error::StoreClosed)?;
+        self.ensure_own_connection(c)?;
+        let mut stmt = c.conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn run_migration(conn: &mut Connection, dir: &Path, dry_run: bool) -> Result<MigrationReport> {
+    if !dir.is_dir() {
+        // A missing storage dir is more likely a misconfiguration than "no legacy data":
+        // report it and record nothing, so a later open with the right dir still imports.
+        return Ok(MigrationReport {
+            status: legacy::MigrationStatus::SkippedNoFile,
+            imported_count: 0,
+            skipped_count: 0,
+            blocked_imported: 0,
+            blocked_status: legacy::MigrationStatus::SkippedNoFile,
+            errors: vec![legacy::ReportError {
+                key: dir.display().to_string(),
+                reason: "storage_dir_missing: nothing recorded".into(),
+            }],
+            dry_run,
+        });
+    }
+    legacy::run(conn, dir, dry_run)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,222 @@
+//! Snapshots in and out (SPEC B14): export, bulk import of loose items, and applying a remote
+//! snapshot with last-writer-wins. Planning is pure; the store applies a plan in one
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::model::{self, Mapping, MappingInput};
+use crate::timestamp;
+
+/// One item a bulk import skipped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportError {
+    /// Position in the input list.
+    pub index: usize,
+    /// The id the item named, when it named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `invalid_item`, `missing_scope`, or the validation error.
+    pub reason: String,
+}
+
+/// The bulk-import report (SPEC B14).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// Items written.
+    pub imported_count: usize,
+    /// Items skipped.
+    pub skipped_count: usize,
+    /// Why each skipped item was skipped.
+    pub errors: Vec<ImportError>,
+}
+
+/// Validates loose items: each may give `id` instead of the scope fields. Timestamps carried
+/// by the items are kept.
+pub(crate) fn plan_import(items: &[Value]) -> (Vec<Mapping>, Vec<ImportError>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let Some(obj) = item.as_object() else {
+            errors.push(ImportError {
+                index,
+                id: None,
+                reason: "invalid_item".into(),
+            });
+            continue;
+        };
+        let raw_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
+        let scope = match model::scope_of(obj) {
+            Ok(Some(scope)) => scope,
+            Ok(None) => {
+                errors.push(ImportError {
+                    index,
+                    id: raw_id,
+                    reason: "missing_scope".into(),
+                });
+                continue;
+            }
+            Err(e) => {
+                errors.push(ImportError {
+                    index,
+                    id: raw_id,
+                    reason: e.code().into(),
+                });
+                continue;
+            }
+        };
+        let id = scope.id();
+        let built = model::fields_of(obj).and_then(|mut input: MappingInput| {
+            input.scope_type = scope.scope_type;
+            input.scope_key = scope.scope_key;
+            input.validate(true)
+        });
+        match built {
+            Ok(m) => ok.push(m),
+            Err(e) => errors.push(ImportError {
+                index,
+                id: Some(id),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (ok, errors)
+}
+
+/// How a remote snapshot would change the local table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotPlan {
+    /// Remote rows that will be written (new ids).
+    pub added: Vec<String>,
+    /// Remote rows that will replace an older local row.
+    pub changed: Vec<String>,
+    /// Local rows kept because they are not older than the remote one.
+    pub kept: Vec<String>,
+    /// Local non-prompt rows absent from the snapshot (only with `delete_missing`).
+    pub deleted: Vec<String>,
+    /// Remote items not applied (prompt scope, malformed).
+    pub skipped: usize,
+    /// Number of remote items.
+    pub remote_total: usize,
+    #[serde(skip)]
+    pub(crate) writes: Vec<Mapping>,
+}
+
+/// The report of an applied snapshot (SPEC B14).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullReport {
+    /// Always `"pulled"`.
+    pub status: &'static str,
+    /// Rows written.
+    pub pulled_count: usize,
+    /// Remote rows not written (prompt scope, malformed, local not older).
+    pub skipped_count: usize,
+    /// Local rows deleted.
+    pub deleted_count: usize,
+    /// Number of remote items.
+    pub remote_total: usize,
+}
+
+impl SnapshotPlan {
+    /// The report this plan produces once applied.
+    pub fn report(&self) -> PullReport {
+        PullReport {
+            status: "pulled",
+            pulled_count: self.writes.len(),
+            skipped_count: self.skipped + self.kept.len(),
+            deleted_count: self.deleted.len(),
+            remote_total: self.remote_total,
+        }
+    }
+}
+
+/// Plans applying `remote` over `local` (every local row, by normalised id).
+pub(crate) fn plan_snapshot(
+    remote: &[Value],
+    local: &HashMap<String, Mapping>,
+    overwrite: bool,
+    delete_missing: bool,
+) -> SnapshotPlan {
+    let mut plan = SnapshotPlan {
+        added: Vec::new(),
+        changed: Vec::new(),
+        kept: Vec::new(),
+        deleted: Vec::new(),
+        skipped: 0,
+        remote_total: remote.len(),
+        writes: Vec::new(),
+    };
+    let mut remote_ids = HashSet::new();
+    let (valid, errors) = plan_import(remote);
+    plan.skipped += errors.len();
+    let mut by_id: HashMap<String, Mapping> = HashMap::new();
+    for m in valid {
+        remote_ids.insert(m.id.clone());
+        if m.scope_type == "prompt" {
+            plan.skipped += 1;
+            continue;
+        }
+        // A snapshot naming one id twice: the later item wins, the earlier counts as skipped.
+        if by_id.insert(m.id.clone(), m).is_some() {
+            plan.skipped += 1;
+        }
+    }
+    let mut ids: Vec<&String> = by_id.keys().collect();
+    ids.sort();
+    for id in ids {
+        let m = &by_id[id];
+        match local.get(id) {
+            None => {
+                plan.added.push(id.clone());
+                plan.writes.push(m.clone());
+            }
+            Some(l) => {
+                let theirs = m.updated_at.as_deref().and_then(timestamp::parse);
+                let mine = l.updated_at.as_deref().and_then(timestamp::parse);
+                if overwrite || theirs > mine {
+                    plan.changed.push(id.clone());
+                    plan.writes.push(m.clone());
+                } else {
+                    plan.kept.push(id.clone());
+                }
+            }
+        }
+    }
+    if delete_missing {
+        let mut gone: Vec<String> = local
+            .values()
+            .filter(|l| l.scope_type != "prompt" && !remote_ids.contains(&l.id))
+            .map(|l| l.id.clone())
+            .collect();
+        gone.sort();
+        plan.deleted = gone;
+    }
+    plan
+}
+
+/// `{"exported_at": now, "mappings": [...]}` (SPEC B14).
+pub(crate) fn export(mappings: &[std::sync::Arc<Mapping>]) -> Value {
+    json!({"exported_at": timestamp::now(), "mappings": mappings.iter().map(|m| m.to_json()).collect::<Vec<_>>()})
+}
+
+/// Parses a JSON list of items, or `{"mappings": [...]}` as `export` writes it.
+pub fn items_from_json(text: &str) -> Result<Vec<Value>, Error> {
+    let v: Value = serde_json::from_str(text).map_err(|e| Error::from_json(&e))?;
+    match v {
+        Value::Array(items) => Ok(items),
+        Value::Object(mut obj) => match obj.remove("mappings") {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(Error::payload(
+                "mappings",
+                "expected a list of items or {\"mappings\": [...]}",
+            )),
+        },
+        _ => Err(Error::payload(
+            "items",
+            "expected a list of items or {\"mappings\": [...]}",
+        )),
+    }
+}
