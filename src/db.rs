@@ -26,9 +26,11 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
         Ok(meta) if meta.is_dir() => {
             return Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
         }
-        Ok(meta) if meta.len() == 0 => return Err(Error::DatabaseEmpty(format!(
+        Ok(meta) if meta.len() == 0 => {
+            return Err(Error::DatabaseEmpty(format!(
             "{display} is an empty file; refusing to initialise a file this library did not create"
-        ))),
+        )))
+        }
         Ok(_) => {}
         Err(e) if e.kind() == IoKind::NotFound => create_private(path)?,
         Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
 /// Now, UTC, to the second, e.g. `2026-01-08T02:07:59+00:00`.
 pub fn now() -> String {
-    format(Utc::now())
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 /// Formats an instant the way this crate stores it (fractional seconds only when present).
