@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the repository: Rust (unit, integration, doc), the C ABI (C test under
+# valgrind, C example, cffi), the Python binding (pytest in .venv), the examples, and the
+# quick modes of the benchmarks and the reliability suite. Installs what it needs itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==== %s\n' "$*"; }
+
+# System packages this repository needs (present on a fresh machine of this kind; installed
+# here when not, as root, from Debian's registry).
+need=()
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+    step "installing ${need[*]}"
+    apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+
+step "lint: cargo fmt --check, clippy -D warnings, rustdoc"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+
+step "Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast
+else
+    cargo test --no-fail-fast --lib --bins --tests
+fi
+cargo test --doc --quiet
+
+step "Rust example"
+cargo build --release --quiet
+cargo run --release --quiet --example quickstart >/dev/null
+echo "examples/quickstart.rs ran"
+
+for part in scripts/test-c.sh scripts/test-python.sh scripts/bench-quick.sh reliability/run.sh; do
+    if [ -f "$part" ]; then
+        step "$part"
+        if [ "$part" = reliability/run.sh ]; then bash "$part" --quick; else bash "$part"; fi
+    fi
+done
+
+step "all tests passed"
