@@ -103,6 +103,8 @@ pub struct Store {
     conn: Mutex<Option<Conn>>,
     snapshot: RwLock<Arc<Snapshot>>,
     closed: AtomicBool,
+    /// A refresh failure is outstanding (mirrors `health.last_error` without its lock).
+    failing: AtomicBool,
     epoch: Instant,
     last_check_ns: AtomicU64,
     resolves: AtomicU64,
@@ -179,6 +181,7 @@ impl Store {
             })),
             snapshot: RwLock::new(Arc::new(snapshot)),
             closed: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
             epoch: Instant::now(),
             last_check_ns: AtomicU64::new(0),
             resolves: AtomicU64::new(0),
@@ -227,6 +230,7 @@ impl Store {
     }
 
     fn record_failure(&self, err: &Error) {
+        self.failing.store(true, Relaxed);
         let mut h = self.health.lock();
         let since = match &h.last_error {
             Some(prev) if prev.code == err.code() => prev.since.clone(),
@@ -268,6 +272,7 @@ impl Store {
         h.refreshes += 1;
         h.last_refresh_at = Some(timestamp::now());
         h.last_error = None;
+        self.failing.store(false, Relaxed);
         Ok(())
     }
 
@@ -290,14 +295,18 @@ impl Store {
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
         match self.refresh(c) {
-            Ok(()) => {
-                if self.health.lock().last_error.is_some() {
-                    self.health.lock().last_error = None;
-                }
+            // Only touch the health mutex when there is a failure to clear.
+            Ok(()) if self.failing.load(Relaxed) => {
+                self.failing.store(false, Relaxed);
+                self.health.lock().last_error = None;
             }
+            Ok(()) => {}
             Err(e) => self.record_failure(&e),
         }
-        self.last_check_ns.store(self.now_ns().max(1), Relaxed);
+        if staleness > 0 {
+            self.last_check_ns.store(self.now_ns().max(1), Relaxed);
+        }
+        drop(guard);
         Ok(Arc::clone(&self.snapshot.read()))
     }
 
