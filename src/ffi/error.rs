@@ -1,0 +1,268 @@
+//! Status codes and the per-thread last-error message.
+//!
+//! Every status-returning entry point clears the calling thread's message first, then stores a
+//! new one when it fails. The message lives in a thread-local `CString`; the pointer
+//! [`mm_last_error_message`] hands out stays valid until the next status-returning call on the
+//! same thread replaces or clears it.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use crate::ErrorKind;
+
+/// The status every fallible `mm_` function returns, as an `int32_t`.
+///
+/// Numbers are fixed and never reused: input errors are 1..9, database errors 10..19, ABI
+/// errors 20..29. A retired code stays reserved. `mm_status_str` gives each code's stable
+/// string (SPEC B1), which is also how every `mm_last_error_message` starts.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::enum_variant_names)] // the `Mm` prefix makes the C constants `MM_...`
+pub enum MmStatus {
+    /// Success (`"ok"`).
+    MmOk = 0,
+    /// An id without `:` or with an empty side (`"invalid_mapping_id"`).
+    MmInvalidMappingId = 1,
+    /// A scope type that is empty, missing or not `[a-z0-9_-]` (`"invalid_mapping_scope"`).
+    MmInvalidMappingScope = 2,
+    /// No mapping with that id (`"mapping_not_found"`).
+    MmMappingNotFound = 3,
+    /// A payload field has the wrong type or breaks a limit; the message names the field
+    /// (`"invalid_payload"`).
+    MmInvalidPayload = 4,
+    /// Text that should be JSON is not (`"invalid_json"`); the message gives line and column.
+    MmInvalidJson = 5,
+    /// The database stayed locked past `busy_timeout` (`"database_busy"`).
+    MmDatabaseBusy = 10,
+    /// SQLite reports a corrupt database image (`"database_corrupt"`).
+    MmDatabaseCorrupt = 11,
+    /// An operating-system I/O failure (`"io_error"`).
+    MmIoError = 12,
+    /// The file exists but is not an SQLite database (`"not_a_database"`).
+    MmNotADatabase = 13,
+    /// The file exists but is empty (`"database_empty"`).
+    MmDatabaseEmpty = 14,
+    /// The database cannot be opened: a directory, missing permissions or parent
+    /// (`"database_cant_open"`).
+    MmDatabaseCantOpen = 15,
+    /// The database or its directory is read-only (`"database_readonly"`).
+    MmDatabaseReadonly = 16,
+    /// Any other SQLite failure (`"database_error"`).
+    MmDatabaseError = 17,
+    /// A bundled SQLite found another SQLite loaded in the process (`"multiple_sqlite_copies"`).
+    MmMultipleSqliteCopies = 18,
+    /// A required pointer argument was NULL; the message names it (`"null_argument"`).
+    MmNullArgument = 20,
+    /// A string argument is not valid UTF-8; the message names it (`"invalid_utf8"`).
+    MmInvalidUtf8 = 21,
+    /// The handle was closed, or was never returned by `mm_store_open` (`"store_closed"`).
+    MmStoreClosed = 22,
+    /// A panic inside the library was caught at the boundary (`"panic"`). The call did not
+    /// complete; the store stays usable.
+    MmPanic = 23,
+    /// A bug in the library, e.g. a value it could not serialise (`"internal_error"`).
+    MmInternalError = 24,
+}
+
+const ALL_STATUSES: [MmStatus; 20] = [
+    MmStatus::MmOk,
+    MmStatus::MmInvalidMappingId,
+    MmStatus::MmInvalidMappingScope,
+    MmStatus::MmMappingNotFound,
+    MmStatus::MmInvalidPayload,
+    MmStatus::MmInvalidJson,
+    MmStatus::MmDatabaseBusy,
+    MmStatus::MmDatabaseCorrupt,
+    MmStatus::MmIoError,
+    MmStatus::MmNotADatabase,
+    MmStatus::MmDatabaseEmpty,
+    MmStatus::MmDatabaseCantOpen,
+    MmStatus::MmDatabaseReadonly,
+    MmStatus::MmDatabaseError,
+    MmStatus::MmMultipleSqliteCopies,
+    MmStatus::MmNullArgument,
+    MmStatus::MmInvalidUtf8,
+    MmStatus::MmStoreClosed,
+    MmStatus::MmPanic,
+    MmStatus::MmInternalError,
+];
+
+impl MmStatus {
+    /// Every status, in numeric order.
+    pub fn all() -> &'static [MmStatus] {
+        &ALL_STATUSES
+    }
+
+    /// The status for a core error kind: the one place that maps errors to codes.
+    pub fn from_kind(kind: ErrorKind) -> MmStatus {
+        match kind {
+            ErrorKind::InvalidMappingId => MmStatus::MmInvalidMappingId,
+            ErrorKind::InvalidMappingScope => MmStatus::MmInvalidMappingScope,
+            ErrorKind::MappingNotFound => MmStatus::MmMappingNotFound,
+            ErrorKind::InvalidPayload => MmStatus::MmInvalidPayload,
+            ErrorKind::InvalidJson => MmStatus::MmInvalidJson,
+            ErrorKind::DatabaseBusy => MmStatus::MmDatabaseBusy,
+            ErrorKind::DatabaseCorrupt => MmStatus::MmDatabaseCorrupt,
+            ErrorKind::IoError => MmStatus::MmIoError,
+            ErrorKind::NotADatabase => MmStatus::MmNotADatabase,
+            ErrorKind::DatabaseEmpty => MmStatus::MmDatabaseEmpty,
+            ErrorKind::DatabaseCantOpen => MmStatus::MmDatabaseCantOpen,
+            ErrorKind::DatabaseReadonly => MmStatus::MmDatabaseReadonly,
+            ErrorKind::DatabaseError => MmStatus::MmDatabaseError,
+            ErrorKind::MultipleSqliteCopies => MmStatus::MmMultipleSqliteCopies,
+            ErrorKind::StoreClosed => MmStatus::MmStoreClosed,
+            // `ErrorKind` is `#[non_exhaustive]`: a kind added to the core later is a
+            // database-level failure until it gets its own code here. (Inside this crate the
+            // match is exhaustive, hence the allow.)
+            #[allow(unreachable_patterns)]
+            _ => MmStatus::MmDatabaseError,
+        }
+    }
+
+    /// The status with this number, if any.
+    pub fn from_i32(code: i32) -> Option<MmStatus> {
+        ALL_STATUSES.iter().copied().find(|s| *s as i32 == code)
+    }
+
+    /// The stable string code (SPEC B1), NUL-terminated for C.
+    pub fn code_cstr(self) -> &'static std::ffi::CStr {
+        match self {
+            MmStatus::MmOk => c"ok",
+            MmStatus::MmInvalidMappingId => c"invalid_mapping_id",
+            MmStatus::MmInvalidMappingScope => c"invalid_mapping_scope",
+            MmStatus::MmMappingNotFound => c"mapping_not_found",
+            MmStatus::MmInvalidPayload => c"invalid_payload",
+            MmStatus::MmInvalidJson => c"invalid_json",
+            MmStatus::MmDatabaseBusy => c"database_busy",
+            MmStatus::MmDatabaseCorrupt => c"database_corrupt",
+            MmStatus::MmIoError => c"io_error",
+            MmStatus::MmNotADatabase => c"not_a_database",
+            MmStatus::MmDatabaseEmpty => c"database_empty",
+            MmStatus::MmDatabaseCantOpen => c"database_cant_open",
+            MmStatus::MmDatabaseReadonly => c"database_readonly",
+            MmStatus::MmDatabaseError => c"database_error",
+            MmStatus::MmMultipleSqliteCopies => c"multiple_sqlite_copies",
+            MmStatus::MmNullArgument => c"null_argument",
+            MmStatus::MmInvalidUtf8 => c"invalid_utf8",
+            MmStatus::MmStoreClosed => c"store_closed",
+            MmStatus::MmPanic => c"panic",
+            MmStatus::MmInternalError => c"internal_error",
+        }
+    }
+
+    /// The stable string code (SPEC B1).
+    pub fn code(self) -> &'static str {
+        self.code_cstr().to_str().unwrap_or("unknown_status")
+    }
+}
+
+/// A failure at the C boundary: a core error or one of the ABI's own.
+#[derive(Debug)]
+pub(crate) enum FfiError {
+    /// An error from the safe API.
+    Core(crate::Error),
+    /// A required pointer argument was NULL.
+    NullArgument(&'static str),
+    /// A string argument is not UTF-8.
+    InvalidUtf8 {
+        arg: &'static str,
+        valid_up_to: usize,
+    },
+    /// An unknown or closed handle.
+    StoreClosed,
+    /// A caught panic, with its payload when it was a string.
+    Panic(String),
+    /// A value could not be serialised.
+    Internal(String),
+}
+
+impl From<crate::Error> for FfiError {
+    fn from(e: crate::Error) -> FfiError {
+        FfiError::Core(e)
+    }
+}
+
+impl FfiError {
+    /// The status code of this failure.
+    pub(crate) fn status(&self) -> MmStatus {
+        match self {
+            FfiError::Core(e) => MmStatus::from_kind(e.kind()),
+            FfiError::NullArgument(_) => MmStatus::MmNullArgument,
+            FfiError::InvalidUtf8 { .. } => MmStatus::MmInvalidUtf8,
+            FfiError::StoreClosed => MmStatus::MmStoreClosed,
+            FfiError::Panic(_) => MmStatus::MmPanic,
+            FfiError::Internal(_) => MmStatus::MmInternalError,
+        }
+    }
+
+    /// The message, starting with the stable code like the core's messages do.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            FfiError::Core(e) => e.to_string(),
+            FfiError::NullArgument(arg) => format!("null_argument: argument `{arg}` is NULL"),
+            FfiError::InvalidUtf8 { arg, valid_up_to } => format!(
+                "invalid_utf8: argument `{arg}` is not valid UTF-8 (first bad byte at offset \
+                 {valid_up_to})"
+            ),
+            FfiError::StoreClosed => {
+                "store_closed: the store handle is closed or was never opened".to_owned()
+            }
+            FfiError::Panic(msg) => format!("panic: {msg}"),
+            FfiError::Internal(msg) => format!("internal_error: {msg}"),
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+/// Clears the calling thread's last error.
+pub(crate) fn clear_last_error() {
+    // `try_with`: during thread teardown the slot may be gone; nothing to clear then.
+    let _ = LAST_ERROR.try_with(|e| e.borrow_mut().take());
+}
+
+/// Records `err` as the calling thread's last error.
+pub(crate) fn set_last_error(err: &FfiError) {
+    let msg = super::strings::lossy_cstring(err.message());
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(msg));
+}
+
+/// The message of the last failed call on the calling thread, or NULL when the last
+/// status-returning call on this thread succeeded (or none was made).
+///
+/// The message starts with the stable code (`"mapping_not_found: ..."`).
+///
+/// Ownership: the pointer belongs to the library; do not free it. It stays valid until the next
+/// `mm_` call on the same thread (status-returning calls clear or replace it; `mm_string_free`,
+/// `mm_store_close`, `mm_status_str`, the version functions and this function leave it alone).
+/// Copy it to keep it.
+///
+/// As libgit2 warns about its own `git_error_last`: the returned status, not this message,
+/// says whether a call failed. Only read the message after a call returned a status other
+/// than `MM_OK`.
+///
+/// Thread-safety: per thread; a failure on one thread never shows on another.
+#[no_mangle]
+pub extern "C" fn mm_last_error_message() -> *const c_char {
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ref().map_or(ptr::null(), |m| m.as_ptr()))
+        .unwrap_or(ptr::null())
+}
+
+/// The stable string code (SPEC B1) of a status: `"ok"`, `"mapping_not_found"`,
+/// `"null_argument"`, `"invalid_utf8"`, `"store_closed"`, `"panic"`, ...; `"unknown_status"`
+/// for a number that is not a status.
+///
+/// Ownership: a static string; never free it. NULL is never returned.
+///
+/// Thread-safety: any thread, any time.
+#[no_mangle]
+pub extern "C" fn mm_status_str(status: i32) -> *const c_char {
+    match MmStatus::from_i32(status) {
+        Some(s) => s.code_cstr().as_ptr(),
+        None => c"unknown_status".as_ptr(),
+    }
+}
