@@ -1,0 +1,164 @@
+//! `include/model_mapping.h` is what cbindgen generates from `src/ffi` right now (SPEC B17), and
+//! it documents every function and every status the Rust side defines.
+
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn checked_in() -> String {
+    std::fs::read_to_string(root().join("include/model_mapping.h"))
+        .expect("include/model_mapping.h is checked in")
+}
+
+/// Generates the header the way `build.rs` does, into a temporary file.
+fn fresh() -> String {
+    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(root().join("src/ffi/mod.rs"))
+        .generate()
+        .expect("cbindgen generates the header");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model_mapping.h");
+    bindings.write_to_file(&path);
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn checked_in_header_matches_a_fresh_generation() {
+    let fresh = fresh();
+    let checked_in = checked_in();
+    if fresh != checked_in {
+        let first = fresh
+            .lines()
+            .zip(checked_in.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(fresh.lines().count().min(checked_in.lines().count()));
+        panic!(
+            "include/model_mapping.h is stale (first difference at line {}): run `cargo build` \
+             and commit the regenerated header",
+            first + 1
+        );
+    }
+}
+
+/// The functions the header declares: name, declaration line, the comment block above it.
+fn declarations(header: &str) -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = header.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(open) = line.find("mm_").filter(|_| line.contains('(')) else {
+            continue;
+        };
+        if line.trim_start().starts_with('*') || line.trim_start().starts_with("/*") {
+            continue;
+        }
+        let name: String = line[open..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let mut doc = Vec::new();
+        let mut j = i;
+        while j > 0 && lines[j - 1].trim_start().starts_with(['*', '/']) {
+            j -= 1;
+            doc.push(lines[j]);
+            if lines[j].trim_start().starts_with("/*") {
+                break;
+            }
+        }
+        doc.reverse();
+        out.push((name, line.to_string(), doc.join("\n")));
+    }
+    out
+}
+
+#[test]
+fn every_function_is_declared_and_documented() {
+    let header = checked_in();
+    let decls = declarations(&header);
+    let names: Vec<&str> = decls.iter().map(|(n, _, _)| n.as_str()).collect();
+    let expected = [
+        "mm_last_error_message",
+        "mm_status_str",
+        "mm_store_open",
+        "mm_store_close",
+        "mm_store_list",
+        "mm_store_get",
+        "mm_store_upsert",
+        "mm_store_delete",
+        "mm_store_activate_default",
+        "mm_store_blocked_list",
+        "mm_store_blocked_update",
+        "mm_store_resolve",
+        "mm_store_explain",
+        "mm_store_resolve_for_message",
+        "mm_store_migrate_legacy",
+        "mm_store_last_migration",
+        "mm_store_import",
+        "mm_store_export",
+        "mm_store_plan_snapshot",
+        "mm_store_apply_snapshot",
+        "mm_store_health",
+        "mm_store_quick_check",
+        "mm_string_free",
+        "mm_echo",
+        "mm_test_panic",
+        "mm_version",
+        "mm_sqlite_version",
+        "mm_sqlite_source_id",
+    ];
+    let mut sorted_names = names.clone();
+    sorted_names.sort_unstable();
+    let mut sorted_expected = expected.to_vec();
+    sorted_expected.sort_unstable();
+    assert_eq!(sorted_names, sorted_expected);
+
+    for (name, line, doc) in &decls {
+        assert!(doc.len() > 80, "{name} has no documentation in the header");
+        assert!(
+            doc.contains("Thread-safety"),
+            "{name}: document thread-safety"
+        );
+        if doc.contains("- `out_json`") || doc.contains("- `out`: required; receives a copy") {
+            assert!(
+                doc.contains("mm_string_free"),
+                "{name}: document who frees the result"
+            );
+        }
+        if line.starts_with("const char *") {
+            assert!(
+                doc.contains("never free") || doc.contains("do not free"),
+                "{name}: document that the static string is not freed"
+            );
+        }
+        if line.contains('*') {
+            assert!(doc.contains("NULL"), "{name}: document NULL behaviour");
+        }
+    }
+    assert!(header.contains("#ifndef MODEL_MAPPING_H"));
+    assert!(header.contains("extern \"C\" {"), "cpp_compat");
+    assert!(header.contains("do not edit"), "autogen warning");
+}
+
+#[test]
+fn header_status_constants_match_the_rust_enum() {
+    use model_mapping::ffi::MmStatus;
+    let header = checked_in();
+    let mut constants = Vec::new();
+    for line in header.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("MM_") {
+            let (name, value) = rest.split_once(" = ").expect("MM_NAME = n,");
+            let value: i32 = value.trim_end_matches(',').parse().unwrap();
+            constants.push((name.to_ascii_lowercase(), value));
+        }
+    }
+    let rust: Vec<(String, i32)> = MmStatus::all()
+        .iter()
+        .map(|s| (s.code().to_owned(), *s as i32))
+        .collect();
+    // The constant's name is the status string in capitals (MM_IO_ERROR <-> "io_error").
+    assert_eq!(constants, rust);
+}
