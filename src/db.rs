@@ -4,6 +4,7 @@ use std::fs::OpenOptions;
 use std::io::ErrorKind as IoKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
@@ -32,7 +33,7 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
         )))
         }
         Ok(_) => {}
-        Err(e) if e.kind() == IoKind::NotFound => create_private(path)?,
+        Err(e) if e.kind() == IoKind::NotFound => create_initialised(path)?,
         Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -41,6 +42,42 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| with_path(e.into(), path))?;
     configure(&conn, options).map_err(|e| with_path(e, path))?;
     Ok(conn)
+}
+
+/// Creates a missing database complete — mode 0600, SQLite header and schema in place — under a
+/// temporary name, then hard-links it into place. An empty file is refused as
+/// `database_empty`, so another worker process opening the same new path at the same moment
+/// must never see it empty; and a crash mid-creation leaves no empty file at `path`.
+fn create_initialised(path: &Path) -> Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{name}.mm-create-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    create_private(&tmp)?;
+    let built = (|| -> Result<()> {
+        let mut conn = Connection::open_with_flags(
+            &tmp,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // A rollback journal keeps everything in the file itself: no WAL to carry along.
+        conn.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get::<_, String>(0))?;
+        crate::schema::init(&mut conn)?;
+        conn.close().map_err(|(_, e)| Error::from(e))
+    })();
+    let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(()),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == IoKind::AlreadyExists => Ok(()),
+        // No hard links here (some filesystems): create it in place as before.
+        Err(_) => create_private(path),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| with_path(e, path))
 }
 
 /// Creates the database file with mode 0600: it will hold the backend's endpoint API keys too.

@@ -272,7 +272,8 @@ pub fn finish_child(mut child: Child) -> Vec<String> {
     );
     let results: Vec<String> = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix(RESULT_PREFIX))
+        // libtest may print "test name ... " on the same line first.
+        .filter_map(|l| l.find(RESULT_PREFIX).map(|i| &l[i + RESULT_PREFIX.len()..]))
         .map(str::to_owned)
         .collect();
     assert!(

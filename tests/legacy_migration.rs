@@ -1,0 +1,614 @@
+//! SPEC B10: the one-time legacy JSON migration.
+
+mod common;
+
+use std::path::Path;
+
+use common::{
+    child_arg, child_mode, child_report, fingerprint, finish_child, fresh, input, spawn_child,
+    wait_for_file, Db,
+};
+use model_mapping::{MigrationReport, MigrationStatus, Store, StoreOptions};
+use serde_json::{json, Value};
+
+const MAPPINGS: &str = "model_mappings.json";
+const BLOCKED: &str = "blocked_models.json";
+const MARKER: &str = ".model_mappings_sqlite_import_done";
+
+fn entry(default_model: &str, updated_at: Option<&str>) -> Value {
+    let mut mapping = json!({"default_model": default_model, "candidates": [default_model],
+                             "is_active": true, "metadata": {}});
+    if let Some(at) = updated_at {
+        mapping["updated_at"] = json!(at);
+    }
+    json!({"name": default_model, "mapping": mapping})
+}
+
+fn write_json(dir: &Path, file: &str, value: &Value) {
+    std::fs::write(dir.join(file), serde_json::to_vec_pretty(value).unwrap()).unwrap();
+}
+
+fn report(store: &Store) -> MigrationReport {
+    store.last_migration().expect("a migration ran at open")
+}
+
+fn meta_record(db: &Db, key: &str) -> Option<Value> {
+    use rusqlite::OptionalExtension;
+    db.sql()
+        .query_row("SELECT value FROM mm_meta WHERE key = ?1", [key], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .unwrap()
+        .map(|t| serde_json::from_str(&t).unwrap())
+}
+
+fn legacy_records(db: &Db) -> usize {
+    db.sql()
+        .query_row(
+            "SELECT count(*) FROM mm_meta WHERE key LIKE 'legacy%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+}
+
+#[test]
+fn tenant_entries_are_imported_as_mapping_rows() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({
+            "tenant": {"xai": {"name": "xAI", "mapping": {
+                "default_model": "grok-4", "candidates": [" grok-4 ", "grok-3", ""],
+                "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
+                "metadata": {"preferred_endpoint_id": 7}}}},
+            "global": {"global": entry("g", Some("2026-01-01T00:00:00+00:00"))},
+            "User": {"bob": entry("u", None)}
+        }),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 3);
+    assert_eq!(r.skipped_count, 0);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+
+    let xai = store.get("mapping:xai").unwrap().unwrap();
+    assert_eq!(xai.scope_type, "mapping");
+    assert_eq!(xai.name.as_deref(), Some("xAI"));
+    assert_eq!(xai.candidates, ["grok-4", "grok-3"]);
+    assert_eq!(xai.updated_at.as_deref(), Some("2026-01-08T02:07:59+00:00"));
+    assert_eq!(
+        store
+            .resolve_model_key("xai")
+            .unwrap()
+            .preferred_endpoint_id,
+        Some(7)
+    );
+    // A missing timestamp is stamped with now.
+    let bob = store.get("user:bob").unwrap().unwrap();
+    assert!(common::is_utc_seconds(bob.updated_at.as_deref().unwrap()));
+
+    let tenant_rows: i64 = db
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM llm_model_mappings WHERE scope_type <> lower(scope_type) \
+             OR scope_type = 'tenant'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tenant_rows, 0);
+    assert_eq!(
+        meta_record(&db, "legacy_mappings_import").unwrap()["status"],
+        "imported"
+    );
+
+    // Once recorded, the next open and an explicit run do nothing.
+    drop(store);
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::AlreadyDone);
+    let again = store.migrate_legacy(&dir, false).unwrap();
+    assert_eq!(again.status, MigrationStatus::AlreadyDone);
+    assert_eq!(again.blocked_status, MigrationStatus::AlreadyDone);
+    assert_eq!(db.row_count(), 3);
+}
+
+#[test]
+fn a_tenant_mapping_collision_keeps_the_newer_entry_and_reports_the_loser() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({
+            "tenant": {
+                "xai": entry("tenant-newer", Some("2026-01-02T00:00:00Z")),
+                "grok": entry("tenant-older", Some("2026-01-01T00:00:00Z"))
+            },
+            "mapping": {
+                "xai": entry("mapping-older", Some("2026-01-01T23:00:00+02:00")),
+                "grok": entry("mapping-newer", Some("2026-01-01T00:00:01+00:00"))
+            }
+        }),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 2);
+    assert_eq!(r.skipped_count, 2);
+    let model = |id: &str| {
+        store
+            .get(id)
+            .unwrap()
+            .unwrap()
+            .default_model
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(model("mapping:xai"), "tenant-newer");
+    assert_eq!(model("mapping:grok"), "mapping-newer");
+    let mut losers: Vec<&str> = r.errors.iter().map(|e| e.key.as_str()).collect();
+    losers.sort();
+    assert_eq!(losers, ["mapping:xai", "tenant:grok"]);
+    assert!(r.errors.iter().all(|e| e.reason.contains("collision")));
+    assert_eq!(db.row_count(), 2);
+}
+
+#[test]
+fn a_tenant_mapping_collision_tie_keeps_the_mapping_entry_in_either_order() {
+    for tenant_first in [true, false] {
+        let db = fresh();
+        let dir = db.storage();
+        let tenant = json!({"x": entry("from-tenant", Some("2026-01-01T00:00:00Z"))});
+        let mapping = json!({"x": entry("from-mapping", Some("2026-01-01T00:00:00+00:00"))});
+        // Keys keep their file order (serde_json preserve_order), so both orders are tried.
+        let text = if tenant_first {
+            format!("{{\"tenant\": {tenant}, \"mapping\": {mapping}}}")
+        } else {
+            format!("{{\"mapping\": {mapping}, \"tenant\": {tenant}}}")
+        };
+        std::fs::write(dir.join(MAPPINGS), text).unwrap();
+        let store = db.open_migrating();
+        let r = report(&store);
+        assert_eq!(
+            store
+                .get("mapping:x")
+                .unwrap()
+                .unwrap()
+                .default_model
+                .as_deref(),
+            Some("from-mapping"),
+            "tenant first: {tenant_first}"
+        );
+        assert_eq!(r.imported_count, 1);
+        assert_eq!(r.skipped_count, 1);
+        assert_eq!(r.errors[0].key, "tenant:x");
+    }
+}
+
+#[test]
+fn a_marker_file_skips_the_mappings_but_blocked_models_are_still_imported_once() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"xai": entry("grok", None)}}),
+    );
+    write_json(
+        &dir,
+        BLOCKED,
+        &json!({"updated_at": "2026-01-01T00:00:00Z", "blocked": ["b", " a ", "b", ""]}),
+    );
+    std::fs::write(dir.join(MARKER), "migrated by the old code").unwrap();
+    let marker_before = fingerprint(&dir.join(MARKER));
+
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::SkippedMarker);
+    assert_eq!(r.imported_count, 0);
+    assert_eq!(r.blocked_status, MigrationStatus::Imported);
+    assert_eq!(r.blocked_imported, 2);
+    assert_eq!(db.row_count(), 0);
+    assert_eq!(store.blocked_models().unwrap(), ["a", "b"]);
+    assert_eq!(
+        meta_record(&db, "legacy_mappings_import").unwrap()["status"],
+        "skipped_marker"
+    );
+    assert_eq!(fingerprint(&dir.join(MARKER)), marker_before);
+
+    // Imported once: unblocking later is not undone by the next open.
+    store.update_blocked(&[("a".into(), false)]).unwrap();
+    drop(store);
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::AlreadyDone);
+    assert_eq!(r.blocked_status, MigrationStatus::AlreadyDone);
+    assert_eq!(r.blocked_imported, 0);
+    assert_eq!(store.blocked_models().unwrap(), ["b"]);
+}
+
+#[test]
+fn a_non_empty_table_skips_the_mappings_so_deleted_rows_stay_deleted() {
+    let db = fresh();
+    let dir = db.storage();
+    {
+        let store = db.open();
+        store
+            .upsert(&input("mapping:live", Some("m"), &[]))
+            .unwrap();
+    }
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"xai": entry("grok", None), "live": entry("old", None)}}),
+    );
+    write_json(&dir, BLOCKED, &json!({"blocked": ["grok"]}));
+
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::SkippedNonempty);
+    assert_eq!(r.blocked_status, MigrationStatus::Imported);
+    assert_eq!(store.blocked_models().unwrap(), ["grok"]);
+    assert!(store.get("mapping:xai").unwrap().is_none());
+    assert_eq!(
+        store
+            .get("mapping:live")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("m")
+    );
+    assert!(!dir.join(MARKER).exists(), "nothing was imported");
+
+    // Delete every row: the legacy entries are not re-born at the next open.
+    assert!(store.delete("mapping:live").unwrap());
+    drop(store);
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::AlreadyDone);
+    assert_eq!(db.row_count(), 0);
+}
+
+#[test]
+fn no_legacy_file_is_recorded_and_skipped() {
+    let db = fresh();
+    let dir = db.storage();
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::SkippedNoFile);
+    assert_eq!(r.blocked_status, MigrationStatus::SkippedNoFile);
+    assert_eq!(legacy_records(&db), 2);
+    drop(store);
+
+    // A file appearing later is not imported: the database already decided.
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"xai": entry("grok", None)}}),
+    );
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::AlreadyDone);
+    assert_eq!(db.row_count(), 0);
+}
+
+fn assert_failed_untouched(db: &Db, bytes_before: &[u8]) -> MigrationReport {
+    let dir = db.storage();
+    let store = db.open_migrating(); // the store still opens
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Failed);
+    assert_eq!(r.imported_count, 0);
+    assert_eq!(db.row_count(), 0, "nothing imported");
+    assert!(
+        meta_record(db, "legacy_mappings_import").is_none(),
+        "nothing recorded"
+    );
+    assert!(!dir.join(MARKER).exists(), "no marker written");
+    assert_eq!(std::fs::read(dir.join(MAPPINGS)).unwrap(), bytes_before);
+    let err = r
+        .errors
+        .iter()
+        .find(|e| e.key == MAPPINGS)
+        .expect("the failure names the file");
+    assert!(
+        err.reason.starts_with("legacy_invalid_json"),
+        "{}",
+        err.reason
+    );
+    assert!(
+        err.reason.contains("line") && err.reason.contains("column"),
+        "{}",
+        err.reason
+    );
+    // Usable: reads, resolves and writes that do not touch the mappings table.
+    assert!(store.list(None, None).unwrap().is_empty());
+    assert_eq!(
+        store
+            .resolve_model_key("xai")
+            .unwrap()
+            .resolved_model
+            .as_deref(),
+        Some("xai")
+    );
+    assert!(store.health().unwrap().migration["mappings"].is_null());
+    r
+}
+
+#[test]
+fn invalid_json_imports_nothing_records_nothing_keeps_the_file_and_is_retried() {
+    let db = fresh();
+    let dir = db.storage();
+    let broken = b"{\n  \"tenant\": {\n    \"xai\": {\"name\": \"x\",, }\n".to_vec();
+    std::fs::write(dir.join(MAPPINGS), &broken).unwrap();
+    let r = assert_failed_untouched(&db, &broken);
+    assert!(
+        r.errors[0].reason.contains("line 3"),
+        "{}",
+        r.errors[0].reason
+    );
+
+    // Retried at the next open: still broken, still nothing recorded.
+    assert_failed_untouched(&db, &broken);
+
+    // Once the file is fixed, the next open imports it.
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"xai": entry("grok", None)}}),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 1);
+    assert!(store.get("mapping:xai").unwrap().is_some());
+}
+
+#[test]
+fn a_top_level_that_is_not_an_object_is_a_failure_too() {
+    for text in ["[{\"tenant\": {}}]", "\"tenant\"", "null", "42", ""] {
+        let db = fresh();
+        let dir = db.storage();
+        std::fs::write(dir.join(MAPPINGS), text).unwrap();
+        assert_failed_untouched(&db, text.as_bytes());
+    }
+}
+
+#[test]
+fn an_explicit_rerun_after_a_failure_imports_the_fixed_file() {
+    let db = fresh();
+    let dir = db.storage();
+    std::fs::write(dir.join(MAPPINGS), "{oops").unwrap();
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::Failed);
+    write_json(&dir, MAPPINGS, &json!({"mapping": {"x": entry("m", None)}}));
+    let r = store.migrate_legacy(&dir, false).unwrap();
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(store.last_migration().unwrap(), r);
+    assert_eq!(
+        store
+            .resolve_model_key("x")
+            .unwrap()
+            .resolved_model
+            .as_deref(),
+        Some("m")
+    );
+}
+
+#[test]
+fn a_marker_file_is_written_after_an_import_and_legacy_files_are_never_modified() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"a": entry("m", None), "b": entry("n", None)}}),
+    );
+    write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
+    let mappings_before = fingerprint(&dir.join(MAPPINGS));
+    let blocked_before = fingerprint(&dir.join(BLOCKED));
+
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::Imported);
+    let marker: Value = serde_json::from_slice(&std::fs::read(dir.join(MARKER)).unwrap()).unwrap();
+    assert_eq!(marker["count"], 2);
+    assert!(marker.get("imported_at").is_some(), "{marker}");
+    assert_eq!(fingerprint(&dir.join(MAPPINGS)), mappings_before);
+    assert_eq!(fingerprint(&dir.join(BLOCKED)), blocked_before);
+    assert_eq!(
+        common::listing(&dir),
+        [MARKER, BLOCKED, MAPPINGS],
+        "nothing moved, deleted or added besides the marker"
+    );
+}
+
+#[test]
+fn malformed_entries_are_skipped_and_reported_while_the_rest_imports() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({
+            "tenant": {
+                "ok": entry("m", None),
+                "number": 5,
+                "no-mapping": {"name": "x"},
+                "mapping-not-object": {"mapping": ["m"]},
+                "  ": entry("blank-key", None),
+                "bad-candidates": {"mapping": {"candidates": "m"}}
+            },
+            "open ai": {"k": entry("bad-scope", None)},
+            "global": "not an object of entries"
+        }),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 1);
+    assert_eq!(db.row_count(), 1);
+    let mut keys: Vec<&str> = r.errors.iter().map(|e| e.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "global",
+            "open ai:k",
+            "tenant:  ",
+            "tenant:bad-candidates",
+            "tenant:mapping-not-object",
+            "tenant:no-mapping",
+            "tenant:number"
+        ]
+    );
+    assert_eq!(r.skipped_count, r.errors.len());
+    assert!(r.errors.iter().all(|e| !e.reason.is_empty()));
+}
+
+#[test]
+fn the_blocked_import_is_a_union_with_rows_already_stored() {
+    let db = fresh();
+    let dir = db.storage();
+    {
+        let store = db.open();
+        store
+            .update_blocked(&[("a".into(), true), ("z".into(), true)])
+            .unwrap();
+    }
+    // A bare list is accepted too.
+    write_json(&dir, BLOCKED, &json!(["b", "a"]));
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.blocked_status, MigrationStatus::Imported);
+    assert_eq!(r.blocked_imported, 1);
+    assert_eq!(store.blocked_models().unwrap(), ["a", "b", "z"]);
+}
+
+#[test]
+fn a_broken_blocked_file_is_retried_and_never_silently_unblocks() {
+    let db = fresh();
+    let dir = db.storage();
+    std::fs::write(dir.join(BLOCKED), "{\"blocked\": [\"m\",").unwrap();
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.blocked_status, MigrationStatus::Failed);
+    assert!(meta_record(&db, "legacy_blocked_import").is_none());
+    assert!(r
+        .errors
+        .iter()
+        .any(|e| e.key == BLOCKED && e.reason.starts_with("legacy_invalid_json")));
+    drop(store);
+    write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
+    let store = db.open_migrating();
+    assert_eq!(report(&store).blocked_status, MigrationStatus::Imported);
+    assert_eq!(store.blocked_models().unwrap(), ["m"]);
+}
+
+#[test]
+fn a_dry_run_reports_the_plan_and_writes_nothing() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(&dir, MAPPINGS, &json!({"tenant": {"a": entry("m", None)}}));
+    write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
+    let store = db.open();
+    let r = store.migrate_legacy(&dir, true).unwrap();
+    assert!(r.dry_run);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 1);
+    assert_eq!(r.blocked_imported, 1);
+    assert_eq!(db.row_count(), 0);
+    assert!(store.blocked_models().unwrap().is_empty());
+    assert_eq!(legacy_records(&db), 0);
+    assert!(!dir.join(MARKER).exists());
+}
+
+#[test]
+fn the_report_has_the_contract_fields() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"tenant": {"a": entry("m", None), "b": 1}}),
+    );
+    let store = db.open_migrating();
+    let v = serde_json::to_value(report(&store)).unwrap();
+    assert_eq!(v["status"], "imported");
+    assert_eq!(v["imported_count"], 1);
+    assert_eq!(v["skipped_count"], 1);
+    assert_eq!(v["blocked_imported"], 0);
+    assert_eq!(v["errors"][0]["key"], "tenant:b");
+    assert!(v["errors"][0]["reason"].is_string());
+}
+
+// ---- several processes at once ----
+
+/// Entry point of the child processes below; does nothing in a normal test run.
+#[test]
+fn child_process_entry() {
+    let Some(mode) = child_mode() else { return };
+    assert_eq!(mode, "open_migrating");
+    let db_path = child_arg("DB");
+    let storage = child_arg("STORAGE");
+    wait_for_file(Path::new(&child_arg("GO")));
+    let store = Store::open(&db_path, StoreOptions::with_storage_dir(storage)).expect("open");
+    let r = store.last_migration().unwrap();
+    child_report(&serde_json::to_string(&r).unwrap());
+}
+
+#[test]
+fn four_processes_opening_one_fresh_database_at_once_import_exactly_once() {
+    let db = fresh();
+    let dir = db.storage();
+    let entries: serde_json::Map<String, Value> = (0..200)
+        .map(|i| (format!("k{i}"), entry(&format!("m{i}"), None)))
+        .collect();
+    write_json(&dir, MAPPINGS, &json!({ "tenant": entries }));
+    write_json(&dir, BLOCKED, &json!({"blocked": ["m1", "m2"]}));
+    let go = db.dir.path().join("go");
+    let db_path = db.path.to_str().unwrap().to_owned();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            spawn_child(
+                "child_process_entry",
+                "open_migrating",
+                &[
+                    ("DB", &db_path),
+                    ("STORAGE", dir.to_str().unwrap()),
+                    ("GO", go.to_str().unwrap()),
+                ],
+            )
+        })
+        .collect();
+    std::fs::write(&go, "go").unwrap();
+    let reports: Vec<Value> = children
+        .into_iter()
+        .map(|c| serde_json::from_str(&finish_child(c)[0]).unwrap())
+        .collect();
+    let statuses: Vec<&str> = reports
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "imported").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "already_done").count(),
+        3,
+        "{statuses:?}"
+    );
+    let blocked_imports = reports
+        .iter()
+        .filter(|r| r["blocked_status"] == "imported")
+        .count();
+    assert_eq!(blocked_imports, 1);
+    assert_eq!(db.row_count(), 200);
+    let store = db.open();
+    assert_eq!(store.blocked_models().unwrap(), ["m1", "m2"]);
+    assert_eq!(store.quick_check().unwrap(), ["ok"]);
+}
