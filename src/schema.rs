@@ -4,6 +4,7 @@
 //! Each upgrade step runs in one `BEGIN IMMEDIATE` transaction so concurrent opens by several
 //! worker processes serialise instead of racing.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::db;
@@ -73,17 +74,24 @@ pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
         WHERE scope_type NOT IN ('prompt', 'user', 'premium_user', 'mapping', 'global', 'module')";
     let needs = |conn: &Connection| -> Result<Vec<(String, String, String, Option<String>)>> {
         let mut stmt = conn.prepare(QUERY)?;
+        // Rows written by others may hold anything (a BLOB id, bytes that are not UTF-8):
+        // only text is rewritten; anything else is read around, never touched, and never
+        // stops the store from opening.
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
+            let text = |i: usize| -> rusqlite::Result<Option<String>> {
+                Ok(match r.get_ref(i)? {
+                    ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+                    _ => None,
+                })
+            };
+            Ok((text(0)?, text(1)?, text(2)?, text(3)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let row = row?;
+            let (Some(id), Some(ty), Some(key), updated_at) = row? else {
+                continue;
+            };
+            let row = (id, ty, key, updated_at);
             let (Ok(ty), Ok(key)) = (normalize::scope_type(&row.1), normalize::scope_key(&row.2))
             else {
                 continue; // not nameable: read around it, never touch it

@@ -1,0 +1,357 @@
+//! SPEC B11, B12: a database the backend created and filled with plain SQL, and the schema
+//! and settings the library uses.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{fresh, RawRow, BACKEND_DDL};
+use serde_json::json;
+
+fn table_sql(conn: &rusqlite::Connection, name: &str) -> String {
+    conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_database_created_with_the_backend_ddl_and_filled_by_sql_is_read_and_migrated() {
+    let db = fresh();
+    let sql = db.create_like_backend();
+    sql.execute_batch(
+        "CREATE TABLE endpoints (id INTEGER PRIMARY KEY, api_key TEXT);
+         INSERT INTO endpoints (api_key) VALUES ('sk-secret');
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    RawRow::new("tenant:xai", "tenant", "xai")
+        .name("xAI")
+        .default_model("grok-4")
+        .candidates(r#"["grok-4", "grok-3"]"#)
+        .updated("2026-01-08T02:07:59.123456")
+        .metadata(r#"{"preferred_endpoint_id": "7"}"#)
+        .insert(&sql);
+    RawRow::new("Tenant:claude", "Tenant", "claude")
+        .default_model("claude-3")
+        .insert(&sql);
+    RawRow::new("mapping:broken", "mapping", "broken")
+        .default_model("d")
+        .candidates("not json at all")
+        .metadata("{not json")
+        .active(None)
+        .insert(&sql);
+    RawRow::new("mapping:odd", "mapping", "odd")
+        .candidates(r#"[1, 2.5, " a ", null, true, "", "a"]"#)
+        .metadata(r#"["not", "an", "object"]"#)
+        .insert(&sql);
+    RawRow::new("mapping:nocands", "mapping", "nocands")
+        .default_model("only")
+        .candidates(r#"{"not": "a list"}"#)
+        .insert(&sql);
+    // A collision: the tenant row is newer and must win.
+    RawRow::new("mapping:dup", "mapping", "dup")
+        .default_model("mapping-older")
+        .updated("2026-01-01T00:00:00+00:00")
+        .insert(&sql);
+    RawRow::new("tenant:dup", "tenant", "dup")
+        .default_model("tenant-newer")
+        .updated("2026-01-02T00:00:00Z")
+        .insert(&sql);
+    // The other way round: the mapping row is newer and stays.
+    RawRow::new("mapping:dup2", "mapping", "dup2")
+        .default_model("mapping-newer")
+        .updated("2026-01-03T00:00:00Z")
+        .insert(&sql);
+    RawRow::new("tenant:dup2", "tenant", "dup2")
+        .default_model("tenant-older")
+        .updated("2026-01-02T00:00:00Z")
+        .insert(&sql);
+    let ddl_before = table_sql(&sql, "llm_model_mappings");
+    drop(sql);
+
+    let store = db.open();
+    let get = |id: &str| store.get(id).unwrap().unwrap_or_else(|| panic!("{id}"));
+
+    let xai = get("mapping:xai");
+    assert_eq!(xai.name.as_deref(), Some("xAI"));
+    assert_eq!(xai.candidates, ["grok-4", "grok-3"]);
+    assert_eq!(
+        xai.updated_at.as_deref(),
+        Some("2026-01-08T02:07:59.123456+00:00"),
+        "a naive timestamp is UTC"
+    );
+    let r = store.resolve_model_key("xai").unwrap();
+    assert_eq!(r.resolved_model.as_deref(), Some("grok-4"));
+    assert_eq!(r.preferred_endpoint_id, Some(7));
+
+    assert_eq!(
+        get("tenant:claude").default_model.as_deref(),
+        Some("claude-3")
+    );
+    assert_eq!(get("mapping:claude").candidates, ["claude-3"]);
+
+    let broken = get("mapping:broken");
+    assert_eq!(
+        broken.candidates,
+        ["d"],
+        "invalid candidates_json reads as []"
+    );
+    assert!(
+        broken.metadata.is_empty(),
+        "invalid metadata_json reads as {{}}"
+    );
+    assert!(broken.is_active, "NULL is_active reads as true");
+    assert!(store.resolve_model_key("broken").unwrap().hit());
+
+    let odd = get("mapping:odd");
+    assert_eq!(odd.candidates, ["1", "2.5", "a", "True"]);
+    assert!(odd.metadata.is_empty());
+    assert_eq!(get("mapping:nocands").candidates, ["only"]);
+
+    assert_eq!(
+        get("mapping:dup").default_model.as_deref(),
+        Some("tenant-newer")
+    );
+    assert_eq!(
+        get("mapping:dup2").default_model.as_deref(),
+        Some("mapping-newer")
+    );
+
+    // On disk: every tenant row was rewritten to mapping, collisions resolved.
+    let sql = db.sql();
+    let mut rows: Vec<(String, String, String)> = sql
+        .prepare("SELECT id, scope_type, scope_key FROM llm_model_mappings ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "mapping:broken",
+            "mapping:claude",
+            "mapping:dup",
+            "mapping:dup2",
+            "mapping:nocands",
+            "mapping:odd",
+            "mapping:xai"
+        ]
+    );
+    assert!(rows.iter().all(|r| r.1 == "mapping"));
+
+    // The host's table definition, its other tables and its user_version are left alone.
+    assert_eq!(table_sql(&sql, "llm_model_mappings"), ddl_before);
+    let key: String = sql
+        .query_row("SELECT api_key FROM endpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(key, "sk-secret");
+    let uv: i64 = sql
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(uv, 7);
+    assert_eq!(store.quick_check().unwrap(), ["ok"]);
+}
+
+#[test]
+fn a_tie_on_open_keeps_the_row_already_named_mapping() {
+    let db = fresh();
+    let sql = db.create_like_backend();
+    RawRow::new("tenant:x", "tenant", "x")
+        .default_model("from-tenant")
+        .updated("2026-01-01T00:00:00Z")
+        .insert(&sql);
+    RawRow::new("mapping:x", "mapping", "x")
+        .default_model("from-mapping")
+        .updated("2026-01-01T00:00:00+00:00")
+        .insert(&sql);
+    drop(sql);
+    let store = db.open();
+    assert_eq!(
+        store
+            .get("mapping:x")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("from-mapping")
+    );
+    assert_eq!(db.row_count(), 1);
+}
+
+#[test]
+fn odd_rows_written_by_others_never_stop_the_store_from_opening() {
+    let db = fresh();
+    let sql = db.create_like_backend();
+    // Values typed unusually by a dynamically typed writer.
+    sql.execute_batch(
+        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, candidates_json, is_active, updated_at, metadata_json)
+           VALUES ('tenant:5', 'tenant', 5, 'numeric-key', '[]', 1, '2026-01-01T00:00:00Z', '{}');
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, candidates_json, is_active, updated_at, metadata_json)
+           VALUES ('Tenant:t', 'Tenant', 't', 'ts-number', '[]', 1, 20260101, '{}');
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, candidates_json, is_active, updated_at, metadata_json)
+           VALUES ('open ai:x', 'open ai', 'x', 'unnameable', '[]', 1, NULL, '{}');
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, is_active)
+           VALUES ('mapping:texty', 'mapping', 'texty', 'm', 'false');
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, is_active)
+           VALUES (X'74656e616e743a626c6f62', 'tenant', X'626c6f62', 'from-blob', 1);",
+    )
+    .unwrap();
+    drop(sql);
+    let store = db.open();
+    assert_eq!(
+        store
+            .get("mapping:5")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("numeric-key")
+    );
+    assert!(store.get("mapping:t").unwrap().is_some());
+    assert!(!store.get("mapping:texty").unwrap().unwrap().is_active);
+    assert_eq!(
+        store
+            .get("mapping:blob")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("from-blob")
+    );
+    // A row that cannot name a mapping is read around, never touched.
+    let n: i64 = db
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM llm_model_mappings WHERE id = 'open ai:x'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_new_database_gets_the_backend_table_exactly_and_prefixed_tables_of_its_own() {
+    let reference = fresh();
+    let sql = reference.create_like_backend();
+    let columns = |c: &rusqlite::Connection| -> Vec<(String, String, i64, Option<String>, i64)> {
+        c.prepare("PRAGMA table_info(llm_model_mappings)")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let indexes = |c: &rusqlite::Connection| -> Vec<(String, String)> {
+        c.prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'llm_model_mappings' AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let db = fresh();
+    let store = db.open();
+    let ours = db.sql();
+    assert_eq!(columns(&ours), columns(&sql));
+    let names: Vec<String> = indexes(&ours).into_iter().map(|i| i.0).collect();
+    assert_eq!(
+        names,
+        [
+            "idx_llm_model_mappings_scope",
+            "idx_llm_model_mappings_updated_at"
+        ]
+    );
+    assert_eq!(indexes(&ours), indexes(&sql));
+
+    let tables: Vec<String> = ours
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.iter().any(|t| t == "llm_model_mappings"));
+    assert!(tables
+        .iter()
+        .all(|t| t == "llm_model_mappings" || t.starts_with("mm_")));
+    let uv: i64 = ours
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(uv, 0, "PRAGMA user_version belongs to the host");
+
+    let h = store.health().unwrap();
+    assert_eq!(h.journal_mode.as_deref(), Some("wal"));
+    assert_eq!(h.schema_version, model_mapping::SCHEMA_VERSION);
+    let mode = std::fs::metadata(&db.path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the file holds the backend's API keys");
+    assert_eq!(
+        common::listing(db.dir.path())
+            .iter()
+            .filter(|n| n.contains("mm-create"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn the_library_uses_a_table_the_host_created_as_it_is() {
+    let db = fresh();
+    let sql = db.sql();
+    // The host's table without its indexes, in rollback-journal mode.
+    sql.execute_batch(
+        "CREATE TABLE llm_model_mappings (id TEXT PRIMARY KEY, scope_type TEXT NOT NULL, \
+         scope_key TEXT NOT NULL, name TEXT, default_model TEXT, candidates_json TEXT, \
+         is_active INTEGER DEFAULT 1, updated_at TEXT, metadata_json TEXT, \
+         created_at TEXT DEFAULT CURRENT_TIMESTAMP);",
+    )
+    .unwrap();
+    let before = table_sql(&sql, "llm_model_mappings");
+    drop(sql);
+    let store = db.open();
+    store
+        .upsert_json(&json!({"id": "mapping:x", "default_model": "m"}))
+        .unwrap();
+    let sql = db.sql();
+    assert_eq!(table_sql(&sql, "llm_model_mappings"), before);
+    let created_at: Option<String> = sql
+        .query_row("SELECT created_at FROM llm_model_mappings", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        created_at.is_some(),
+        "the host's column default still applies"
+    );
+}
+
+#[test]
+fn settings_are_wal_busy_timeout_and_synchronous_as_configured() {
+    let db = fresh();
+    let _store = db.open_with(|o| {
+        o.journal_mode = model_mapping::JournalMode::Delete;
+        o.synchronous = model_mapping::Synchronous::Normal;
+    });
+    let mode: String = db
+        .sql()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let store = {
+        drop(_store);
+        db.open()
+    };
+    assert_eq!(store.health().unwrap().journal_mode.as_deref(), Some("wal"));
+    let _ = BACKEND_DDL;
+}
