@@ -1090,3 +1090,50 @@ fn files_that_are_not_databases_are_distinct_errors_and_left_alone() {
     )
     .fails(3, "database_cant_open");
 }
+
+#[test]
+fn dry_runs_see_a_live_writers_wal_and_leave_the_database_file_alone() {
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:a", "default_model": "m"}));
+    // The backend is running: its connection keeps a WAL with a commit not yet checkpointed.
+    let host = rusqlite::Connection::open(&env.db).unwrap();
+    host.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, candidates_json,
+           updated_at, metadata_json)
+         VALUES ('mapping:b', 'mapping', 'b', 'x', '[\"x\"]', '2020-01-01T00:00:00+00:00', '{}');",
+    )
+    .unwrap();
+    let wal = env.path("app.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let main_file = std::fs::read(&env.db).unwrap();
+    let snapshot = env.write(
+        "s.json",
+        r#"[{"id": "mapping:b", "default_model": "y", "updated_at": "2021-01-01T00:00:00Z"}]"#,
+    );
+    let plan = env.ok_json(&[
+        "apply",
+        snapshot.to_str().unwrap(),
+        "--delete-missing",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        plan["changed"],
+        json!(["mapping:b"]),
+        "the WAL commit is seen"
+    );
+    assert_eq!(plan["deleted"], json!(["mapping:a"]));
+    let storage = env.legacy_dir();
+    let r = env.ok_json(&[
+        "migrate",
+        "--storage-dir",
+        storage.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(r["status"], "skipped_nonempty");
+    assert_eq!(std::fs::read(&env.db).unwrap(), main_file);
+    let n: i64 = host
+        .query_row("SELECT count(*) FROM llm_model_mappings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2, "the host's data is intact");
+}
