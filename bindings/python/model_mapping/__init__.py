@@ -1,0 +1,67 @@
+"""model_mapping: a cached SQLite store and resolver for LLM model mappings (SPEC B18).
+
+- :class:`Store` — the synchronous, thread-safe API over the Rust library (C ABI via ctypes).
+- :class:`ModelMappingService` — the async drop-in for the backend's class of that name, with
+  :func:`normalize_scope_type` and :func:`normalize_mapping_id`.
+- :mod:`model_mapping.errors` — the exceptions (``ModelMappingError`` and its subclasses).
+
+Importing the package loads the shared library (see :mod:`model_mapping._ffi` for where it is
+looked for); ``ImportError`` says how to build it when it is missing.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    DatabaseBusyError,
+    DatabaseCantOpenError,
+    DatabaseCorruptError,
+    DatabaseEmptyError,
+    DatabaseError,
+    DatabaseIOError,
+    DatabaseReadonlyError,
+    InternalError,
+    InvalidInputError,
+    InvalidJsonError,
+    InvalidMappingIdError,
+    InvalidMappingScopeError,
+    InvalidPayloadError,
+    LibraryPanicError,
+    MappingNotFoundError,
+    ModelMappingError,
+    MultipleSqliteCopiesError,
+    NotADatabaseError,
+    StoreClosedError,
+)
+from .service import ModelMappingService, normalize_mapping_id, normalize_scope_type
+from .store import Store, sqlite_source_id, sqlite_version, version
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Store",
+    "ModelMappingService",
+    "normalize_mapping_id",
+    "normalize_scope_type",
+    "version",
+    "sqlite_version",
+    "sqlite_source_id",
+    "ModelMappingError",
+    "InvalidInputError",
+    "InvalidMappingIdError",
+    "InvalidMappingScopeError",
+    "InvalidPayloadError",
+    "InvalidJsonError",
+    "MappingNotFoundError",
+    "DatabaseBusyError",
+    "DatabaseCorruptError",
+    "DatabaseIOError",
+    "NotADatabaseError",
+    "DatabaseEmptyError",
+    "DatabaseCantOpenError",
+    "DatabaseReadonlyError",
+    "DatabaseError",
+    "MultipleSqliteCopiesError",
+    "StoreClosedError",
+    "LibraryPanicError",
+    "InternalError",
+]

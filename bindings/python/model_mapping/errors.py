@@ -1,0 +1,212 @@
+"""Exceptions raised by the binding (SPEC B1, B18).
+
+Every failure of a library call becomes one of these, chosen by the call's status code in one
+place (:func:`model_mapping._ffi.error_for_status`):
+
+- :class:`ModelMappingError` is the base of all of them; ``.code`` is the stable string code
+  (SPEC B1, e.g. ``"database_busy"``), ``.status`` the C status number and ``.detail`` the
+  library's full message (which starts with the code).
+- Invalid input (:class:`InvalidInputError` and its subclasses) and
+  :class:`MappingNotFoundError` are also :class:`ValueError`\\ s whose ``str()`` is exactly the
+  code (``str(e) == "mapping_not_found"``), as the backend's callers expect; the detail stays in
+  ``.detail``.
+- Every other error's ``str()`` is the detailed message.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
+
+class ModelMappingError(Exception):
+    """Base class of every error the binding raises."""
+
+    #: The stable string code (SPEC B1) this class stands for.
+    default_code: str = "model_mapping_error"
+
+    def __init__(
+        self,
+        code: Optional[str] = None,
+        detail: Optional[str] = None,
+        *,
+        status: Optional[int] = None,
+    ) -> None:
+        self.code: str = code or self.default_code
+        self.detail: str = detail or self.code
+        self.status: Optional[int] = status
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return self.detail
+
+
+class _CodeIsMessage(ModelMappingError):
+    """``str()`` is the bare code; the library's message is in ``.detail``."""
+
+    def _text(self) -> str:
+        return self.code
+
+
+class InvalidInputError(_CodeIsMessage, ValueError):
+    """Invalid input: ``invalid_mapping_id``, ``invalid_mapping_scope``, ``invalid_payload``,
+    ``invalid_json`` (also ``null_argument`` and ``invalid_utf8`` from the C layer)."""
+
+    default_code = "invalid_payload"
+
+
+class InvalidMappingIdError(InvalidInputError):
+    """An id without ``:`` or with an empty side (``invalid_mapping_id``)."""
+
+    default_code = "invalid_mapping_id"
+
+
+class InvalidMappingScopeError(InvalidInputError):
+    """A scope type that is empty, missing or not ``[a-z0-9_-]`` (``invalid_mapping_scope``)."""
+
+    default_code = "invalid_mapping_scope"
+
+
+class InvalidPayloadError(InvalidInputError):
+    """A payload field has the wrong type or breaks a limit (``invalid_payload``)."""
+
+    default_code = "invalid_payload"
+
+
+class InvalidJsonError(InvalidInputError):
+    """Text that should be JSON is not (``invalid_json``)."""
+
+    default_code = "invalid_json"
+
+
+class MappingNotFoundError(_CodeIsMessage, ValueError):
+    """No mapping with that id (``mapping_not_found``)."""
+
+    default_code = "mapping_not_found"
+
+
+class DatabaseBusyError(ModelMappingError):
+    """The database stayed locked past ``busy_timeout`` (``database_busy``)."""
+
+    default_code = "database_busy"
+
+
+class DatabaseCorruptError(ModelMappingError):
+    """SQLite reports a corrupt database image (``database_corrupt``)."""
+
+    default_code = "database_corrupt"
+
+
+class DatabaseIOError(ModelMappingError):
+    """An operating-system I/O failure (``io_error``)."""
+
+    default_code = "io_error"
+
+
+class NotADatabaseError(ModelMappingError):
+    """The file exists but is not an SQLite database (``not_a_database``)."""
+
+    default_code = "not_a_database"
+
+
+class DatabaseEmptyError(ModelMappingError):
+    """The file exists but is empty (``database_empty``)."""
+
+    default_code = "database_empty"
+
+
+class DatabaseCantOpenError(ModelMappingError):
+    """The database cannot be opened (``database_cant_open``)."""
+
+    default_code = "database_cant_open"
+
+
+class DatabaseReadonlyError(ModelMappingError):
+    """The database or its directory is read-only (``database_readonly``)."""
+
+    default_code = "database_readonly"
+
+
+class DatabaseError(ModelMappingError):
+    """Any other SQLite failure (``database_error``)."""
+
+    default_code = "database_error"
+
+
+class MultipleSqliteCopiesError(ModelMappingError):
+    """A bundled SQLite found another SQLite in the process (``multiple_sqlite_copies``)."""
+
+    default_code = "multiple_sqlite_copies"
+
+
+class StoreClosedError(ModelMappingError):
+    """The store was closed (``store_closed``)."""
+
+    default_code = "store_closed"
+
+
+class LibraryPanicError(ModelMappingError):
+    """A panic inside the library was caught at the boundary (``panic``); the store stays
+    usable."""
+
+    default_code = "panic"
+
+
+class InternalError(ModelMappingError):
+    """A bug in the library (``internal_error``)."""
+
+    default_code = "internal_error"
+
+
+#: Stable code -> exception class. Codes not listed here raise :class:`ModelMappingError`.
+ERRORS_BY_CODE: Dict[str, Type[ModelMappingError]] = {
+    "invalid_mapping_id": InvalidMappingIdError,
+    "invalid_mapping_scope": InvalidMappingScopeError,
+    "invalid_payload": InvalidPayloadError,
+    "invalid_json": InvalidJsonError,
+    "null_argument": InvalidInputError,
+    "invalid_utf8": InvalidInputError,
+    "mapping_not_found": MappingNotFoundError,
+    "database_busy": DatabaseBusyError,
+    "database_corrupt": DatabaseCorruptError,
+    "io_error": DatabaseIOError,
+    "not_a_database": NotADatabaseError,
+    "database_empty": DatabaseEmptyError,
+    "database_cant_open": DatabaseCantOpenError,
+    "database_readonly": DatabaseReadonlyError,
+    "database_error": DatabaseError,
+    "multiple_sqlite_copies": MultipleSqliteCopiesError,
+    "store_closed": StoreClosedError,
+    "panic": LibraryPanicError,
+    "internal_error": InternalError,
+}
+
+
+def error_for_code(code: str, detail: Optional[str] = None, status: Optional[int] = None) -> ModelMappingError:
+    """The exception for a stable code, e.g. ``error_for_code("mapping_not_found")``."""
+    cls = ERRORS_BY_CODE.get(code, ModelMappingError)
+    return cls(code, detail, status=status)
+
+
+__all__ = [
+    "ModelMappingError",
+    "InvalidInputError",
+    "InvalidMappingIdError",
+    "InvalidMappingScopeError",
+    "InvalidPayloadError",
+    "InvalidJsonError",
+    "MappingNotFoundError",
+    "DatabaseBusyError",
+    "DatabaseCorruptError",
+    "DatabaseIOError",
+    "NotADatabaseError",
+    "DatabaseEmptyError",
+    "DatabaseCantOpenError",
+    "DatabaseReadonlyError",
+    "DatabaseError",
+    "MultipleSqliteCopiesError",
+    "StoreClosedError",
+    "LibraryPanicError",
+    "InternalError",
+    "ERRORS_BY_CODE",
+    "error_for_code",
+]

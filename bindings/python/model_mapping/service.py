@@ -1,0 +1,711 @@
+"""``ModelMappingService``: the drop-in for the backend's class of that name (SPEC B18, B19).
+
+The backend swaps it in by making ``app/services/model_mapping_service.py`` re-export
+``ModelMappingService``, ``normalize_mapping_id`` and ``normalize_scope_type`` from here. Every
+public method is a plain ``async`` method of this one class (the backend checks
+``isinstance(service, ModelMappingService)`` and its tests patch
+``ModelMappingService.resolve_model_key`` on the class).
+
+Signatures (the backend's, each a superset where noted)::
+
+    ModelMappingService(ai_service, db, storage_dir, *, auto_seed_enabled=False)
+    await list_mappings(scope_type=None, scope_key=None) -> list[dict]      # B3 items
+    await upsert_mapping(payload: dict) -> dict                              # the listed item
+    await activate_default(mapping_id: str, default_model: str) -> dict
+    await delete_mapping(mapping_id: str) -> bool
+    await resolve_model_key(model_key: str) -> dict                          # B8, never raises
+    await resolve_for_message(user_id=None, tenant_id=None, prompt_id=None,
+                              *, mapping_key=None) -> dict                   # B9
+    await list_blocked_models() -> list[str]
+    await upsert_blocked_models(updates: list[dict]) -> list[str]
+    await import_local_mappings(mappings: list) -> dict
+    await sync_to_supabase(*, delete_missing=False) -> dict
+    await sync_from_supabase(*, overwrite=False, delete_missing=False) -> dict
+    await ensure_minimal_global_mapping() -> dict | None
+    await ensure_test_claude_opus_mapping() -> dict | None
+    # additions: await explain(model_key), await last_migration(), await health(), close()
+
+    normalize_scope_type(scope_type) -> str     # raises ValueError("invalid_mapping_scope")
+    normalize_mapping_id(mapping_id) -> str     # raises ValueError("invalid_mapping_id"/...)
+
+``db`` is the database path or the backend's SQLite manager (its ``_db_path`` or ``db_path``).
+``storage_dir`` (``$AI_RUNTIME_STORAGE_DIR``) is created when missing. The constructor does
+nothing slow: the library's store is opened on first use, in a worker thread
+(``asyncio.to_thread``), with ``storage_dir`` so the one-time legacy migration runs then
+(SPEC B10). After that, reads (``resolve_model_key``, ``resolve_for_message``,
+``list_mappings``, ``list_blocked_models``) run inline — they are microseconds — and writes
+(which may wait for a busy database or an fsync) run in a worker thread.
+
+What the service uses of ``ai_service`` (each may be a coroutine function or a plain one)::
+
+    get_prompt(prompt_id: int) -> dict        # {"id", "name", "version", "category", "tools_json"}
+    update_prompt(prompt_id: int, {"tools_json": container})
+    list_prompts(page=int, page_size=100) -> (list[dict], total)
+    list_endpoints(only_active=True, page=1, page_size=200) -> (list[dict], total)
+    push_model_mappings_to_supabase(mappings, delete_missing=bool) -> dict
+    fetch_model_mappings_from_supabase() -> list[dict]    # RuntimeError("supabase_not_configured")
+    write_backup(name: str, items: list)
+
+Prompt-scope mappings stay in the backend's prompt records
+(``tools_json["__model_mapping"]``); everything else is kept by the library in SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+from . import _normalize as norm
+from .errors import InvalidMappingIdError, MappingNotFoundError, ModelMappingError
+from .store import Store
+
+MAPPING_KEY = "__model_mapping"
+
+_PROMPT = "prompt"
+_PAGE_SIZE = 100
+_MAX_PAGES = 100_000  # a guard against a list_prompts that never ends
+_EMBEDDING_PREFIXES = ("text-embedding-", "embedding-", "embed-", "voyage-")
+
+JSONDict = Dict[str, Any]
+_to_thread = asyncio.to_thread
+_trim = norm.trim
+
+
+def normalize_scope_type(scope_type: Optional[str]) -> str:
+    """``" Tenant "`` -> ``"mapping"``: trimmed, lower-cased, the ``tenant`` alias applied.
+
+    Raises ``ValueError("invalid_mapping_scope")`` (an :class:`InvalidMappingScopeError`) for an
+    empty type or one outside ``[a-z0-9_-]``.
+    """
+    return norm.scope_type(scope_type)
+
+
+def normalize_mapping_id(mapping_id: str) -> str:
+    """``"Tenant:xai"`` -> ``"mapping:xai"``: split at the first ``:``, both sides normalised.
+
+    Raises ``ValueError("invalid_mapping_id")`` for an id without ``:`` or with an empty side,
+    ``ValueError("invalid_mapping_scope")`` for a malformed scope type.
+    """
+    return norm.mapping_id(mapping_id)
+
+
+async def _resolved(value: Any) -> Any:
+    """Awaits ``value`` when the ai_service method was a coroutine function."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _db_path_of(db: Any) -> str:
+    if isinstance(db, (str, os.PathLike)):
+        return os.fspath(db)
+    for attr in ("_db_path", "db_path"):
+        value = getattr(db, attr, None)
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    raise TypeError(
+        "ModelMappingService: db must be a database path or an object with a `_db_path` or "
+        "`db_path` attribute"
+    )
+
+
+def _prompt_mapping_of(tools: Any) -> Any:
+    """The mapping a prompt's ``tools_json`` holds: the dict's key, or the first list entry's."""
+    if isinstance(tools, dict):
+        return tools.get(MAPPING_KEY)
+    if isinstance(tools, list):
+        for entry in tools:
+            if isinstance(entry, dict) and MAPPING_KEY in entry:
+                return entry[MAPPING_KEY]
+    return None
+
+
+def _container(tools: Any) -> Dict[str, Any]:
+    """``tools_json`` as a dict copy: a list becomes ``{"tools": list}``, ``None`` becomes
+    ``{}``, anything else ``{"raw": value}``."""
+    if isinstance(tools, dict):
+        return dict(tools)
+    if isinstance(tools, list):
+        return {"tools": tools}
+    if tools is None:
+        return {}
+    return {"raw": tools}
+
+
+def _prompt_item(prompt: Any, prompt_id: Any = None) -> Optional[JSONDict]:
+    """The listed (B3-shaped) item of a prompt record's mapping, or ``None``."""
+    if not isinstance(prompt, dict):
+        return None
+    data = _prompt_mapping_of(prompt.get("tools_json"))
+    if not isinstance(data, dict) or not data:
+        return None
+    pid = prompt.get("id", prompt_id)
+    if pid is None:
+        return None
+    key = str(pid)
+    raw_candidates = data.get("candidates")
+    return {
+        "id": f"prompt:{key}",
+        "scope_type": _PROMPT,
+        "scope_key": key,
+        "name": prompt.get("name"),
+        "default_model": data.get("default_model"),
+        "candidates": list(raw_candidates) if isinstance(raw_candidates, (list, tuple)) else [],
+        "is_active": bool(data.get("is_active", True)),
+        "updated_at": data.get("updated_at"),
+        "source": _PROMPT,
+        "metadata": {"version": prompt.get("version"), "category": prompt.get("category")},
+    }
+
+
+def _prompt_id(scope_key: str) -> Optional[int]:
+    """A prompt scope key as the prompt's integer id, or ``None``."""
+    text = _trim(scope_key)
+    if norm._INT_RE.fullmatch(text):
+        return int(text)
+    return None
+
+
+def _prompt_key_of(model_key: str) -> Optional[int]:
+    """For ``"prompt:<int>"`` (any spelling of the type), the prompt id."""
+    head, _, tail = model_key.partition(":")
+    if _trim(head).translate(norm._ASCII_LOWER) != _PROMPT:
+        return None
+    return _prompt_id(tail)
+
+
+def _candidate_text(value: Any) -> Optional[str]:
+    # The library's tolerant reading of host-kept candidates (Python's str() of a scalar).
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = _trim(value)
+    elif isinstance(value, bool):
+        text = "True" if value else "False"
+    elif isinstance(value, float):
+        text = norm._json_number_text(value)
+    else:
+        text = str(value)
+    return text or None
+
+
+def _walk(mapping: Dict[str, Any]) -> List[str]:
+    """``[default_model] + candidates`` of a host-kept mapping, each model once."""
+    raw_default = mapping.get("default_model")
+    default = norm.model_name(raw_default) if isinstance(raw_default, str) else None
+    raw = mapping.get("candidates")
+    texts = [t for t in (_candidate_text(v) for v in raw) if t] if isinstance(raw, list) else []
+    cands = norm.candidates(texts, default)
+    if default is None:
+        return cands
+    return [default] + [c for c in cands if c != default]
+
+
+def _is_active(mapping: Dict[str, Any]) -> bool:
+    # Same rule as the library applies to a host's prompt mapping in resolve_for_message.
+    value = mapping.get("is_active")
+    if value is False:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return False
+    return True
+
+
+def _looks_like_embedding_model(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith(_EMBEDDING_PREFIXES) or "embedding" in lowered
+
+
+def _coerce_item(item: Dict[str, Any]) -> Dict[str, Any]:
+    """The backend's lenient payload reading, before the library's strict one: a numeric
+    ``scope_key`` becomes text, ``is_active`` is ``bool(...)``, empty metadata is ``{}``."""
+    out = dict(item)
+    key = out.get("scope_key")
+    if isinstance(key, int) and not isinstance(key, bool):
+        out["scope_key"] = str(key)
+    if "is_active" in out and not isinstance(out["is_active"], bool):
+        out["is_active"] = bool(out["is_active"])
+    if "metadata" in out and not out["metadata"]:
+        out["metadata"] = {}
+    return out
+
+
+class ModelMappingService:
+    """Model mappings for the backend: prompt-scope ones in its prompt records, the rest in the
+    library's cached SQLite store. See the module docstring for every signature."""
+
+    def __init__(
+        self,
+        ai_service: Any,
+        db: Any,
+        storage_dir: Union[str, "os.PathLike[str]"],
+        *,
+        auto_seed_enabled: bool = False,
+    ) -> None:
+        self._ai_service = ai_service
+        self._db = db
+        self._db_path = _db_path_of(db)
+        self._storage_dir = Path(storage_dir)
+        self._storage_dir.mkdir(parents=True, exist_ok=True)
+        self._legacy_file_path = self._storage_dir / "model_mappings.json"
+        self._blocked_file_path = self._storage_dir / "blocked_models.json"
+        self._sqlite_import_marker = self._storage_dir / ".model_mappings_sqlite_import_done"
+        self._auto_seed_enabled = bool(auto_seed_enabled)
+        self._store: Optional[Store] = None
+        self._open_lock = threading.Lock()
+
+    # ---- the store, opened lazily ----
+
+    def _open_store(self) -> Store:
+        with self._open_lock:
+            store = self._store
+            if store is None or store.closed:
+                # With storage_dir the library runs the one-time legacy migration (SPEC B10).
+                store = Store(self._db_path, storage_dir=self._storage_dir)
+                self._store = store
+            return store
+
+    async def _get_store(self) -> Store:
+        store = self._store
+        if store is None or store.closed:
+            store = await _to_thread(self._open_store)
+        return store
+
+    @property
+    def store(self) -> Store:
+        """The library store (opened now, synchronously, when no async method opened it yet)."""
+        return self._store if self._store is not None and not self._store.closed else self._open_store()
+
+    def close(self) -> None:
+        """Closes the library store; the next call opens it again."""
+        with self._open_lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    # ---- prompt records (SPEC B19) ----
+
+    async def _get_prompt(self, prompt_id: int) -> Any:
+        return await _resolved(self._ai_service.get_prompt(prompt_id))
+
+    async def _read_prompt_mapping(self, prompt_id: Any) -> Optional[Dict[str, Any]]:
+        """The mapping a prompt holds, or ``None`` (any failure reading it included)."""
+        try:
+            prompt = await self._get_prompt(int(prompt_id))
+        except Exception:
+            return None
+        if not isinstance(prompt, dict):
+            return None
+        mapping = _prompt_mapping_of(prompt.get("tools_json"))
+        return mapping if isinstance(mapping, dict) else None
+
+    async def _collect_prompt_items(self) -> List[JSONDict]:
+        items: List[JSONDict] = []
+        page = 1
+        while page <= _MAX_PAGES:
+            prompts, total = await _resolved(
+                self._ai_service.list_prompts(page=page, page_size=_PAGE_SIZE)
+            )
+            if not prompts:
+                break
+            for prompt in prompts:
+                item = _prompt_item(prompt)
+                if item is not None:
+                    items.append(item)
+            try:
+                total_count: Optional[int] = int(total)
+            except (TypeError, ValueError):
+                total_count = None
+            if total_count is not None and page * _PAGE_SIZE >= total_count:
+                break
+            page += 1
+        return items
+
+    async def _write_prompt_mapping(self, prompt_id: int, fields: Dict[str, Any]) -> JSONDict:
+        mapping = {
+            "candidates": fields["candidates"],
+            "default_model": fields["default_model"],
+            "is_active": fields["is_active"],
+            "updated_at": norm.utc_now(),
+            "metadata": fields["metadata"],
+        }
+        prompt = await self._get_prompt(prompt_id)
+        tools = prompt.get("tools_json") if isinstance(prompt, dict) else None
+        container = _container(tools)
+        container[MAPPING_KEY] = mapping
+        await _resolved(self._ai_service.update_prompt(prompt_id, {"tools_json": container}))
+        try:
+            item = _prompt_item(await self._get_prompt(prompt_id), prompt_id)
+        except Exception:
+            item = None
+        if item is None:  # what the record holds now, had the re-read not shown it
+            written = dict(prompt) if isinstance(prompt, dict) else {}
+            written["tools_json"] = container
+            item = _prompt_item(written, prompt_id)
+        return item or {}
+
+    async def _upsert_prompt(self, scope_key: str, payload: Dict[str, Any]) -> JSONDict:
+        prompt_id = _prompt_id(scope_key)
+        if prompt_id is None:
+            raise InvalidMappingIdError(
+                detail="invalid_mapping_id: a prompt mapping's scope_key must be the prompt's integer id"
+            )
+        return await self._write_prompt_mapping(prompt_id, norm.mapping_fields(payload))
+
+    # ---- mappings ----
+
+    async def list_mappings(
+        self, scope_type: Optional[str] = None, scope_key: Optional[str] = None
+    ) -> List[JSONDict]:
+        """Prompt-scope items (source ``"prompt"``) first, then the stored ones (newest first),
+        optionally filtered by scope type (``tenant`` means ``mapping``) and exact scope key."""
+        store = await self._get_store()
+        wanted_type = norm.scope_type(scope_type) if scope_type else None
+        wanted_key = _trim(str(scope_key)) if scope_key not in (None, "") else None
+        prompt_items: List[JSONDict] = []
+        if wanted_type is None or wanted_type == _PROMPT:
+            prompt_items = await self._collect_prompt_items()
+            if wanted_key:
+                prompt_items = [i for i in prompt_items if i["scope_key"] == wanted_key]
+        stored = store.list_mappings(wanted_type, wanted_key or None)
+        return prompt_items + stored
+
+    async def upsert_mapping(self, payload: Dict[str, Any]) -> JSONDict:
+        """Creates or replaces a mapping; returns the listed item. A ``prompt`` mapping is
+        written into the prompt's ``tools_json``; every other one to the library."""
+        if not isinstance(payload, dict):
+            raise norm._payload_error("payload", "must be a JSON object")
+        item = _coerce_item(payload)
+        scope = norm.scope_of(item)
+        if scope is not None and scope[0] == _PROMPT:
+            return await self._upsert_prompt(scope[1], item)
+        store = await self._get_store()
+        return await _to_thread(store.upsert, item)
+
+    async def activate_default(self, mapping_id: str, default_model: str) -> JSONDict:
+        """Makes ``default_model`` the default of an existing mapping and activates it;
+        ``ValueError("mapping_not_found")`` when there is none."""
+        scope_type, scope_key = norm.split_id(mapping_id)
+        if scope_type != _PROMPT:
+            store = await self._get_store()
+            return await _to_thread(store.activate_default, f"{scope_type}:{scope_key}", default_model)
+        model = norm.model_name(default_model) if isinstance(default_model, str) else None
+        if model is None:
+            raise norm._payload_error("model", "must be a non-empty model name")
+        prompt_id = _prompt_id(scope_key)
+        current = await self._read_prompt_mapping(prompt_id) if prompt_id is not None else None
+        if not current:
+            raise MappingNotFoundError(detail=f"mapping_not_found: prompt:{scope_key}")
+        raw = current.get("candidates")
+        candidates = [t for t in (_candidate_text(v) for v in raw) if t] if isinstance(raw, list) else []
+        metadata = current.get("metadata")
+        payload = {
+            "candidates": candidates + [model],
+            "default_model": model,
+            "is_active": True,
+            "metadata": metadata if isinstance(metadata, dict) else {},
+        }
+        return await self._write_prompt_mapping(prompt_id, norm.mapping_fields(payload))  # type: ignore[arg-type]
+
+    async def delete_mapping(self, mapping_id: str) -> bool:
+        """Deletes a mapping; whether one was deleted. A prompt mapping's scope key must be an
+        integer (``ValueError("invalid_mapping_id")``)."""
+        scope_type, scope_key = norm.split_id(mapping_id)
+        if scope_type != _PROMPT:
+            store = await self._get_store()
+            return await _to_thread(store.delete, f"{scope_type}:{scope_key}")
+        prompt_id = _prompt_id(scope_key)
+        if prompt_id is None:
+            raise InvalidMappingIdError(
+                detail="invalid_mapping_id: a prompt mapping's scope_key must be the prompt's integer id"
+            )
+        prompt = await self._get_prompt(prompt_id)
+        tools = prompt.get("tools_json") if isinstance(prompt, dict) else None
+        if isinstance(tools, list):
+            # The mapping sits in a list entry: drop it from that entry.
+            entries = list(tools)
+            for i, entry in enumerate(entries):
+                if isinstance(entry, dict) and MAPPING_KEY in entry:
+                    entries[i] = {k: v for k, v in entry.items() if k != MAPPING_KEY}
+                    await _resolved(
+                        self._ai_service.update_prompt(prompt_id, {"tools_json": {"tools": entries}})
+                    )
+                    return True
+            return False
+        container = _container(tools)
+        if MAPPING_KEY not in container:
+            return False
+        container.pop(MAPPING_KEY, None)
+        await _resolved(self._ai_service.update_prompt(prompt_id, {"tools_json": container}))
+        return True
+
+    # ---- resolution (SPEC B8, B9) ----
+
+    async def resolve_model_key(self, model_key: str) -> JSONDict:
+        """The model to call upstream for the key a client sent (SPEC B8). Never raises for a
+        lookup problem: when the mappings cannot be read the key passes through."""
+        key = model_key if isinstance(model_key, str) else ("" if model_key is None else str(model_key))
+        try:
+            store = self._store
+            if store is None:
+                store = await self._get_store()
+            if ":" in key:
+                prompt_id = _prompt_key_of(key)
+                if prompt_id is not None:
+                    hit = await self._resolve_prompt(store, prompt_id)
+                    if hit is not None:
+                        return hit
+            return store.resolve_model_key(key)
+        except Exception:
+            text = _trim(key)
+            return {"resolved_model": text or None, "hit": False}
+
+    async def _resolve_prompt(self, store: Store, prompt_id: int) -> Optional[JSONDict]:
+        """``prompt:<id>`` resolved against the prompt record's mapping; ``None`` when the
+        prompt holds no active mapping (the store's rows are consulted next)."""
+        mapping = await self._read_prompt_mapping(prompt_id)
+        if not mapping or not _is_active(mapping):
+            return None
+        blocked = set(store.blocked_models())
+        resolved = next((m for m in _walk(mapping) if m not in blocked), None)
+        metadata = mapping.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        return {
+            "resolved_model": resolved,
+            "hit": True,
+            "mapping_id": f"prompt:{prompt_id}",
+            "scope_type": _PROMPT,
+            "scope_key": str(prompt_id),
+            "metadata": metadata,
+            "preferred_endpoint_id": norm.preferred_endpoint_id(metadata),
+        }
+
+    async def explain(self, model_key: str) -> JSONDict:
+        """``resolve_model_key`` of the stored mappings plus why (``considered``,
+        ``candidates``)."""
+        store = await self._get_store()
+        return store.explain(model_key if isinstance(model_key, str) else str(model_key))
+
+    async def resolve_for_message(
+        self,
+        user_id: Union[str, int, None] = None,
+        tenant_id: Union[str, int, None] = None,
+        prompt_id: Union[str, int, None] = None,
+        *,
+        mapping_key: Union[str, int, None] = None,
+    ) -> JSONDict:
+        """The model for one chat request (SPEC B9): ``prompt:<prompt_id>`` (the prompt
+        record's mapping) -> ``user:<user_id>`` -> ``mapping:<mapping_key or tenant_id>`` ->
+        ``global:global``. Returns ``{model, temperature, hit, chain, reason}``."""
+        prompt_mapping = None
+        if prompt_id is not None and prompt_id != "":
+            prompt_mapping = await self._read_prompt_mapping(prompt_id)
+        store = self._store
+        if store is None:
+            store = await self._get_store()
+        return store.resolve_for_message(
+            user_id,
+            mapping_key if mapping_key is not None else tenant_id,
+            prompt_id,
+            prompt_mapping,
+        )
+
+    # ---- blocked models (SPEC B7) ----
+
+    async def list_blocked_models(self) -> List[str]:
+        """The blocked models, sorted and unique."""
+        store = await self._get_store()
+        return store.blocked_models()
+
+    async def upsert_blocked_models(self, updates: Iterable[Any]) -> List[str]:
+        """Applies ``[{model, blocked}]`` (``blocked`` defaults to true, non-objects and empty
+        names ignored); returns the new sorted list."""
+        items: List[Dict[str, Any]] = []
+        for item in updates or []:
+            if not isinstance(item, dict):
+                continue
+            model = item.get("model")
+            if model is None:
+                continue
+            items.append({"model": model if isinstance(model, str) else str(model),
+                          "blocked": bool(item.get("blocked", True))})
+        store = await self._get_store()
+        return await _to_thread(store.update_blocked, items)
+
+    # ---- import, sync (SPEC B14) ----
+
+    async def import_local_mappings(self, mappings: Iterable[Any]) -> JSONDict:
+        """Imports loose items (each may give ``id`` instead of the scope fields): one bad item
+        never blocks the rest. Returns ``{imported_count, skipped_count, errors}`` with errors
+        ``{"index", "reason": "invalid_item"}`` for a non-object and ``{"index", "id",
+        "reason"}`` otherwise (``missing_scope`` or the failure's message)."""
+        store = await self._get_store()
+        errors: List[JSONDict] = []
+        imported = 0
+        batch: List[Dict[str, Any]] = []
+        batch_index: List[int] = []
+        for index, item in enumerate(list(mappings or [])):
+            if not isinstance(item, dict):
+                errors.append({"index": index, "reason": "invalid_item"})
+                continue
+            item = _coerce_item(item)
+            try:
+                scope = norm.scope_of(item)
+            except ModelMappingError:
+                scope = None  # the library reports it with its code
+            if scope is not None and scope[0] == _PROMPT:
+                try:
+                    await self._upsert_prompt(scope[1], item)
+                    imported += 1
+                except Exception as exc:
+                    errors.append({"index": index, "id": item.get("id"), "reason": str(exc)})
+                continue
+            batch.append(item)
+            batch_index.append(index)
+        if batch:
+            report = await _to_thread(store.import_items, batch)
+            imported += int(report.get("imported_count", 0))
+            for err in report.get("errors", []):
+                index = batch_index[err["index"]]
+                if err.get("reason") == "invalid_item":
+                    errors.append({"index": index, "reason": "invalid_item"})
+                else:
+                    errors.append({"index": index, "id": err.get("id"), "reason": err.get("reason")})
+        errors.sort(key=lambda e: e["index"])
+        return {"imported_count": imported, "skipped_count": len(errors), "errors": errors}
+
+    async def sync_to_supabase(self, *, delete_missing: bool = False) -> Any:
+        """Pushes every listed mapping through ``ai_service.push_model_mappings_to_supabase``."""
+        mappings = await self.list_mappings()
+        return await _resolved(
+            self._ai_service.push_model_mappings_to_supabase(mappings, delete_missing=delete_missing)
+        )
+
+    async def sync_from_supabase(
+        self, *, overwrite: bool = False, delete_missing: bool = False
+    ) -> JSONDict:
+        """Pulls the remote snapshot and applies it (SPEC B14): prompt scope skipped,
+        last-writer-wins unless ``overwrite``, ``delete_missing`` deletes local non-prompt rows
+        the snapshot lacks. Backups are written first; a failing backup never blocks the pull."""
+        store = await self._get_store()
+        try:
+            remote = await _resolved(self._ai_service.fetch_model_mappings_from_supabase())
+        except RuntimeError as exc:
+            if str(exc) == "supabase_not_configured":
+                return {
+                    "status": "skipped:supabase_not_configured",
+                    "pulled_count": 0,
+                    "skipped_count": 0,
+                    "deleted_count": 0,
+                }
+            raise
+        remote_items = list(remote or [])
+        try:
+            local_items = store.list_mappings()
+            await _resolved(self._ai_service.write_backup("sqlite_model_mappings", local_items))
+        except Exception:
+            pass
+        try:
+            await _resolved(self._ai_service.write_backup("supabase_model_mappings", remote_items))
+        except Exception:
+            pass
+        items = [_coerce_item(i) if isinstance(i, dict) else i for i in remote_items]
+        return await _to_thread(store.apply_snapshot, items, overwrite, delete_missing)
+
+    # ---- seeds (SPEC B19) ----
+
+    async def ensure_minimal_global_mapping(self) -> Optional[JSONDict]:
+        """The existing ``global:global`` item; else, with auto-seed enabled, one built from
+        the active endpoints that have an API key; else ``None``."""
+        existing = await self.list_mappings(scope_type="global", scope_key="global")
+        if existing:
+            return existing[0]
+        if not self._auto_seed_enabled:
+            return None
+        endpoints, _total = await _resolved(
+            self._ai_service.list_endpoints(only_active=True, page=1, page_size=200)
+        )
+        active = [
+            ep for ep in (endpoints or [])
+            if isinstance(ep, dict) and ep.get("is_active") and ep.get("has_api_key")
+        ]
+        if not active:
+            return None
+        default_endpoint = next((ep for ep in active if ep.get("is_default")), active[0])
+        blocked = set(await self.list_blocked_models())
+        candidates: List[str] = []
+
+        def usable(value: Any) -> Optional[str]:
+            text = _trim(str(value or ""))
+            if not text or text in blocked or text in candidates or _looks_like_embedding_model(text):
+                return None
+            return text
+
+        preferred = default_endpoint.get("model")
+        if isinstance(preferred, str) and usable(preferred):
+            candidates.append(_trim(preferred))
+        model_list = default_endpoint.get("model_list") or []
+        if isinstance(model_list, list):
+            for value in model_list:
+                text = usable(value)
+                if text:
+                    candidates.append(text)
+        if not candidates:
+            for ep in active:
+                text = usable(ep.get("model"))
+                if text:
+                    candidates.append(text)
+                if len(candidates) >= 10:
+                    break
+        if not candidates:
+            return None
+        return await self.upsert_mapping(
+            {
+                "scope_type": "global",
+                "scope_key": "global",
+                "name": "App Default",
+                "default_model": candidates[0],
+                "candidates": candidates,
+                "is_active": True,
+                "metadata": {"source": "auto_seed"},
+            }
+        )
+
+    async def ensure_test_claude_opus_mapping(self) -> Optional[JSONDict]:
+        """With auto-seed enabled: the existing ``mapping:claude-opus`` or a new one (default
+        and only candidate ``claude-opus-4-5-20251101``, ``required_tier: pro``)."""
+        if not self._auto_seed_enabled:
+            return None
+        existing = await self.list_mappings(scope_type="mapping", scope_key="claude-opus")
+        if existing:
+            return existing[0]
+        return await self.upsert_mapping(
+            {
+                "scope_type": "mapping",
+                "scope_key": "claude-opus",
+                "name": "claude-opus",
+                "default_model": "claude-opus-4-5-20251101",
+                "candidates": ["claude-opus-4-5-20251101"],
+                "is_active": True,
+                "metadata": {"required_tier": "pro"},
+            }
+        )
+
+    # ---- additions ----
+
+    async def last_migration(self) -> Optional[JSONDict]:
+        """The legacy migration's report from when the store was opened (SPEC B10)."""
+        store = await self._get_store()
+        return store.last_migration()
+
+    async def health(self) -> JSONDict:
+        """The library's health report (SPEC B13)."""
+        store = await self._get_store()
+        return store.health()
+
+
+__all__ = ["ModelMappingService", "normalize_mapping_id", "normalize_scope_type", "MAPPING_KEY"]

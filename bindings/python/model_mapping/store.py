@@ -1,0 +1,323 @@
+"""The synchronous store (SPEC B18): one library handle, thread-safe, plain dicts and lists out.
+
+>>> from model_mapping import Store
+>>> with Store("app.db", storage_dir="ai_runtime") as store:        # doctest: +SKIP
+...     store.upsert({"id": "tenant:xai", "default_model": "grok-4"})
+...     store.resolve_model_key("xai")["resolved_model"]
+'grok-4'
+
+Every method is one library call (microseconds for reads, which are served from the library's
+cache and checked against the database first); any number of threads may share one ``Store``.
+ctypes releases the GIL during each call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from ctypes import byref, c_bool, c_void_p
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+from . import _ffi
+from ._normalize import trim as _trim
+from .errors import StoreClosedError
+
+PathLike = Union[str, "os.PathLike[str]"]
+JSONDict = Dict[str, Any]
+
+_lib = _ffi.lib
+_encode = _ffi.encode
+_call_json = _ffi.call_json
+_error_for_status = _ffi.error_for_status
+_take_string = _ffi.take_string
+_loads = json.loads
+_mm_resolve = _lib.mm_store_resolve
+_mm_resolve_for_message = _lib.mm_store_resolve_for_message
+
+
+def _dumps(value: Any) -> bytes:
+    # `default=str` so that datetimes and other scalars the backend may hold serialise as text.
+    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _opt(value: Optional[str], code: str, what: str) -> Optional[bytes]:
+    return None if value is None else _encode(value, code, what)
+
+
+def _scalar(value: Any) -> Any:
+    """A request field the library accepts: a string, an int, or null."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def _path_text(path: PathLike) -> str:
+    return os.fspath(path) if not isinstance(path, str) else path
+
+
+class Store:
+    """A cached SQLite store of model mappings over one database file.
+
+    ``Store(path, *, storage_dir=None, busy_timeout_ms=None, synchronous=None,
+    journal_mode=None, max_staleness_ms=None)`` opens (creating it when missing, mode 0600) the
+    database; with ``storage_dir`` the one-time legacy migration runs (SPEC B10) and its report
+    is :meth:`last_migration`. Options left ``None`` keep the library's defaults (busy timeout
+    5 s, ``synchronous="full"``, ``journal_mode="wal"``, ``max_staleness_ms=0``: every read checks
+    the database for other writers first).
+
+    Use it as a context manager or call :meth:`close` (safe twice); ``__del__`` only closes a
+    store that was forgotten. :meth:`close` lets a call in flight on another thread finish;
+    later calls raise :class:`~model_mapping.errors.StoreClosedError`.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        storage_dir: Optional[PathLike] = None,
+        busy_timeout_ms: Optional[int] = None,
+        synchronous: Optional[str] = None,
+        journal_mode: Optional[str] = None,
+        max_staleness_ms: Optional[int] = None,
+    ) -> None:
+        self._handle: Optional[int] = None
+        self._lock = threading.Lock()
+        self.path: str = _path_text(path)
+        options: Dict[str, Any] = {}
+        if storage_dir is not None:
+            options["storage_dir"] = _path_text(storage_dir)
+        if busy_timeout_ms is not None:
+            options["busy_timeout_ms"] = int(busy_timeout_ms)
+        if synchronous is not None:
+            options["synchronous"] = str(synchronous).lower()
+        if journal_mode is not None:
+            options["journal_mode"] = str(journal_mode).lower()
+        if max_staleness_ms is not None:
+            options["max_staleness_ms"] = int(max_staleness_ms)
+        self.options: Dict[str, Any] = options
+        out = c_void_p()
+        _ffi.call(
+            _lib.mm_store_open,
+            _encode(self.path, "invalid_payload", "path"),
+            _dumps(options) if options else None,
+            byref(out),
+        )
+        self._handle = out.value
+
+    # ---- handle lifetime ----
+    #
+    # The library's handle is a token in a registry, never reused: a call racing close() on
+    # another thread finishes first or fails with MM_STORE_CLOSED, never touches freed memory.
+    # So no Python lock sits on the call path.
+
+    def _h(self) -> int:
+        handle = self._handle
+        if handle is None:
+            raise StoreClosedError(detail="store_closed: the store was closed")
+        return handle
+
+    def _json(self, fn: Any, *args: Any) -> Any:
+        return _call_json(fn, self._h(), *args)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Closes the store; safe to call twice. A call in flight on another thread finishes
+        first; later calls raise :class:`~model_mapping.errors.StoreClosedError`."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            _lib.mm_store_close(handle)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A fallback only: close explicitly or use `with`.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            self._handle = None
+            try:
+                _lib.mm_store_close(handle)
+            except Exception:  # pragma: no cover - interpreter teardown
+                pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<model_mapping.Store {self.path!r} {state}>"
+
+    # ---- reads (SPEC B4, B7, B8, B9) ----
+
+    def list_mappings(
+        self, scope_type: Optional[str] = None, scope_key: Optional[str] = None
+    ) -> List[JSONDict]:
+        """Mappings (B3 dicts), optionally filtered by scope type (``tenant`` finds
+        ``mapping`` rows) and exact scope key, newest first (SPEC B4)."""
+        return self._json(
+            _lib.mm_store_list,
+            _opt(scope_type, "invalid_mapping_scope", "scope_type"),
+            _opt(scope_key, "invalid_mapping_id", "scope_key"),
+        )
+
+    def get(self, mapping_id: str) -> Optional[JSONDict]:
+        """One mapping by id (normalised), or ``None``."""
+        return self._json(_lib.mm_store_get, _encode(mapping_id, "invalid_mapping_id", "id"))
+
+    def blocked_models(self) -> List[str]:
+        """The blocked models, sorted and unique (SPEC B7)."""
+        return self._json(_lib.mm_store_blocked_list)
+
+    def resolve_model_key(self, key: str) -> JSONDict:
+        """The model a client's key resolves to (SPEC B8); never fails on a strange key."""
+        try:
+            raw = key.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = b"\0"  # a lone surrogate cannot name a mapping: pass it through below
+        if b"\0" in raw:
+            stripped = _trim(key)
+            return {"resolved_model": stripped or None, "hit": False}
+        handle = self._handle
+        if handle is None:
+            raise StoreClosedError(detail="store_closed: the store was closed")
+        out = c_void_p()
+        status = _mm_resolve(handle, raw, byref(out))
+        if status:
+            raise _error_for_status(status)
+        return _loads(_take_string(out))
+
+    def explain(self, key: str) -> JSONDict:
+        """:meth:`resolve_model_key` plus ``considered`` (every mapping that matched and why it
+        won or lost) and ``candidates`` (each model's fate)."""
+        return self._json(_lib.mm_store_explain, _encode(key, "invalid_payload", "key"))
+
+    def resolve_for_message(
+        self,
+        user_id: Union[str, int, None],
+        mapping_key: Union[str, int, None] = None,
+        prompt_id: Union[str, int, None] = None,
+        prompt_mapping: Optional[Mapping[str, Any]] = None,
+        *,
+        tenant_id: Union[str, int, None] = None,
+    ) -> JSONDict:
+        """The selection for one chat request (SPEC B9): ``prompt:<prompt_id>`` (using
+        ``prompt_mapping`` when given, else a stored row) -> ``user:<user_id>`` ->
+        ``mapping:<mapping_key>`` (``tenant_id`` is the legacy name) -> ``global:global``."""
+        if mapping_key is None:
+            mapping_key = tenant_id
+        request = {
+            "user_id": _scalar(user_id),
+            "mapping_key": _scalar(mapping_key),
+            "prompt_id": _scalar(prompt_id),
+            "prompt_mapping": dict(prompt_mapping) if prompt_mapping is not None else None,
+        }
+        return self._json(_mm_resolve_for_message, _dumps(request))
+
+    # ---- writes (SPEC B2, B5, B6, B7) ----
+
+    def upsert(self, payload: Mapping[str, Any]) -> JSONDict:
+        """Creates or replaces a mapping (``scope_type`` + ``scope_key``, or ``id``); returns
+        it as stored (SPEC B2, B3)."""
+        return self._json(_lib.mm_store_upsert, _dumps(dict(payload)))
+
+    def delete(self, mapping_id: str) -> bool:
+        """Deletes a mapping by id; whether a row was deleted (SPEC B5)."""
+        deleted = c_bool()
+        _ffi.call(
+            _lib.mm_store_delete,
+            self._h(),
+            _encode(mapping_id, "invalid_mapping_id", "id"),
+            byref(deleted),
+        )
+        return bool(deleted.value)
+
+    def activate_default(self, mapping_id: str, model: str) -> JSONDict:
+        """Makes ``model`` the default of an existing mapping and activates it (SPEC B6);
+        :class:`~model_mapping.errors.MappingNotFoundError` when absent."""
+        return self._json(
+            _lib.mm_store_activate_default,
+            _encode(mapping_id, "invalid_mapping_id", "id"),
+            _encode(model, "invalid_payload", "model"),
+        )
+
+    def update_blocked(self, items: Iterable[Mapping[str, Any]]) -> List[str]:
+        """Applies ``[{model, blocked}]`` (``blocked`` defaults to true); returns the new sorted
+        list (SPEC B7)."""
+        return self._json(_lib.mm_store_blocked_update, _dumps(list(items)))
+
+    # ---- migration, import, export, sync (SPEC B10, B14) ----
+
+    def migrate_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
+        """Runs the one-time legacy migration for ``storage_dir`` (``already_done`` when the
+        database records it); with ``dry_run`` only reports."""
+        return self._json(
+            _lib.mm_store_migrate_legacy,
+            _encode(_path_text(storage_dir), "invalid_payload", "storage_dir"),
+            bool(dry_run),
+        )
+
+    def last_migration(self) -> Optional[JSONDict]:
+        """The report of the migration run at open (or the last explicit one), or ``None``."""
+        return self._json(_lib.mm_store_last_migration)
+
+    def import_items(self, items: Iterable[Any]) -> JSONDict:
+        """Upserts each valid loose item, keeping carried timestamps; one bad item never blocks
+        the rest: ``{imported_count, skipped_count, errors: [{index, id?, reason}]}``."""
+        return self._json(_lib.mm_store_import, _dumps(list(items)))
+
+    def export(self) -> JSONDict:
+        """``{"exported_at": now, "mappings": [...]}``."""
+        return self._json(_lib.mm_store_export)
+
+    def plan_snapshot(
+        self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
+    ) -> JSONDict:
+        """What :meth:`apply_snapshot` would change, without writing."""
+        return self._json(
+            _lib.mm_store_plan_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
+        )
+
+    def apply_snapshot(
+        self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
+    ) -> JSONDict:
+        """Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped; a
+        local row not older than the remote one kept unless ``overwrite``; with
+        ``delete_missing`` local non-prompt rows absent from it deleted. Returns
+        ``{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}``."""
+        return self._json(
+            _lib.mm_store_apply_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
+        )
+
+    # ---- health (SPEC B13) ----
+
+    def health(self) -> JSONDict:
+        """Data version, last refresh, last error, counters and migration records."""
+        return self._json(_lib.mm_store_health)
+
+    def quick_check(self) -> Any:
+        """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
+        return self._json(_lib.mm_store_quick_check)
+
+
+def version() -> str:
+    """The library's version."""
+    return _ffi.version()
+
+
+def sqlite_version() -> str:
+    """The version of the SQLite the library runs (equal to ``sqlite3.sqlite_version`` when
+    both share the system library, SPEC B15)."""
+    return _ffi.sqlite_version()
+
+
+def sqlite_source_id() -> str:
+    """``sqlite3_sourceid()`` of the SQLite the library runs."""
+    return _ffi.sqlite_source_id()
