@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The Python binding's tests: creates .venv when missing, installs the test tools and the
+# package (`pip install ./bindings/python`, which runs `cargo build --release`), runs pytest on
+# bindings/python/tests (no test collected is a failure) and the Python quickstart.
+# Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+if [ ! -x "$PY" ]; then
+    echo "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Build tools too, so the package builds without an isolated build env (faster, no re-download).
+"$PY" -m pip install -q "setuptools>=70.1" wheel pytest aiosqlite cffi
+"$PY" -m pip install -q --no-build-isolation "$ROOT/bindings/python"
+
+# Test the installed copy, not a stray library: MODEL_MAPPING_LIB would override it.
+unset MODEL_MAPPING_LIB
+status=0
+(cd "$ROOT/bindings/python" && "$PY" -m pytest -q -p no:cacheprovider tests) || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "test-python.sh: pytest collected no tests" >&2
+    exit 1
+elif [ "$status" -ne 0 ]; then
+    exit "$status"
+fi
+
+echo "examples/python/quickstart.py:"
+"$PY" "$ROOT/examples/python/quickstart.py" >/dev/null
+echo "examples/python/quickstart.py ran"
