@@ -5,11 +5,11 @@
 //! read lock, so a close racing a call cannot free the store under it, and a closed, stale or
 //! made-up handle is `MM_STORE_CLOSED` instead of a use-after-free.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::c_char;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -29,8 +29,10 @@ pub struct MmStore {
     _private: [u8; 0],
 }
 
-static STORES: LazyLock<RwLock<HashMap<u64, Arc<Store>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
+/// Open stores by handle id. A `BTreeMap` rather than a `HashMap`: the hash table's pointer
+/// into the middle of its allocation makes valgrind report everything it holds as "possibly
+/// lost" at exit, while B-tree nodes are pointed to at their start ("still reachable").
+static STORES: RwLock<BTreeMap<u64, Arc<Store>>> = RwLock::new(BTreeMap::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn register(store: Store) -> *mut MmStore {
