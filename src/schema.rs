@@ -66,13 +66,16 @@ pub(crate) fn init(conn: &mut Connection) -> Result<i64> {
     Ok(version)
 }
 
+/// `(id, scope_type, scope_key, updated_at)` of a row to rewrite.
+type ScopeRow = (String, String, String, Option<String>);
+
 /// Rewrites rows whose scope type is not in normal form (`tenant`, `Tenant`, ` MAPPING`) to
 /// the normal form; when that collides with an existing row the newer `updated_at` wins.
 /// Returns how many rows were rewritten or dropped.
 pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
     const QUERY: &str = "SELECT id, scope_type, scope_key, updated_at FROM llm_model_mappings \
         WHERE scope_type NOT IN ('prompt', 'user', 'premium_user', 'mapping', 'global', 'module')";
-    let needs = |conn: &Connection| -> Result<Vec<(String, String, String, Option<String>)>> {
+    let needs = |conn: &Connection| -> Result<Vec<ScopeRow>> {
         let mut stmt = conn.prepare(QUERY)?;
         // Rows written by others may hold anything (a BLOB id, bytes that are not UTF-8):
         // only text is rewritten; anything else is read around, never touched, and never

@@ -8,7 +8,11 @@ use model_mapping::Store;
 use serde_json::{json, Value};
 
 fn resolved(store: &Store, key: &str) -> Option<String> {
-    store.resolve_model_key(key).unwrap().resolved_model
+    store
+        .resolve_model_key(key)
+        .unwrap()
+        .resolved_model
+        .map(|m| m.to_string())
 }
 
 fn endpoint(metadata: Value) -> Option<i64> {
