@@ -152,6 +152,14 @@ pub(crate) fn plan_snapshot(
     let mut remote_ids = HashSet::new();
     let (valid, errors) = plan_import(remote);
     plan.skipped += errors.len();
+    // An item that names an id but cannot be applied is skipped, not missing: delete_missing
+    // must not delete the local row because the remote copy is malformed.
+    remote_ids.extend(
+        errors
+            .iter()
+            .filter_map(|e| e.id.as_deref())
+            .filter_map(|id| crate::normalize::mapping_id(id).ok()),
+    );
     let mut by_id: HashMap<String, Mapping> = HashMap::new();
     for m in valid {
         remote_ids.insert(m.id.clone());

@@ -246,3 +246,24 @@ fn plan_snapshot_describes_the_change_without_writing() {
     assert_eq!(db.row_count(), 1);
     let _: Value = serde_json::to_value(&plan).unwrap();
 }
+
+#[test]
+fn delete_missing_never_deletes_a_row_the_snapshot_names_in_a_malformed_item() {
+    let db = fresh();
+    let store = db.open();
+    store
+        .upsert(&input("mapping:x", Some("local"), &[]))
+        .unwrap();
+    store
+        .upsert(&input("mapping:y", Some("local"), &[]))
+        .unwrap();
+    let remote = [
+        // Present in the snapshot, but not applicable: skipped, and not "missing".
+        json!({"id": "Tenant:x", "default_model": "remote", "candidates": "not a list"}),
+    ];
+    let report = store.apply_snapshot(&remote, false, true).unwrap();
+    assert_eq!(report.skipped_count, 1);
+    assert_eq!(report.deleted_count, 1);
+    assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("local"));
+    assert!(store.get("mapping:y").unwrap().is_none());
+}
