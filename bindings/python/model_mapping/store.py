@@ -192,7 +192,7 @@ class Store:
         status = _mm_resolve(handle, raw, byref(out))
         if status:
             raise _error_for_status(status)
-        return _loads(_take_string(out))
+        return _loads(_take_string(out) or b"null")
 
     def explain(self, key: str) -> JSONDict:
         """:meth:`resolve_model_key` plus ``considered`` (every mapping that matched and why it

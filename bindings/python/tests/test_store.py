@@ -261,3 +261,26 @@ def test_close_while_threads_call_is_safe(db_path):
     for t in threads:
         t.join()
     assert set(outcomes) <= {"closed", "finished"} and len(outcomes) == 8
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_uses_its_own_connection(db_path):
+    """gunicorn --preload: the store is opened before fork(); the child's calls work (the
+    library opens its own connection) and the parent sees what the child wrote."""
+    store = Store(db_path)
+    store.upsert({"id": "mapping:before", "default_model": "m"})
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        code = 1
+        try:
+            ok = store.resolve_model_key("before")["resolved_model"] == "m"
+            store.upsert({"id": "mapping:from-child", "default_model": "c"})
+            ok = ok and store.health()["reopened_after_fork"] == 1
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert store.resolve_model_key("from-child")["resolved_model"] == "c"
+    assert store.quick_check() == ["ok"]
+    store.close()
