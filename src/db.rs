@@ -312,10 +312,16 @@ pub(crate) fn delete_mapping(
 }
 
 /// Rows that name one normalised id, read inside the caller's transaction.
+///
+/// The indexed lookup finds the normal spelling and `tenant`. `known` is how many rows the
+/// caller's snapshot holds for the id: when the lookup finds fewer, others wrote the id in
+/// another spelling (`Tenant`, ` mapping `, an untrimmed key) and the table is read whole to
+/// find every row, so writes and deletes reach all the rows reads show (SPEC B1, B11).
 pub(crate) fn read_id(
     conn: &Connection,
     scope_type: &str,
     scope_key: &str,
+    known: usize,
 ) -> Result<Vec<StoredRow>> {
     let alias_type = if scope_type == "mapping" {
         normalize::LEGACY_TENANT
@@ -334,6 +340,12 @@ pub(crate) fn read_id(
                 out.push(r);
             }
         }
+    }
+    if out.len() < known {
+        out = read_all_rows(conn)?
+            .into_iter()
+            .filter(|r| r.mapping.scope_type == scope_type && r.mapping.scope_key == scope_key)
+            .collect();
     }
     Ok(out)
 }

@@ -144,6 +144,13 @@ fn count_legacy(counter: &AtomicU64, raw_id_or_type: &str) {
     }
 }
 
+/// How many stored rows the snapshot holds for an id, counting rows others wrote in another
+/// spelling (`Tenant`, an untrimmed key), so that a write finds and replaces every one of them.
+fn rows_in(snap: &Snapshot, scope_type: &str, scope_key: &str) -> usize {
+    snap.slot(scope_type, scope_key)
+        .map_or(0, |s| 1 + s.shadowed.len())
+}
+
 /// Python-style truthiness, for the backend's `bool(item.get("blocked", True))`.
 fn truthy(v: &Value) -> bool {
     match v {
@@ -421,7 +428,8 @@ impl Store {
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
         self.write(|tx, snap| {
-            let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+            let known = rows_in(snap, &m.scope_type, &m.scope_key);
+            let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
             let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
             db::write_mapping(tx, &m, &row_ids)?;
             let next = snap.with_upserts([m.clone()]);
@@ -434,7 +442,8 @@ impl Store {
         count_legacy(&self.legacy_keys, id.trim());
         let id = MappingId::parse(id.trim())?;
         self.write(|tx, snap| {
-            let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+            let known = rows_in(snap, &id.scope_type, &id.scope_key);
+            let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
             let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
             let n = db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
             Ok((
@@ -452,7 +461,8 @@ impl Store {
             .ok_or_else(|| Error::payload("model", "must be a non-empty model name"))?
             .to_owned();
         self.write(|tx, snap| {
-            let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+            let known = rows_in(snap, &id.scope_type, &id.scope_key);
+            let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
             let row_ids: Vec<String> = rows.iter().map(|r| r.row_id.clone()).collect();
             // Several rows can name one id only when others wrote them; take the newest.
             let current = rows
@@ -548,9 +558,10 @@ impl Store {
         let (valid, errors) = sync::plan_import(items);
         let imported = valid.len();
         if !valid.is_empty() {
-            self.write(|tx, _| {
+            self.write(|tx, snap| {
                 for m in &valid {
-                    let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+                    let known = rows_in(snap, &m.scope_type, &m.scope_key);
+                    let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
                     let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
                     db::write_mapping(tx, m, &row_ids)?;
                 }
@@ -599,7 +610,7 @@ impl Store {
         overwrite: bool,
         delete_missing: bool,
     ) -> Result<PullReport> {
-        self.write(|tx, _| {
+        self.write(|tx, snap| {
             // Plan against the rows as they are under the write lock, not the cache.
             let local = db::read_all_rows(tx)?
                 .into_iter()
@@ -607,13 +618,15 @@ impl Store {
                 .collect();
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
             for m in &plan.writes {
-                let rows = db::read_id(tx, &m.scope_type, &m.scope_key)?;
+                let known = rows_in(snap, &m.scope_type, &m.scope_key);
+                let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
                 let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
                 db::write_mapping(tx, m, &row_ids)?;
             }
             for id in &plan.deleted {
                 let id = MappingId::parse(id)?;
-                let rows = db::read_id(tx, &id.scope_type, &id.scope_key)?;
+                let known = rows_in(snap, &id.scope_type, &id.scope_key);
+                let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
                 let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
                 db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
             }

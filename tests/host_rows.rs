@@ -355,3 +355,56 @@ fn settings_are_wal_busy_timeout_and_synchronous_as_configured() {
     assert_eq!(store.health().unwrap().journal_mode.as_deref(), Some("wal"));
     let _ = BACKEND_DDL;
 }
+
+#[test]
+fn writes_replace_and_delete_rows_the_host_writes_after_open_in_any_spelling() {
+    let db = fresh();
+    let store = db.open();
+    let sql = db.sql();
+    RawRow::new("tenant:a", "tenant", "a")
+        .default_model("host")
+        .insert(&sql);
+    RawRow::new("Tenant:b", "Tenant", "b")
+        .default_model("host")
+        .name("keep-me")
+        .insert(&sql);
+    RawRow::new("tenant:c", " TENANT ", " c ")
+        .default_model("host")
+        .insert(&sql);
+    RawRow::new("USER:d", "USER", "d")
+        .default_model("host")
+        .insert(&sql);
+
+    // Every spelling is visible under its normal id...
+    for id in ["mapping:a", "mapping:b", "mapping:c", "user:d"] {
+        assert!(store.get(id).unwrap().is_some(), "{id}");
+    }
+    // ...and every write path reaches it.
+    store
+        .upsert(&common::input("mapping:a", Some("lib"), &[]))
+        .unwrap();
+    let b = store.activate_default("mapping:b", "lib").unwrap();
+    assert_eq!(b.name.as_deref(), Some("keep-me"));
+    assert!(store.delete("mapping:c").unwrap());
+    assert!(store.delete("user:d").unwrap());
+
+    let rows: Vec<(String, String)> = db
+        .sql()
+        .prepare("SELECT id, default_model FROM llm_model_mappings ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("mapping:a".to_owned(), "lib".to_owned()),
+            ("mapping:b".to_owned(), "lib".to_owned())
+        ]
+    );
+    // A second store (another worker) agrees.
+    let other = db.open();
+    assert!(other.get("mapping:c").unwrap().is_none());
+    assert_eq!(other.list(None, None).unwrap().len(), 2);
+}
