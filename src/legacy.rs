@@ -1,6 +1,6 @@
 //! The one-time import of the backend's JSON files (SPEC B10).
 //!
-//! Parsing and planning are pure; [`run`] applies a plan and its "done" record in one
+//! Parsing and planning are pure; `run` applies a plan and its "done" record in one
 //! `BEGIN IMMEDIATE` transaction, so with several workers starting at once exactly one imports
 //! and a crash leaves all or nothing. The legacy files are only ever read.
 

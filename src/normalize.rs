@@ -32,32 +32,68 @@ pub fn scope_type(raw: &str) -> Result<String> {
 
 /// Like [`scope_type`] but borrows when the input is already normal (the resolve hot path).
 pub(crate) fn scope_type_cow(raw: &str) -> Result<Cow<'_, str>> {
+    scope_type_fast(raw).ok_or_else(|| {
+        if raw.trim().is_empty() {
+            Error::InvalidMappingScope("scope_type is empty".into())
+        } else {
+            Error::InvalidMappingScope("scope_type may only hold [a-z0-9_-]".into())
+        }
+    })
+}
+
+/// One pass over the bytes, no allocation unless upper case must be lowered, and no error
+/// value: resolution calls this for every key with a `:` and treats `None` as "not an id".
+pub(crate) fn scope_type_fast(raw: &str) -> Option<Cow<'_, str>> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err(Error::InvalidMappingScope("scope_type is empty".into()));
+        return None;
     }
-    let lowered: Cow<'_, str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+    let mut upper = false;
+    for b in trimmed.bytes() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {}
+            b'A'..=b'Z' => upper = true,
+            _ => return None,
+        }
+    }
+    if trimmed.eq_ignore_ascii_case(LEGACY_TENANT) {
+        return Some(Cow::Borrowed("mapping"));
+    }
+    Some(if upper {
         Cow::Owned(trimmed.to_ascii_lowercase())
     } else {
         Cow::Borrowed(trimmed)
-    };
-    if !lowered
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
-        return Err(Error::InvalidMappingScope(
-            "scope_type may only hold [a-z0-9_-]".into(),
-        ));
-    }
-    if lowered == LEGACY_TENANT {
-        return Ok(Cow::Borrowed("mapping"));
-    }
-    Ok(lowered)
+    })
+}
+
+/// The trimmed scope key when it is valid (non-empty, at most 256 characters).
+pub(crate) fn scope_key_fast(raw: &str) -> Option<&str> {
+    let trimmed = raw.trim();
+    // Byte length bounds the character count, so the count is needed only for long keys.
+    let ok = !trimmed.is_empty()
+        && (trimmed.len() <= MAX_NAME_CHARS || trimmed.chars().count() <= MAX_NAME_CHARS);
+    ok.then_some(trimmed)
+}
+
+/// Splits at the first `:` without checking the sides.
+pub(crate) fn split_colon(raw: &str) -> Option<(&str, &str)> {
+    let i = raw.bytes().position(|b| b == b':')?;
+    Some((&raw[..i], &raw[i + 1..]))
 }
 
 /// Whether a raw scope type is the legacy `tenant` spelling (for the alias-retirement counter).
 pub fn is_legacy_tenant(raw: &str) -> bool {
     raw.trim().eq_ignore_ascii_case(LEGACY_TENANT)
+}
+
+/// Whether a raw id or key starts with the legacy `tenant:` scope (any case, blanks allowed).
+/// Looks at the first few bytes only: it runs on every resolve.
+pub fn has_legacy_tenant_prefix(raw: &str) -> bool {
+    let t = raw.trim_start().as_bytes();
+    if t.len() < 7 || !t[..6].eq_ignore_ascii_case(LEGACY_TENANT.as_bytes()) {
+        return false;
+    }
+    t[6..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':')
 }
 
 /// Normalises a scope key: trimmed, non-empty, at most 256 characters.
@@ -66,16 +102,15 @@ pub fn scope_key(raw: &str) -> Result<String> {
 }
 
 pub(crate) fn scope_key_str(raw: &str) -> Result<&str> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(Error::InvalidMappingId("scope_key is empty".into()));
-    }
-    if trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::InvalidMappingId(format!(
-            "scope_key is longer than {MAX_NAME_CHARS} characters"
-        )));
-    }
-    Ok(trimmed)
+    scope_key_fast(raw).ok_or_else(|| {
+        if raw.trim().is_empty() {
+            Error::InvalidMappingId("scope_key is empty".into())
+        } else {
+            Error::InvalidMappingId(format!(
+                "scope_key is longer than {MAX_NAME_CHARS} characters"
+            ))
+        }
+    })
 }
 
 /// Splits an id at its first `:` (a scope key may itself contain `:`), without normalising.
@@ -189,6 +224,15 @@ mod tests {
             "invalid_mapping_scope"
         );
         assert_eq!(scope_type("custom_1").unwrap(), "custom_1");
+    }
+
+    #[test]
+    fn legacy_tenant_prefix_is_recognised_in_any_case() {
+        assert!(has_legacy_tenant_prefix("tenant:xai"));
+        assert!(has_legacy_tenant_prefix(" Tenant :xai"));
+        assert!(!has_legacy_tenant_prefix("tenants:xai"));
+        assert!(!has_legacy_tenant_prefix("mapping:tenant"));
+        assert!(!has_legacy_tenant_prefix("tenant"));
     }
 
     #[test]

@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use crate::model::{self, Mapping, Metadata};
 use crate::normalize;
-use crate::snapshot::{Entry, Slot, Snapshot};
+use crate::snapshot::{Entry, Slot, Snapshot, BARE_SCOPES};
 
 /// The answer to `resolve_model_key` (SPEC B8).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
     /// The model to call upstream; `None` for a blank key or when every model is blocked.
-    pub resolved_model: Option<String>,
+    pub resolved_model: Option<Arc<str>>,
     /// The mapping that matched, if any (`hit` is `mapping.is_some()`).
     pub mapping: Option<Arc<Mapping>>,
     /// From the matched mapping's metadata.
@@ -28,7 +28,7 @@ impl Resolution {
 
     fn miss(model: Option<&str>) -> Resolution {
         Resolution {
-            resolved_model: model.map(str::to_owned),
+            resolved_model: model.map(Arc::from),
             mapping: None,
             preferred_endpoint_id: None,
         }
@@ -36,7 +36,7 @@ impl Resolution {
 
     fn of(entry: &Entry) -> Resolution {
         Resolution {
-            resolved_model: entry.picked_model().map(str::to_owned),
+            resolved_model: entry.picked.clone(),
             mapping: Some(Arc::clone(&entry.mapping)),
             preferred_endpoint_id: entry.endpoint,
         }
@@ -60,9 +60,6 @@ impl Serialize for Resolution {
     }
 }
 
-/// Scope types a bare key (no `:`) may match, highest priority first.
-const BARE_KEY_SCOPES: [&str; 2] = ["mapping", "global"];
-
 /// Where a key points: an exact id, or the bare-key scopes. `None`: it cannot match anything.
 enum Target<'k> {
     Id(std::borrow::Cow<'k, str>, &'k str),
@@ -70,13 +67,12 @@ enum Target<'k> {
 }
 
 fn target(key: &str) -> Option<Target<'_>> {
-    if !key.contains(':') {
+    let Some((ty, k)) = normalize::split_colon(key) else {
         return Some(Target::Bare(key));
-    }
+    };
     // A key that cannot be an id (`openai/gpt-4o:free`) is a model name: it passes through.
-    let (ty, k) = normalize::split_id(key).ok()?;
-    let ty = normalize::scope_type_cow(ty).ok()?;
-    let k = normalize::scope_key_str(k).ok()?;
+    let ty = normalize::scope_type_fast(ty)?;
+    let k = normalize::scope_key_fast(k)?;
     Some(Target::Id(ty, k))
 }
 
@@ -94,7 +90,7 @@ pub fn resolve_model_key(snap: &Snapshot, key: &str) -> Resolution {
     }
     let found = match target(key) {
         Some(Target::Id(ty, k)) => active(snap, &ty, k),
-        Some(Target::Bare(k)) => BARE_KEY_SCOPES.iter().find_map(|ty| active(snap, ty, k)),
+        Some(Target::Bare(k)) => snap.bare(k),
         None => None,
     };
     match found {
@@ -174,7 +170,7 @@ pub fn explain(snap: &Snapshot, key: &str) -> Explanation {
     let slots: Vec<&Slot> = match (trimmed.is_empty(), target(trimmed)) {
         (true, _) | (_, None) => Vec::new(),
         (false, Some(Target::Id(ty, k))) => snap.slot(&ty, k).into_iter().collect(),
-        (false, Some(Target::Bare(k))) => BARE_KEY_SCOPES
+        (false, Some(Target::Bare(k))) => BARE_SCOPES
             .iter()
             .filter_map(|ty| snap.slot(ty, k))
             .collect(),

@@ -3,7 +3,7 @@
 //! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
 //! copy-on-write after one upsert clones reference counts, not strings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,26 +17,25 @@ pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
-    /// Position in [`Mapping::walk`] of the first model not blocked; `None` when all are.
-    pub pick: Option<usize>,
+    /// The first model of [`Mapping::walk`] not blocked; `None` when all are. Shared so a
+    /// resolve hit allocates nothing.
+    pub picked: Option<Arc<str>>,
 }
 
 impl Entry {
     fn new(mapping: Arc<Mapping>, blocked: &HashSet<String>) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
-        let pick = mapping.walk().position(|m| !blocked.contains(m));
+        let picked = mapping
+            .walk()
+            .find(|m| !blocked.contains(*m))
+            .map(Arc::from);
         Entry {
             mapping,
             updated,
             endpoint,
-            pick,
+            picked,
         }
-    }
-
-    /// The model resolution picks, skipping blocked ones.
-    pub fn picked_model(&self) -> Option<&str> {
-        self.pick.and_then(|i| self.mapping.walk().nth(i))
     }
 }
 
@@ -83,12 +82,20 @@ impl Slot {
     }
 }
 
+/// foldhash: the maps are probed with client-sent keys on every request, and their keys come
+/// from the database (not from clients), so a fast seeded hasher is the right trade.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type KeyMap = HashMap<Arc<str>, Slot>;
+
+/// Scope types a bare key (no `:`) may match, highest priority first (SPEC B8).
+pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 
 /// An immutable view of all mappings and blocked models.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     by_scope: HashMap<Arc<str>, KeyMap>,
+    /// Bare keys (no `:`): the active `mapping` row, else the active `global` row (SPEC B8).
+    bare: HashMap<Arc<str>, Arc<Entry>>,
     blocked: Arc<HashSet<String>>,
     blocked_sorted: Arc<Vec<String>>,
     len: usize,
@@ -101,7 +108,8 @@ impl Snapshot {
         let mut sorted: Vec<String> = blocked.iter().cloned().collect();
         sorted.sort();
         let mut snap = Snapshot {
-            by_scope: HashMap::new(),
+            by_scope: HashMap::default(),
+            bare: HashMap::default(),
             blocked: Arc::new(blocked),
             blocked_sorted: Arc::new(sorted),
             len: 0,
@@ -109,7 +117,34 @@ impl Snapshot {
         for row in rows {
             snap.insert_row(Arc::new(row), false);
         }
+        let keys: Vec<Arc<str>> = BARE_SCOPES
+            .iter()
+            .filter_map(|t| snap.by_scope.get(*t))
+            .flat_map(|m| m.keys().cloned())
+            .collect();
+        for k in keys {
+            snap.reindex_bare(&k);
+        }
         snap
+    }
+
+    /// Recomputes the bare-key entry for `key` from the `mapping` and `global` slots.
+    fn reindex_bare(&mut self, key: &str) {
+        let best = BARE_SCOPES.iter().find_map(|t| {
+            let slot = self.by_scope.get(*t)?.get(key)?;
+            slot.winner
+                .mapping
+                .is_active
+                .then(|| Arc::clone(&slot.winner))
+        });
+        match best {
+            Some(e) => {
+                self.bare.insert(Arc::from(key), e);
+            }
+            None => {
+                self.bare.remove(key);
+            }
+        }
     }
 
     fn insert_row(&mut self, mapping: Arc<Mapping>, replace: bool) {
@@ -135,7 +170,13 @@ impl Snapshot {
     pub(crate) fn with_upserts(&self, mappings: impl IntoIterator<Item = Mapping>) -> Snapshot {
         let mut next = self.clone();
         for m in mappings {
+            let bare_key = BARE_SCOPES
+                .contains(&m.scope_type.as_str())
+                .then(|| m.scope_key.clone());
             next.insert_row(Arc::new(m), true);
+            if let Some(k) = bare_key {
+                next.reindex_bare(&k);
+            }
         }
         next
     }
@@ -148,6 +189,9 @@ impl Snapshot {
                 next.len -= 1;
             }
         }
+        if BARE_SCOPES.contains(&scope_type) {
+            next.reindex_bare(scope_key);
+        }
         next
     }
 
@@ -158,6 +202,11 @@ impl Snapshot {
                 .chain(s.shadowed.iter().map(|e| e.mapping.as_ref().clone()))
         });
         Snapshot::new(rows.collect(), blocked)
+    }
+
+    /// The entry a bare key (no `:`) resolves to.
+    pub(crate) fn bare(&self, key: &str) -> Option<&Arc<Entry>> {
+        self.bare.get(key)
     }
 
     pub(crate) fn slot(&self, scope_type: &str, scope_key: &str) -> Option<&Slot> {

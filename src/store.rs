@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -101,11 +101,12 @@ pub struct Store {
     path: PathBuf,
     options: StoreOptions,
     conn: Mutex<Option<Conn>>,
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: ArcSwap<Snapshot>,
     closed: AtomicBool,
     /// A refresh failure is outstanding (mirrors `health.last_error` without its lock).
     failing: AtomicBool,
-    epoch: Instant,
+    /// Coarse monotonic clock (a few ns to read, ~1-4 ms resolution) for the staleness bound.
+    epoch: coarsetime::Instant,
     last_check_ns: AtomicU64,
     resolves: AtomicU64,
     legacy_keys: AtomicU64,
@@ -135,11 +136,11 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
     ))
 }
 
+/// Counts ids and keys that arrived as `tenant:...` (or a bare `tenant` scope type).
 fn count_legacy(counter: &AtomicU64, raw_id_or_type: &str) {
-    let ty = raw_id_or_type
-        .split_once(':')
-        .map_or(raw_id_or_type, |(t, _)| t);
-    if normalize::is_legacy_tenant(ty) {
+    if normalize::has_legacy_tenant_prefix(raw_id_or_type)
+        || normalize::is_legacy_tenant(raw_id_or_type)
+    {
         counter.fetch_add(1, Relaxed);
     }
 }
@@ -186,10 +187,10 @@ impl Store {
                 pid: std::process::id(),
                 data_version: version,
             })),
-            snapshot: RwLock::new(Arc::new(snapshot)),
+            snapshot: ArcSwap::from_pointee(snapshot),
             closed: AtomicBool::new(false),
             failing: AtomicBool::new(false),
-            epoch: Instant::now(),
+            epoch: coarsetime::Instant::now(),
             last_check_ns: AtomicU64::new(0),
             resolves: AtomicU64::new(0),
             legacy_keys: AtomicU64::new(0),
@@ -233,7 +234,9 @@ impl Store {
     }
 
     fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        coarsetime::Instant::now()
+            .duration_since(self.epoch)
+            .as_nanos()
     }
 
     fn record_failure(&self, err: &Error) {
@@ -273,7 +276,7 @@ impl Store {
             return Ok(());
         }
         let (version, snap) = load(&c.conn)?;
-        *self.snapshot.write() = Arc::new(snap);
+        self.snapshot.store(Arc::new(snap));
         c.data_version = version;
         let mut h = self.health.lock();
         h.refreshes += 1;
@@ -287,6 +290,18 @@ impl Store {
     ///
     /// When the check fails the last good snapshot is served and `health()` reports why.
     pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        self.check()?;
+        Ok(self.snapshot.load_full())
+    }
+
+    /// Runs a pure function over the current snapshot without cloning its `Arc` (hot path).
+    fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> Result<T> {
+        self.check()?;
+        Ok(f(&self.snapshot.load()))
+    }
+
+    /// The coherence check of SPEC B13: reload when `PRAGMA data_version` moved.
+    fn check(&self) -> Result<()> {
         if self.closed.load(Relaxed) {
             return Err(Error::StoreClosed);
         }
@@ -297,7 +312,7 @@ impl Store {
                 .saturating_sub(self.last_check_ns.load(Relaxed))
                 < staleness
         {
-            return Ok(Arc::clone(&self.snapshot.read()));
+            return Ok(());
         }
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
@@ -313,8 +328,7 @@ impl Store {
         if staleness > 0 {
             self.last_check_ns.store(self.now_ns().max(1), Relaxed);
         }
-        drop(guard);
-        Ok(Arc::clone(&self.snapshot.read()))
+        Ok(())
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on a fresh snapshot, then installs the
@@ -329,17 +343,17 @@ impl Store {
             self.record_failure(&e);
             return Err(e);
         }
-        let current = Arc::clone(&self.snapshot.read());
+        let current = self.snapshot.load_full();
         let tx = c
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (out, next) = f(&tx, &current)?;
         tx.commit()?;
         match next {
-            Next::Replace(s) => *self.snapshot.write() = Arc::new(s),
+            Next::Replace(s) => self.snapshot.store(Arc::new(s)),
             Next::Reload => match load(&c.conn) {
                 Ok((version, s)) => {
-                    *self.snapshot.write() = Arc::new(s);
+                    self.snapshot.store(Arc::new(s));
                     c.data_version = version;
                 }
                 // Committed but not reloaded: force the next read to try again.
@@ -386,27 +400,24 @@ impl Store {
 
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
     pub fn resolve_model_key(&self, key: &str) -> Result<Resolution> {
-        let snap = self.snapshot()?;
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy(&self.legacy_keys, key.trim());
-        Ok(resolve::resolve_model_key(&snap, key))
+        count_legacy(&self.legacy_keys, key);
+        self.read(|snap| resolve::resolve_model_key(snap, key))
     }
 
     /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
     pub fn explain(&self, key: &str) -> Result<Explanation> {
-        let snap = self.snapshot()?;
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy(&self.legacy_keys, key.trim());
-        Ok(resolve::explain(&snap, key))
+        count_legacy(&self.legacy_keys, key);
+        self.read(|snap| resolve::explain(snap, key))
     }
 
     /// The model for one chat request (SPEC B9).
     pub fn resolve_for_message(&self, req: &MessageRequest<'_>) -> Result<MessageSelection> {
-        let snap = self.snapshot()?;
         if let Some(k) = req.mapping_key {
-            count_legacy(&self.legacy_keys, k.trim());
+            count_legacy(&self.legacy_keys, k);
         }
-        Ok(resolve::resolve_for_message(&snap, req))
+        self.read(|snap| resolve::resolve_for_message(snap, req))
     }
 
     // ---- writes (SPEC B2, B5, B6, B7) ----
@@ -540,7 +551,7 @@ impl Store {
         let report = run_migration(&mut c.conn, storage_dir, dry_run)?;
         if !dry_run {
             let (version, snap) = load(&c.conn)?;
-            *self.snapshot.write() = Arc::new(snap);
+            self.snapshot.store(Arc::new(snap));
             c.data_version = version;
             *self.last_migration.lock() = Some(report.clone());
         }

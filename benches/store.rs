@@ -1,0 +1,230 @@
+//! Criterion benchmarks for SPEC P1, P4 and P5 (Rust side). Every ratio compares two
+//! measurements taken in the same run; `scripts/bench-report.py` prints them.
+//!
+//! `cargo bench --bench store` (full) · `cargo test --benches` (each once, for CI)
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use model_mapping::{Mapping, MappingInput, MessageRequest, Store, StoreOptions, Synchronous};
+use serde_json::{json, Value};
+
+const SIZES: [usize; 2] = [1_000, 10_000];
+
+fn items(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("mapping:key{i}"),
+                "name": format!("Mapping {i}"),
+                "default_model": format!("model-{i}-a"),
+                "candidates": [format!("model-{i}-a"), format!("model-{i}-b"), "shared-fallback"],
+                "updated_at": "2026-01-08T02:07:59+00:00",
+                "metadata": {"preferred_endpoint_id": i % 17, "temperature": 0.5, "required_tier": "pro"}
+            })
+        })
+        .collect()
+}
+
+/// A database with `n` mappings, a `global:global`, and `model-0-a` blocked.
+fn populated(dir: &Path, n: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("bench_{n}.db"));
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    store.import_items(&items(n)).unwrap();
+    let mut global = MappingInput::new("global:global", Some("gpt-4o-mini")).unwrap();
+    global.candidates = vec!["deepseek-chat".into()];
+    store.upsert(&global).unwrap();
+    store.update_blocked(&[("model-0-a".into(), true)]).unwrap();
+    path
+}
+
+fn legacy_dir(dir: &Path, n: usize) -> std::path::PathBuf {
+    let storage = dir.join(format!("legacy_{n}"));
+    std::fs::create_dir_all(&storage).unwrap();
+    let mut tenant = serde_json::Map::new();
+    for i in 0..n {
+        tenant.insert(
+            format!("key{i}"),
+            json!({"name": format!("Mapping {i}"), "mapping": {
+                "default_model": format!("model-{i}-a"),
+                "candidates": [format!("model-{i}-a"), format!("model-{i}-b")],
+                "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
+                "metadata": {"preferred_endpoint_id": i % 17}}}),
+        );
+    }
+    let doc = json!({ "tenant": tenant });
+    std::fs::write(storage.join("model_mappings.json"), doc.to_string()).unwrap();
+    std::fs::write(
+        storage.join("blocked_models.json"),
+        r#"{"blocked": ["model-1-a"]}"#,
+    )
+    .unwrap();
+    storage
+}
+
+fn resolve(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    for n in SIZES {
+        let path = populated(dir.path(), n);
+        let key_hit = format!("key{}", n / 2);
+        let key_prefixed = format!("tenant:key{}", n / 2);
+
+        // P1 (strict): every read checks PRAGMA data_version; the reference is that query alone.
+        let strict = Store::open(&path, StoreOptions::default()).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut g = c.benchmark_group(format!("p1_strict/{n}"));
+        g.bench_function("pragma_data_version", |b| {
+            b.iter(|| {
+                let v: i64 = conn
+                    .prepare_cached("PRAGMA data_version")
+                    .unwrap()
+                    .query_row([], |r| r.get(0))
+                    .unwrap();
+                black_box(v)
+            })
+        });
+        bench_keys(&mut g, &strict, &key_hit, &key_prefixed);
+        g.finish();
+
+        // P1 (bounded staleness): the reference is a plain HashMap<String, _> lookup.
+        let opts = StoreOptions {
+            max_staleness: Duration::from_secs(3600),
+            ..StoreOptions::default()
+        };
+        let bounded = Store::open(&path, opts).unwrap();
+        let map: HashMap<String, Arc<Mapping>> = bounded
+            .list(None, None)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.scope_key.clone(), m))
+            .collect();
+        let mut g = c.benchmark_group(format!("p1_bounded/{n}"));
+        g.bench_function("hashmap_lookup", |b| {
+            b.iter(|| black_box(map.contains_key(black_box(key_hit.as_str()))))
+        });
+        bench_keys(&mut g, &bounded, &key_hit, &key_prefixed);
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("reads/{n}"));
+        let user = "7".to_string();
+        g.bench_function("resolve_for_message_strict", |b| {
+            let req = MessageRequest {
+                user_id: Some(&user),
+                mapping_key: Some(&key_hit),
+                ..Default::default()
+            };
+            b.iter(|| black_box(strict.resolve_for_message(&req).unwrap()))
+        });
+        g.bench_function("explain_strict", |b| {
+            b.iter(|| black_box(strict.explain(&key_hit).unwrap()))
+        });
+        g.sample_size(20);
+        g.bench_function("list_all", |b| {
+            b.iter(|| black_box(strict.list(None, None).unwrap().len()))
+        });
+        g.finish();
+    }
+}
+
+fn bench_keys(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    store: &Store,
+    hit: &str,
+    prefixed: &str,
+) {
+    g.bench_function("resolve_hit", |b| {
+        b.iter(|| black_box(store.resolve_model_key(black_box(hit)).unwrap()))
+    });
+    g.bench_function("resolve_prefixed_hit", |b| {
+        b.iter(|| black_box(store.resolve_model_key(black_box(prefixed)).unwrap()))
+    });
+    g.bench_function("resolve_miss", |b| {
+        b.iter(|| black_box(store.resolve_model_key(black_box("llama3:8b")).unwrap()))
+    });
+    g.bench_function("resolve_blocked_default", |b| {
+        b.iter(|| black_box(store.resolve_model_key(black_box("key0")).unwrap()))
+    });
+}
+
+fn writes(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = populated(dir.path(), 10_000);
+    let store = Store::open(
+        &path,
+        StoreOptions {
+            synchronous: Synchronous::Full,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let mut g = c.benchmark_group("p4");
+    g.sample_size(30);
+    let mut i = 0u64;
+    // P4: one durable (synchronous=FULL) committed upsert into a 10,000-row table.
+    g.bench_function("durable_upsert_10000", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut input =
+                MappingInput::new(&format!("mapping:key{}", i % 10_000), Some("model-x")).unwrap();
+            input.candidates = vec!["model-y".into()];
+            black_box(store.upsert(&input).unwrap())
+        })
+    });
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    let data = items(10_000);
+    g.bench_function("bulk_import_10000", |b| {
+        b.iter_batched(
+            || {
+                let d = tempfile::tempdir().unwrap();
+                let s = Store::open(d.path().join("b.db"), StoreOptions::default()).unwrap();
+                (d, s)
+            },
+            |(d, s)| {
+                black_box(s.import_items(&data).unwrap());
+                (d, s)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let legacy = legacy_dir(dir.path(), 10_000);
+    g.bench_function("legacy_import_10000", |b| {
+        b.iter_batched(
+            || {
+                let d = tempfile::tempdir().unwrap();
+                let storage = d.path().join("storage");
+                std::fs::create_dir_all(&storage).unwrap();
+                for f in ["model_mappings.json", "blocked_models.json"] {
+                    std::fs::copy(legacy.join(f), storage.join(f)).unwrap();
+                }
+                (d, storage)
+            },
+            |(d, storage)| {
+                let s = Store::open(
+                    d.path().join("l.db"),
+                    StoreOptions::with_storage_dir(&storage),
+                )
+                .unwrap();
+                assert_eq!(s.last_migration().unwrap().imported_count, 10_000);
+                (d, s)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // P5: opening a store on 10,000 rows (schema check, tenant scan, full load).
+    let mut g = c.benchmark_group("p5");
+    g.sample_size(20);
+    g.bench_function(BenchmarkId::new("open", 10_000), |b| {
+        b.iter(|| black_box(Store::open(&path, StoreOptions::default()).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, resolve, writes);
+criterion_main!(benches);
