@@ -5,7 +5,10 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{fresh, RawRow, BACKEND_DDL};
+use std::time::Duration;
+
+use common::{fresh, RawRow};
+use model_mapping::{JournalMode, Store, StoreOptions, Synchronous};
 use serde_json::json;
 
 fn table_sql(conn: &rusqlite::Connection, name: &str) -> String {
@@ -337,23 +340,31 @@ fn the_library_uses_a_table_the_host_created_as_it_is() {
 }
 
 #[test]
-fn settings_are_wal_busy_timeout_and_synchronous_as_configured() {
+fn defaults_are_wal_a_5_s_busy_timeout_and_synchronous_full_and_each_is_configurable() {
+    let d = StoreOptions::default();
+    assert_eq!(d.journal_mode, JournalMode::Wal);
+    assert_eq!(d.busy_timeout, Duration::from_secs(5));
+    assert_eq!(d.synchronous, Synchronous::Full);
+    assert_eq!(d.max_staleness, Duration::ZERO);
+    let parsed = StoreOptions::from_json(
+        r#"{"journal_mode": "delete", "busy_timeout_ms": 250, "synchronous": "normal"}"#,
+    )
+    .unwrap();
+    assert_eq!(parsed.journal_mode, JournalMode::Delete);
+    assert_eq!(parsed.busy_timeout, Duration::from_millis(250));
+    assert_eq!(parsed.synchronous, Synchronous::Normal);
+
     let db = fresh();
-    let _store = db.open_with(|o| {
-        o.journal_mode = model_mapping::JournalMode::Delete;
-        o.synchronous = model_mapping::Synchronous::Normal;
-    });
-    let mode: String = db
-        .sql()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "delete");
-    let store = {
-        drop(_store);
-        db.open()
-    };
-    assert_eq!(store.health().unwrap().journal_mode.as_deref(), Some("wal"));
-    let _ = BACKEND_DDL;
+    let store = Store::open(&db.path, parsed).unwrap();
+    assert_eq!(
+        store.health().unwrap().journal_mode.as_deref(),
+        Some("delete")
+    );
+    drop(store);
+    assert_eq!(
+        db.open().health().unwrap().journal_mode.as_deref(),
+        Some("wal")
+    );
 }
 
 #[test]

@@ -612,3 +612,44 @@ fn four_processes_opening_one_fresh_database_at_once_import_exactly_once() {
     assert_eq!(store.blocked_models().unwrap(), ["m1", "m2"]);
     assert_eq!(store.quick_check().unwrap(), ["ok"]);
 }
+
+#[test]
+fn broken_legacy_files_fail_clearly_and_stay_untouched() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "truncated",
+            br#"{"tenant": {"xai": {"mapping": {"default_model": "gr"#.to_vec(),
+        ),
+        ("not utf-8", b"{\"tenant\": {\"x\xff\": {}}}".to_vec()),
+        (
+            "deep nesting",
+            format!("{{\"tenant\": {deep}}}").into_bytes(),
+        ),
+        ("trailing garbage", br#"{"tenant": {}} {"#.to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let db = fresh();
+        let dir = db.storage();
+        std::fs::write(dir.join(MAPPINGS), &bytes).unwrap();
+        let r = assert_failed_untouched(&db, &bytes);
+        assert!(
+            r.errors[0].reason.starts_with("legacy_invalid_json"),
+            "{what}: {}",
+            r.errors[0].reason
+        );
+    }
+}
+
+#[test]
+fn a_legacy_file_with_a_utf8_bom_is_imported() {
+    let db = fresh();
+    let dir = db.storage();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec(&json!({"tenant": {"xai": entry("grok", None)}})).unwrap());
+    std::fs::write(dir.join(MAPPINGS), &bytes).unwrap();
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::Imported);
+    assert!(store.get("mapping:xai").unwrap().is_some());
+    assert_eq!(std::fs::read(dir.join(MAPPINGS)).unwrap(), bytes);
+}
