@@ -22,6 +22,13 @@ use crate::timestamp;
 /// empty file we did not create, or a file that is not SQLite gets its own error.
 pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
     crate::sqlite_guard::check()?;
+    if is_memory(path) {
+        // A private in-memory database: no file to check, no other connection to be coherent
+        // with, and no WAL (SQLite keeps the journal in memory).
+        let conn = Connection::open_in_memory()?;
+        conn.busy_timeout(options.busy_timeout)?;
+        return Ok(conn);
+    }
     let display = path.display();
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
@@ -36,12 +43,17 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
         Err(e) if e.kind() == IoKind::NotFound => create_initialised(path)?,
         Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    // No SQLITE_OPEN_URI: the argument is a filesystem path, so the checks above and SQLite
+    // agree on which file it names (`file:x?mode=ro` is a file of that name, not a URI).
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| with_path(e.into(), path))?;
     configure(&conn, options).map_err(|e| with_path(e, path))?;
     Ok(conn)
+}
+
+/// `:memory:` names a private in-memory database, as in SQLite.
+pub(crate) fn is_memory(path: &Path) -> bool {
+    path.as_os_str() == ":memory:"
 }
 
 /// Creates a missing database complete — mode 0600, SQLite header and schema in place — under a

@@ -729,3 +729,34 @@ impl std::fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_path_opens_a_private_in_memory_store() {
+        let store = Store::open(":memory:", StoreOptions::default()).unwrap();
+        store
+            .upsert(&MappingInput::new("mapping:xai", Some("grok-4")).unwrap())
+            .unwrap();
+        let r = store.resolve_model_key("xai").unwrap();
+        assert_eq!(r.resolved_model.as_deref(), Some("grok-4"));
+        assert!(!Path::new(":memory:").exists());
+    }
+
+    #[test]
+    fn uri_looking_path_is_a_literal_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file:x.db?mode=memory");
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        store
+            .upsert(&MappingInput::new("mapping:xai", Some("grok-4")).unwrap())
+            .unwrap();
+        drop(store);
+        assert!(
+            path.is_file(),
+            "the database lives in the file the path names"
+        );
+    }
+}

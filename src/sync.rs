@@ -12,15 +12,30 @@ use crate::model::{self, Mapping, MappingInput};
 use crate::timestamp;
 
 /// One item a bulk import skipped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialises as `{index, reason}` for a non-object (`invalid_item`) and as
+/// `{index, id, reason}` otherwise, `id` being null when the item named none (SPEC B19).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImportError {
     /// Position in the input list.
     pub index: usize,
     /// The id the item named, when it named one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `invalid_item`, `missing_scope`, or the validation error.
     pub reason: String,
+}
+
+impl Serialize for ImportError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("index", &self.index)?;
+        if self.reason != "invalid_item" {
+            m.serialize_entry("id", &self.id)?;
+        }
+        m.serialize_entry("reason", &self.reason)?;
+        m.end()
+    }
 }
 
 /// The bulk-import report (SPEC B14).

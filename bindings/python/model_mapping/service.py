@@ -25,8 +25,8 @@ Signatures (the backend's, each a superset where noted)::
     await ensure_test_claude_opus_mapping() -> dict | None
     # additions: await explain(model_key), await last_migration(), await health(), close()
 
-    normalize_scope_type(scope_type) -> str     # raises ValueError("invalid_mapping_scope")
-    normalize_mapping_id(mapping_id) -> str     # raises ValueError("invalid_mapping_id"/...)
+    normalize_scope_type(scope_type) -> str     # never raises, like the backend's
+    normalize_mapping_id(mapping_id) -> str     # never raises; "xai" -> "xai"
 
 ``db`` is the database path or the backend's SQLite manager (its ``_db_path`` or ``db_path``).
 ``storage_dir`` (``$AI_RUNTIME_STORAGE_DIR``) is created when missing. The constructor does
@@ -78,19 +78,28 @@ _trim = norm.trim
 def normalize_scope_type(scope_type: Optional[str]) -> str:
     """``" Tenant "`` -> ``"mapping"``: trimmed, lower-cased, the ``tenant`` alias applied.
 
-    Raises ``ValueError("invalid_mapping_scope")`` (an :class:`InvalidMappingScopeError`) for an
-    empty type or one outside ``[a-z0-9_-]``.
+    Like the backend's function it replaces, it never raises: ``None`` gives ``""`` and a type
+    outside ``[a-z0-9_-]`` comes back trimmed and lower-cased (writes reject it later with
+    ``invalid_mapping_scope``).
     """
-    return norm.scope_type(scope_type)
+    value = _trim(str(scope_type or "")).translate(_ASCII_LOWER)
+    return "mapping" if value == "tenant" else value
 
 
 def normalize_mapping_id(mapping_id: str) -> str:
     """``"Tenant:xai"`` -> ``"mapping:xai"``: split at the first ``:``, both sides normalised.
 
-    Raises ``ValueError("invalid_mapping_id")`` for an id without ``:`` or with an empty side,
-    ``ValueError("invalid_mapping_scope")`` for a malformed scope type.
+    Like the backend's function it replaces, it never raises: text without ``:`` (a plain model
+    key such as ``"xai"``) comes back trimmed and otherwise unchanged.
     """
-    return norm.mapping_id(mapping_id)
+    text = _trim(str(mapping_id or ""))
+    head, sep, tail = text.partition(":")
+    if not sep:
+        return text
+    return f"{normalize_scope_type(head)}:{_trim(tail)}"
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 async def _resolved(value: Any) -> Any:

@@ -32,25 +32,24 @@ def prompt_mapping(default="p-model", candidates=None, is_active=True, metadata=
 
 # ---- module functions ----
 
-def test_normalize_functions():
+def test_normalize_functions_apply_the_alias_and_case_rules():
     assert normalize_scope_type(" Tenant ") == "mapping"
     assert normalize_scope_type("USER") == "user"
     assert normalize_scope_type("custom_type-1") == "custom_type-1"
     assert normalize_mapping_id(" tenant:xai ") == "mapping:xai"
+    assert normalize_mapping_id("Tenant: xai") == "mapping:xai"
     assert normalize_mapping_id("mapping:a:b") == "mapping:a:b"
-    for bad in ("", "  ", "open/ai", None):
-        with pytest.raises(ValueError) as info:
-            normalize_scope_type(bad)
-        assert str(info.value) == "invalid_mapping_scope"
-    for bad in ("xai", ":xai", "mapping:", " : "):
-        with pytest.raises(ValueError) as info:
-            normalize_mapping_id(bad)
-        assert str(info.value) == "invalid_mapping_id"
-    with pytest.raises(ValueError) as info:
-        normalize_mapping_id("open/ai:x")
-    assert str(info.value) == "invalid_mapping_scope"
-    with pytest.raises(ValueError):
-        normalize_mapping_id("mapping:" + "k" * 257)
+
+
+def test_normalize_functions_never_raise_like_the_backends():
+    # The backend re-exports these and calls them on arbitrary model keys.
+    assert normalize_scope_type(None) == ""
+    assert normalize_scope_type("  ") == ""
+    assert normalize_mapping_id("xai") == "xai"
+    assert normalize_mapping_id(" gpt-4o ") == "gpt-4o"
+    assert normalize_mapping_id("") == ""
+    assert normalize_mapping_id(None) == ""  # type: ignore[arg-type]
+    assert normalize_mapping_id("llama3:8b") == "llama3:8b"
 
 
 # ---- constructor and first use ----

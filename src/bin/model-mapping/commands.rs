@@ -328,9 +328,12 @@ fn resolution_text(key: &str, r: &Resolution) -> String {
         Some(m) => {
             pairs.push((
                 "resolved_model",
-                r.resolved_model.as_deref().map(str::to_owned).unwrap_or_else(|| {
-                    "- (every model is blocked or none is set: the caller falls back)".into()
-                }),
+                r.resolved_model
+                    .as_deref()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| {
+                        "- (every model is blocked or none is set: the caller falls back)".into()
+                    }),
             ));
             pairs.push(("hit", "yes".into()));
             pairs.push(("mapping_id", m.id.clone()));
