@@ -83,7 +83,10 @@ fn bulk_import_reports_each_bad_item_and_imports_every_good_one() {
     let by_index = |i: usize| errors.iter().find(|e| e["index"] == i).unwrap().clone();
     assert_eq!(by_index(0), json!({"index": 0, "reason": "invalid_item"}));
     assert_eq!(by_index(7), json!({"index": 7, "reason": "invalid_item"}));
-    assert_eq!(by_index(2), json!({"index": 2, "id": null, "reason": "missing_scope"}));
+    assert_eq!(
+        by_index(2),
+        json!({"index": 2, "id": null, "reason": "missing_scope"})
+    );
     assert_eq!(by_index(3)["reason"], "invalid_mapping_id");
     assert_eq!(by_index(4)["id"], "mapping:bad");
     let reason = by_index(4)["reason"].as_str().unwrap().to_owned();
