@@ -299,6 +299,16 @@ fn a_new_database_gets_the_backend_table_exactly_and_prefixed_tables_of_its_own(
     assert_eq!(h.schema_version, model_mapping::SCHEMA_VERSION);
     let mode = std::fs::metadata(&db.path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the file holds the backend's API keys");
+    store
+        .upsert_json(&json!({"id": "mapping:x", "default_model": "m"}))
+        .unwrap();
+    for side in ["app.db-wal", "app.db-shm"] {
+        let mode = std::fs::metadata(db.dir.path().join(side))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{side}");
+    }
     assert_eq!(
         common::listing(db.dir.path())
             .iter()
