@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Prints the SPEC P1, P4 and P5 ratios of the last `cargo bench --bench store` run.
+
+Reads criterion's ``target/criterion/**/new/{benchmark,estimates}.json`` (the median point
+estimate of each benchmark, in nanoseconds) and prints, as Markdown tables:
+
+- P1 strict, N = 1,000 and 10,000: each ``p1_strict/N/resolve_*`` median / the
+  ``p1_strict/N/pragma_data_version`` median (target <= 1.3);
+- P1 bounded: each ``p1_bounded/N/resolve_*`` median / ``p1_bounded/N/hashmap_lookup``
+  (target <= 5);
+- P4: 10,000 x ``p4/durable_upsert_10000`` / ``p4/legacy_import_10000`` (target >= 100x);
+- P5: ``p5/open/10000`` (target <= 50 ms);
+- the other reads (``reads/N/*``) and ``p4/bulk_import_10000`` for reference.
+
+Every ratio is between two measurements of the same run. Usage::
+
+    cargo bench --bench store && python3 scripts/bench-report.py [--criterion-dir DIR]
+
+Exit status: 0 when the numbers were found and printed (met or missed); 1 when a benchmark the
+report needs is missing; with ``--check``, also 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+SIZES = (1000, 10000)
+P1_STRICT_MAX = 1.3
+P1_BOUNDED_MAX = 5.0
+P4_MIN = 100.0
+P5_MAX_NS = 50e6
+P4_ROWS = 10_000
+
+
+def load(criterion_dir: Path) -> Dict[str, float]:
+    """full_id ("p1_strict/1000/resolve_hit") -> median point estimate in ns."""
+    medians: Dict[str, float] = {}
+    for bench_file in criterion_dir.glob("**/new/benchmark.json"):
+        estimates_file = bench_file.with_name("estimates.json")
+        if not estimates_file.is_file():
+            continue
+        try:
+            full_id = json.loads(bench_file.read_text())["full_id"]
+            median = json.loads(estimates_file.read_text())["median"]["point_estimate"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"bench-report: skipping {bench_file.parent}: {exc}", file=sys.stderr)
+            continue
+        medians[full_id] = float(median)
+    return medians
+
+
+def fmt_time(ns: float) -> str:
+    if ns >= 1e9:
+        return f"{ns / 1e9:.3f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+class Report:
+    def __init__(self, medians: Dict[str, float]) -> None:
+        self.m = medians
+        self.missing: List[str] = []
+        self.missed: List[str] = []
+
+    def get(self, full_id: str) -> Optional[float]:
+        value = self.m.get(full_id)
+        if value is None:
+            self.missing.append(full_id)
+        return value
+
+    def variants(self, group: str, baseline: str) -> List[str]:
+        prefix = group + "/"
+        return sorted(
+            k[len(prefix):]
+            for k in self.m
+            if k.startswith(prefix) and "/" not in k[len(prefix):] and k[len(prefix):] != baseline
+        )
+
+    def p1(self, kind: str, baseline: str, limit: float, label: str) -> None:
+        print(f"\n### P1 {kind}: resolve_model_key / {baseline} (target ≤ {limit:g}×)\n")
+        print(f"| N | benchmark | median | {baseline} | ratio | target |")
+        print("|---:|---|---:|---:|---:|---|")
+        for n in SIZES:
+            group = f"p1_{kind}/{n}"
+            base = self.get(f"{group}/{baseline}")
+            names = self.variants(group, baseline)
+            if base is None or not names:
+                if not names:
+                    self.missing.append(f"{group}/resolve_*")
+                continue
+            for name in names:
+                value = self.m[f"{group}/{name}"]
+                ratio = value / base
+                ok = ratio <= limit
+                if not ok:
+                    self.missed.append(f"P1 {kind} {n} {name}: {ratio:.2f}× > {limit:g}×")
+                print(
+                    f"| {n:,} | {name} | {fmt_time(value)} | {fmt_time(base)} | "
+                    f"{ratio:.2f}× | {verdict(ok)} (≤ {limit:g}×) |"
+                )
+
+    def p4(self) -> None:
+        print(f"\n### P4: legacy import of {P4_ROWS:,} entries vs {P4_ROWS:,} durable upserts "
+              f"(target ≥ {P4_MIN:g}×)\n")
+        upsert = self.get("p4/durable_upsert_10000")
+        legacy = self.get("p4/legacy_import_10000")
+        bulk = self.m.get("p4/bulk_import_10000")
+        print("| benchmark | median |")
+        print("|---|---:|")
+        if upsert is not None:
+            print(f"| durable_upsert_10000 (one committed upsert, synchronous=FULL) | {fmt_time(upsert)} |")
+            print(f"| {P4_ROWS:,} × durable_upsert_10000 | {fmt_time(upsert * P4_ROWS)} |")
+        if legacy is not None:
+            print(f"| legacy_import_10000 (open a fresh store with the storage dir) | {fmt_time(legacy)} |")
+        if bulk is not None:
+            print(f"| bulk_import_10000 (import_items, one transaction) | {fmt_time(bulk)} |")
+        if upsert is not None and legacy is not None:
+            speedup = upsert * P4_ROWS / legacy
+            ok = speedup >= P4_MIN
+            if not ok:
+                self.missed.append(f"P4: {speedup:.0f}× < {P4_MIN:g}×")
+            print(f"\nP4 speed-up: **{speedup:,.0f}×** — {verdict(ok)} (≥ {P4_MIN:g}×)")
+
+    def p5(self) -> None:
+        print(f"\n### P5: open a store on 10,000 rows (target ≤ {P5_MAX_NS / 1e6:g} ms)\n")
+        value = self.get("p5/open/10000")
+        if value is None:
+            return
+        ok = value <= P5_MAX_NS
+        if not ok:
+            self.missed.append(f"P5 open: {fmt_time(value)} > 50 ms")
+        print(f"p5/open/10000: **{fmt_time(value)}** — {verdict(ok)} (≤ 50 ms)")
+
+    def reads(self) -> None:
+        rows = []
+        for n in SIZES:
+            prefix = f"reads/{n}/"
+            for k in sorted(self.m):
+                if k.startswith(prefix):
+                    rows.append((n, k[len(prefix):], self.m[k]))
+        if not rows:
+            return
+        print("\n### Other reads (reference, no target)\n")
+        print("| N | benchmark | median |")
+        print("|---:|---|---:|")
+        for n, name, value in rows:
+            print(f"| {n:,} | {name} | {fmt_time(value)} |")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    root = Path(__file__).resolve().parent.parent
+    default_dir = Path(os.environ.get("CARGO_TARGET_DIR", root / "target")) / "criterion"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--criterion-dir", type=Path, default=default_dir,
+                        help=f"criterion's output directory (default: {default_dir})")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a target is missed (benchmarks are not tests: off by default)")
+    args = parser.parse_args(argv)
+
+    medians = load(args.criterion_dir)
+    if not medians:
+        print(f"bench-report: no criterion results under {args.criterion_dir}; "
+              "run `cargo bench --bench store` first", file=sys.stderr)
+        return 1
+    report = Report(medians)
+    print(f"## Rust benchmarks (criterion medians, {args.criterion_dir})")
+    report.p1("strict", "pragma_data_version", P1_STRICT_MAX, "strict")
+    report.p1("bounded", "hashmap_lookup", P1_BOUNDED_MAX, "bounded")
+    report.p4()
+    report.p5()
+    report.reads()
+    print()
+    if report.missed:
+        print("Targets missed: " + "; ".join(report.missed))
+    else:
+        print("All P1, P4 and P5 targets reported here are met.")
+    if report.missing:
+        print("bench-report: missing benchmarks: " + ", ".join(report.missing), file=sys.stderr)
+        return 1
+    return 1 if (args.check and report.missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
