@@ -174,6 +174,18 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                     continue;
                 }
             };
+            // The backend read `bool(mapping.get("is_active", True))`: keep its reading of
+            // `"false"`, `0` or `"yes"` rather than skip (and lose) the entry.
+            let lenient;
+            let mapping = match mapping.get("is_active") {
+                None | Some(Value::Null) | Some(Value::Bool(_)) => mapping,
+                Some(other) => {
+                    let mut m = mapping.clone();
+                    m.insert("is_active".into(), Value::Bool(model::python_truthy(other)));
+                    lenient = m;
+                    &lenient
+                }
+            };
             let built = model::fields_of(mapping).and_then(|mut input| {
                 input.scope_type = scope_type.clone();
                 input.scope_key = scope_key.clone();

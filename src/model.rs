@@ -298,6 +298,18 @@ pub fn temperature(metadata: &Metadata) -> Option<f64> {
     metadata.get("temperature").and_then(Value::as_f64)
 }
 
+/// Python's truthiness of a JSON value (the backend's `bool(...)` on parsed JSON).
+pub(crate) fn python_truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
 /// Python's `str()` of a JSON scalar, for candidates that rows written by others hold as
 /// non-strings (SPEC B11).
 pub(crate) fn stringify_candidate(v: &Value) -> Option<String> {

@@ -152,18 +152,6 @@ fn rows_in(snap: &Snapshot, scope_type: &str, scope_key: &str) -> usize {
         .map_or(0, |s| 1 + s.shadowed.len())
 }
 
-/// Python-style truthiness, for the backend's `bool(item.get("blocked", True))`.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
 impl Store {
     /// Opens (creating when missing, mode 0600) the database at `path`, brings the schema up to
     /// date, rewrites legacy `tenant` rows, runs the one-time legacy migration when
@@ -257,6 +245,12 @@ impl Store {
     fn ensure_own_connection(&self, c: &mut Conn) -> Result<()> {
         let pid = std::process::id();
         if c.pid == pid {
+            return Ok(());
+        }
+        if db::is_memory(&self.path) {
+            // A private in-memory database has no file and no locks: the child's copy is its
+            // own, and a fresh connection would be an empty database.
+            c.pid = pid;
             return Ok(());
         }
         let fresh = db::open(&self.path, &self.options)?;
@@ -533,7 +527,10 @@ impl Store {
             .filter_map(Value::as_object)
             .filter_map(|o| {
                 let model = o.get("model")?.as_str()?;
-                Some((model.to_owned(), o.get("blocked").is_none_or(truthy)))
+                Some((
+                    model.to_owned(),
+                    o.get("blocked").is_none_or(crate::model::python_truthy),
+                ))
             })
             .collect();
         self.update_blocked(&changes)
@@ -570,7 +567,7 @@ impl Store {
         let imported = valid.len();
         if !valid.is_empty() {
             self.write(|tx, snap| {
-                for m in &valid {
+                for (_, m) in &valid {
                     let known = rows_in(snap, &m.scope_type, &m.scope_key);
                     let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
                     let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();

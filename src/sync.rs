@@ -51,7 +51,8 @@ pub struct ImportReport {
 
 /// Validates loose items: each may give `id` instead of the scope fields. Timestamps carried
 /// by the items are kept.
-pub(crate) fn plan_import(items: &[Value]) -> (Vec<Mapping>, Vec<ImportError>) {
+/// Valid items come back with their index in `items`.
+pub(crate) fn plan_import(items: &[Value]) -> (Vec<(usize, Mapping)>, Vec<ImportError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -90,7 +91,7 @@ pub(crate) fn plan_import(items: &[Value]) -> (Vec<Mapping>, Vec<ImportError>) {
             input.validate(true)
         });
         match built {
-            Ok(m) => ok.push(m),
+            Ok(m) => ok.push((index, m)),
             Err(e) => errors.push(ImportError {
                 index,
                 id: Some(id),
@@ -176,7 +177,15 @@ pub(crate) fn plan_snapshot(
             .filter_map(|id| crate::normalize::mapping_id(id).ok()),
     );
     let mut by_id: HashMap<String, Mapping> = HashMap::new();
-    for m in valid {
+    // The instant each remote item carried: an item without one is stamped "now" when
+    // written, but must not count as newer than the local row for that reason (SPEC B14).
+    let mut carried: HashMap<String, Option<chrono::DateTime<chrono::Utc>>> = HashMap::new();
+    for (index, m) in valid {
+        let instant = remote[index]
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .and_then(timestamp::parse);
+        carried.insert(m.id.clone(), instant);
         remote_ids.insert(m.id.clone());
         if m.scope_type == "prompt" {
             plan.skipped += 1;
@@ -197,7 +206,7 @@ pub(crate) fn plan_snapshot(
                 plan.writes.push(m.clone());
             }
             Some(l) => {
-                let theirs = m.updated_at.as_deref().and_then(timestamp::parse);
+                let theirs = carried.get(id).copied().flatten();
                 let mine = l.updated_at.as_deref().and_then(timestamp::parse);
                 if overwrite || theirs > mine {
                     plan.changed.push(id.clone());

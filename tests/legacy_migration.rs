@@ -118,6 +118,37 @@ fn tenant_entries_are_imported_as_mapping_rows() {
 }
 
 #[test]
+fn non_boolean_is_active_is_read_the_way_the_backend_read_it_not_skipped() {
+    // The old code did `bool(mapping.get("is_active", True))`: "false" was active, 0 was not.
+    let db = fresh();
+    let dir = db.storage();
+    let with_flag = |flag: Value| json!({"mapping": {"default_model": "m", "is_active": flag}});
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({"mapping": {
+            "text-false": with_flag(json!("false")),
+            "zero": with_flag(json!(0)),
+            "empty": with_flag(json!("")),
+            "one": with_flag(json!(1)),
+        }}),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(
+        (r.imported_count, r.skipped_count),
+        (4, 0),
+        "{:?}",
+        r.errors
+    );
+    let active = |id: &str| store.get(id).unwrap().unwrap().is_active;
+    assert!(active("mapping:text-false"));
+    assert!(!active("mapping:zero"));
+    assert!(!active("mapping:empty"));
+    assert!(active("mapping:one"));
+}
+
+#[test]
 fn a_tenant_mapping_collision_keeps_the_newer_entry_and_reports_the_loser() {
     let db = fresh();
     let dir = db.storage();

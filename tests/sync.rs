@@ -174,6 +174,31 @@ fn apply_snapshot_keeps_the_last_writer_comparing_instants_not_text() {
 }
 
 #[test]
+fn apply_snapshot_keeps_a_local_row_when_the_remote_one_carries_no_timestamp() {
+    let db = fresh();
+    let store = db.open();
+    put_at(
+        &store,
+        vec![
+            json!({"id": "mapping:x", "default_model": "local", "updated_at": "2020-01-01T00:00:00Z"}),
+        ],
+    );
+    // Without a timestamp the remote row is not known to be newer: it must not win just
+    // because writing it would stamp it "now".
+    let remote = vec![
+        json!({"id": "mapping:x", "default_model": "remote"}),
+        json!({"id": "mapping:fresh", "default_model": "remote"}),
+    ];
+    let report = store.apply_snapshot(&remote, false, false).unwrap();
+    assert_eq!((report.pulled_count, report.skipped_count), (1, 1));
+    assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("local"));
+    assert_eq!(model_of(&store, "mapping:fresh").as_deref(), Some("remote"));
+    // With overwrite it is applied.
+    store.apply_snapshot(&remote, true, false).unwrap();
+    assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("remote"));
+}
+
+#[test]
 fn apply_snapshot_with_overwrite_replaces_newer_local_rows() {
     let db = fresh();
     let store = db.open();
