@@ -115,6 +115,7 @@ class Unprivileged:
     def __init__(self, sc: common.Scenario) -> None:
         self.sc = sc
         self.prefix: Optional[List[str]] = None
+        self.script = str(Path(__file__).resolve())
         self.python: Optional[str] = None
         self.env: Dict[str, str] = {}
         self.why = ""
@@ -131,6 +132,10 @@ class Unprivileged:
 
         pylib = sc.tmp / "pylib"
         shutil.copytree(Path(model_mapping.__file__).parent, pylib / "model_mapping")
+        # The checkout may sit where that user cannot read (/root/...): run copies of the scripts.
+        for name in ("r4_bad_db.py", "common.py"):
+            shutil.copy(common.HERE / name, pylib / name)
+        self.script = str(pylib / "r4_bad_db.py")
         for p in [pylib, *pylib.rglob("*")]:
             p.chmod(0o755 if p.is_dir() or p.suffix == ".so" else 0o644)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(pylib), "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"}
@@ -138,10 +143,10 @@ class Unprivileged:
             if not candidate:
                 continue
             probe = subprocess.run(
-                prefix + [candidate, "-c", "import model_mapping, sys; print(sys.version_info[:2])"],
+                prefix + [candidate, self.script, "--open-child", str(sc.tmp / "no-such-dir" / "probe.db")],
                 capture_output=True, text=True, env=env, timeout=60,
             )
-            if probe.returncode == 0:
+            if probe.returncode == 0 and common.last_json_line(probe.stdout):
                 self.prefix, self.python, self.env = prefix, candidate, env
                 self.who = f"uid {NOBODY} (nobody) via setpriv, {candidate}"
                 return
@@ -158,7 +163,7 @@ class Unprivileged:
 def run_child(path: Path, unpriv: Optional[Unprivileged] = None) -> Tuple[int, Optional[List[Dict[str, Any]]], str]:
     script = str(Path(__file__).resolve())
     if unpriv is not None:
-        cmd = unpriv.prefix + [unpriv.python, script, "--open-child", str(path)]
+        cmd = unpriv.prefix + [unpriv.python, unpriv.script, "--open-child", str(path)]
         env = unpriv.env
     else:
         cmd = [sys.executable, script, "--open-child", str(path)]
