@@ -160,6 +160,8 @@ def describe_diff(a: State, b: State) -> str:
 
 
 def wait_ready(p: subprocess.Popen, timeout: float = 60) -> bool:
+    # The pipes are unbuffered (bufsize=0): readline takes the "ready" line byte by byte and
+    # leaves every acknowledgement after it in the pipe for communicate() to read.
     ready, _, _ = select.select([p.stdout], [], [], timeout)
     return bool(ready) and p.stdout.readline().strip() == b"ready"
 
@@ -193,7 +195,7 @@ def part_a(sc: common.Scenario, rng: random.Random) -> None:
     def spawn(db: Path, storage: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, me, "--migrate-child", str(db), str(storage)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0,
         )
 
     # Calibration: how long an uninterrupted migration takes here, now.
@@ -327,7 +329,7 @@ def part_b(sc: common.Scenario, rng: random.Random) -> None:
     for k in range(kills):
         p = subprocess.Popen(
             [sys.executable, me, "--write-child", str(db), str(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0,
         )
         if not wait_ready(p):
             bad.append(f"kill {k}: child did not start")
