@@ -140,6 +140,7 @@ def main() -> None:
         "-m",
         "pytest",
         "-rf",
+        f"--junitxml={out}/junit.xml",
         "-p",
         "no:cacheprovider",
         *([a for a in args.pytest_args.split() if a]),
@@ -198,14 +199,20 @@ def main() -> None:
         p.returncode in (0, 1) and "passed" in " ".join(tail),
         f"the Python test suite ran to its end under valgrind, no crash ({' '.join(tail[-1:])})",
     )
-    failed_lines = [line for line in p.stdout.splitlines() if line.startswith("FAILED ")]
-    timing = [line for line in failed_lines if "database is locked" in line]
-    for line in timing:
+    failures = []  # (test, message) from the JUnit report
+    junit = out / "junit.xml"
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            for bad in list(case.findall("failure")) + list(case.findall("error")):
+                failures.append((f"{case.get('classname')}::{case.get('name')}", bad.get("message") or ""))
+    timing = [(t, m) for t, m in failures if "database is locked" in m]
+    for test, message in timing:
         sc.say(
-            f"NOTE: {line[7:200]}: the test's 5 s busy timeout against a thread looping on writes does not "
-            "survive valgrind's slowdown (SQLite's busy handler is not fair); not a memory error, it passes natively"
+            f"NOTE: {test} failed under valgrind ({message[:80]}): the test's 5 s busy timeout against a thread "
+            "looping on writes does not survive valgrind's slowdown (SQLite's busy handler is not fair); "
+            "not a memory error, it passes natively"
         )
-    other = [line for line in failed_lines if line not in timing]
+    other = [(t, m[:100]) for t, m in failures if (t, m) not in timing]
     sc.check(not other, f"tests failing under valgrind for another reason than a busy timeout: {len(other)} {other[:3]}")
     invalid = [e for e in ours if not e["kind"].startswith("Leak_")]
     leaks = [e for e in ours if e["kind"].startswith("Leak_")]
