@@ -4,10 +4,13 @@
 Reads criterion's ``target/criterion/**/new/{benchmark,estimates}.json`` (the median point
 estimate of each benchmark, in nanoseconds) and prints, as Markdown tables:
 
-- P1 strict, N = 1,000 and 10,000: each ``p1_strict/N/resolve_*`` median / the
-  ``p1_strict/N/pragma_data_version`` median (target <= 1.3);
-- P1 bounded: each ``p1_bounded/N/resolve_*`` median / ``p1_bounded/N/hashmap_lookup``
-  (target <= 5);
+- P1 strict, N = 1,000 and 10,000: each resolve variant / a bare ``PRAGMA data_version``
+  (target <= 1.3); P1 bounded: each / a ``HashMap<String, _>`` lookup (target <= 5). Judged on
+  the paired measurement ``benches/store.rs`` writes to ``target/criterion/p1_paired.json``
+  (reference and variant alternating in short blocks in one loop, the median of the per-round
+  ratios), which a change of load on a shared machine cannot skew; criterion's own medians of
+  ``p1_strict/N/*`` and ``p1_bounded/N/*``, measured one after another, are printed too, for
+  reference;
 - P4: 10,000 x ``p4/rusqlite_upsert_commit_10000`` (one plain committed upsert per row, the
   backend's way) / ``p4/legacy_import_10000`` (target >= 100x), and
   ``p4/durable_upsert_10000`` / ``p4/rusqlite_upsert_commit_10000`` (target <= 1: "no slower");
@@ -29,7 +32,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 SIZES = (1000, 10000)
 P1_STRICT_MAX = 1.3
@@ -91,7 +94,10 @@ class Report:
         )
 
     def p1(self, kind: str, baseline: str, limit: float, label: str) -> None:
-        print(f"\n### P1 {kind}: resolve_model_key / {baseline} (target ≤ {limit:g}×)\n")
+        """Criterion's medians, measured one benchmark after another (for reference: P1 is
+        judged on the paired measurement, which a change of load cannot skew)."""
+        print(f"\n### P1 {kind}, criterion (sequential, reference): resolve_model_key / {baseline} "
+              f"(target ≤ {limit:g}×)\n")
         print(f"| N | benchmark | median | {baseline} | ratio | target |")
         print("|---:|---|---:|---:|---:|---|")
         for n in SIZES:
@@ -106,12 +112,33 @@ class Report:
                 value = self.m[f"{group}/{name}"]
                 ratio = value / base
                 ok = ratio <= limit
-                if not ok:
-                    self.missed.append(f"P1 {kind} {n} {name}: {ratio:.2f}× > {limit:g}×")
                 print(
                     f"| {n:,} | {name} | {fmt_time(value)} | {fmt_time(base)} | "
                     f"{ratio:.2f}× | {verdict(ok)} (≤ {limit:g}×) |"
                 )
+
+    def p1_paired(self, paired: Dict[str, Any]) -> None:
+        """P1 judged on the paired measurement (reference and variant alternating in one loop)."""
+        for kind, baseline, limit in (("strict", "pragma_data_version", P1_STRICT_MAX),
+                                      ("bounded", "hashmap_lookup", P1_BOUNDED_MAX)):
+            print(f"\n### P1 {kind}, paired: resolve_model_key / {baseline} alternating in one loop "
+                  f"(target ≤ {limit:g}×)\n")
+            print(f"| N | benchmark | resolve | {baseline} | ratio (median of rounds) | target |")
+            print("|---:|---|---:|---:|---:|---|")
+            for n in SIZES:
+                prefix = f"p1_{kind}/{n}/"
+                names = sorted(k for k in paired if k.startswith(prefix))
+                if not names:
+                    self.missing.append(f"paired {prefix}*")
+                for k in names:
+                    r = paired[k]
+                    ok = r["ratio"] <= limit
+                    if not ok:
+                        self.missed.append(f"P1 {kind} {n} {k[len(prefix):]} (paired): "
+                                           f"{r['ratio']:.2f}× > {limit:g}×")
+                    print(f"| {n:,} | {k[len(prefix):]} | {fmt_time(r['variant_ns'])} | "
+                          f"{fmt_time(r['baseline_ns'])} | {r['ratio']:.2f}× | "
+                          f"{verdict(ok)} (≤ {limit:g}×) |")
 
     def p4(self) -> None:
         print(f"\n### P4: legacy import of {P4_ROWS:,} entries vs {P4_ROWS:,} committed upserts "
@@ -194,6 +221,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     report = Report(medians)
     print(f"## Rust benchmarks (criterion medians, {args.criterion_dir})")
+    paired_file = args.criterion_dir / "p1_paired.json"
+    try:
+        paired = json.loads(paired_file.read_text())["results"]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"bench-report: no paired P1 results ({paired_file}: {exc})", file=sys.stderr)
+        report.missing.append(str(paired_file))
+        paired = {}
+    if paired:
+        report.p1_paired(paired)
     report.p1("strict", "pragma_data_version", P1_STRICT_MAX, "strict")
     report.p1("bounded", "hashmap_lookup", P1_BOUNDED_MAX, "bounded")
     report.p4()

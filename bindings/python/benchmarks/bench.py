@@ -22,6 +22,8 @@ hits all of them alike:
   ``max_staleness_ms`` option, so a ``Store(..., max_staleness_ms=1000)`` is put in its private
   ``_store`` slot);
 - ``store.*``: ``Store.resolve_model_key`` strict and with ``max_staleness_ms=1000``;
+- ``proposal.store strict memo``: not the package's code, a measured suggestion for the report
+  (:func:`proposal_resolver`); it is in no target;
 - ``ffi.mm_echo``: the no-op ``mm_echo`` (bytes in, library string out, freed) called exactly the
   way ``Store.resolve_model_key`` calls ``mm_store_resolve`` (same ``_ffi`` helpers), minus the
   JSON decoding; ``ffi.echo_helper`` is the public ``_ffi.echo`` for reference;
@@ -487,6 +489,42 @@ def echo_like_resolve(key: str) -> Optional[bytes]:
     return _take_string(out)
 
 
+# A proposal, measured for the report (not the package's code)
+
+
+def proposal_resolver(store: Store) -> Callable[[str], Any]:
+    """What ``Store.resolve_model_key`` could do without a library change: check for NUL on the
+    ``str`` (``b"\\0" in raw`` first tries the byte as an int and formats a TypeError), and
+    decode each distinct result once (the library hands back the same bytes while the mapping
+    is unchanged), returning fresh dicts so that callers may still mutate what they get."""
+    resolve = _ffi.lib.mm_store_resolve
+    take = _ffi.take_string
+    loads = json.loads
+    memo: Dict[bytes, Any] = {}
+    handle = store._handle
+
+    def fn(key: str) -> Any:
+        if "\0" in key:
+            return {"resolved_model": key.strip() or None, "hit": False}
+        out = c_void_p()
+        status = resolve(handle, key.encode(), byref(out))
+        if status:
+            raise _ffi.error_for_status(status)
+        data = take(out)
+        hit = memo.get(data)
+        if hit is None:
+            if len(memo) > 4096:
+                memo.clear()
+            hit = memo[data] = loads(data)
+        result = dict(hit)
+        metadata = result.get("metadata")
+        if metadata is not None:
+            result["metadata"] = dict(metadata)
+        return result
+
+    return fn
+
+
 # ---------------------------------------------------------------------------------------------
 # Measurement
 
@@ -719,6 +757,9 @@ async def bench_resolve(n: int, work: Path, res: Results, cfg: Dict[str, int]) -
                    await svc_bounded.resolve_for_message(user_id=user, mapping_key=mkey),
                    want, ["model", "hit", "reason"])
     assert echo_like_resolve(key) == key.encode()
+    proposal = proposal_resolver(store_strict)
+    for probe in (key, "key0", f"tenant:{key}", "llama3:8b", "global:global", "a\0b"):
+        assert proposal(probe) == store_strict.resolve_model_key(probe), probe
 
     fast = cfg["fast"]
     slow = cfg["slow_1k"] if n <= 1000 else cfg["slow_10k"]
@@ -732,6 +773,8 @@ async def bench_resolve(n: int, work: Path, res: Results, cfg: Dict[str, int]) -
                 partial(svc_bounded.resolve_for_message, user_id="7", mapping_key=key), True, fast),
         Variant("store.resolve_model_key strict", partial(store_strict.resolve_model_key, key), False, fast),
         Variant("store.resolve_model_key bounded", partial(store_bounded.resolve_model_key, key), False, fast),
+        Variant("proposal.store strict memo (not the package)",
+                partial(proposal_resolver(store_strict), key), False, fast),
         Variant("ffi.mm_echo", partial(echo_like_resolve, key), False, fast),
         Variant("ffi.echo_helper", partial(_ffi.echo, key.encode()), False, fast),
         Variant("base_a.json_files resolve", partial(base_a.resolve, key), False, slow),
@@ -999,6 +1042,14 @@ async def main_async(args: argparse.Namespace) -> int:
 
     judge(res, sizes)
     print_targets(res)
+    print("\nFor reference, not judged: a binding-only proposal (bench.proposal_resolver: NUL check "
+          "on the str, decoded results memoised by the returned bytes)")
+    for n in sizes:
+        prop = res.net(f"{n}/proposal.store strict memo (not the package)")
+        print(f"  N={n:,}: proposal {fmt_ns(prop)} vs Store strict "
+              f"{fmt_ns(res.net(f'{n}/store.resolve_model_key strict'))}; "
+              f"(b) / proposal = {res.net(f'{n}/base_b.aiosqlite_scan resolve') / prop:,.0f}×, "
+              f"(a) / proposal = {res.net(f'{n}/base_a.json_files resolve') / prop:,.0f}×")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "quick": quick, "machine": info, "load_start": load_before, "load_end": load_after,

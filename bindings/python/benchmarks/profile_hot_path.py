@@ -64,7 +64,7 @@ def run_variant(name: str, count: int, work: Path) -> None:
 
     if name == "proposal_strict":
         store = Store(db)
-        fn = proposal_resolver(store)
+        fn = bench.proposal_resolver(store)
         assert fn(KEY) == store.resolve_model_key(KEY)
         for _ in range(100):
             fn(KEY)
@@ -135,43 +135,6 @@ def run_variant(name: str, count: int, work: Path) -> None:
             store.close()
     else:
         raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-
-
-def proposal_resolver(store: Store) -> Callable[[str], Any]:
-    """What ``Store.resolve_model_key`` could do without a library change: check for NUL on the
-    ``str`` (``b"\\0" in raw`` first tries the byte as an int and formats a TypeError), and
-    decode each distinct result once (the library hands back the same bytes while the mapping
-    is unchanged), returning fresh dicts so that callers may still mutate what they get."""
-    from ctypes import byref, c_void_p
-
-    from model_mapping import _ffi
-
-    resolve = _ffi.lib.mm_store_resolve
-    take = _ffi.take_string
-    loads = json.loads
-    memo: Dict[bytes, Any] = {}
-    handle = store._handle
-
-    def fn(key: str) -> Any:
-        if "\0" in key:
-            return {"resolved_model": key.strip() or None, "hit": False}
-        out = c_void_p()
-        status = resolve(handle, key.encode(), byref(out))
-        if status:
-            raise _ffi.error_for_status(status)
-        data = take(out)
-        hit = memo.get(data)
-        if hit is None:
-            if len(memo) > 4096:
-                memo.clear()
-            hit = memo[data] = loads(data)
-        result = dict(hit)
-        metadata = result.get("metadata")
-        if metadata is not None:
-            result["metadata"] = dict(metadata)
-        return result
-
-    return fn
 
 
 _LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.+?)\s*$")
