@@ -278,6 +278,8 @@ def main() -> None:
             + ("" if untouched else ": " + "; ".join(changes)),
         )
 
+    (sc.tmp / "readonly-dir").chmod(0o755)  # so that the temporary directory can be removed
+
     # Distinct codes per kind.
     by_kind = {kind: sorted({c for c in names.values() if c}) for kind, names in codes.items()}
     sc.say("codes by kind: " + "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in by_kind.items()))
