@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
         --only) only="${2:-}"; shift ;;
         --only=*) only="${1#--only=}" ;;
         --keep) keep=(--keep) ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
