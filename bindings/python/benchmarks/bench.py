@@ -5,7 +5,7 @@ of files, every ratio between two measurements of this run.
     .venv/bin/python bindings/python/benchmarks/bench.py            # full run (a few minutes)
     .venv/bin/python bindings/python/benchmarks/bench.py --quick    # every code path, seconds
 
-What it builds, for N = 1,000 and 10,000 mappings (``--quick``: N = 200), in a temporary
+What it builds, for N = 1,000 and 10,000 mappings (``--quick``: 50 and 200), in a temporary
 directory: an SQLite database whose ``llm_model_mappings`` table is created with the backend's
 exact DDL (SPEC B12) and filled by plain ``sqlite3`` (N rows ``mapping:key<i>`` plus
 ``global:global``), and a legacy storage dir (``model_mappings.json`` with the same N entries
@@ -14,7 +14,7 @@ under the old ``tenant`` scope type, ``blocked_models.json`` blocking ``model-0-
 What it times (``time.perf_counter_ns`` around every call; medians and p99s; the timer's own
 cost, measured first, is subtracted from the medians the ratios use). The fast variants and
 the baselines are interleaved round-robin, so a burst of load from another user of the machine
-hits all of them alike:
+hits all of them alike (every variant of both sizes in one round-robin):
 
 - ``svc.*``: the drop-in's ``await service.resolve_model_key(key)`` and
   ``await service.resolve_for_message(user_id, mapping_key=key)``, strict coherence (the
@@ -47,14 +47,15 @@ hits all of them alike:
 Then: the legacy import of 10,000 entries (the library: open a store on a fresh database with
 the storage dir) against one committed upsert per row in Python ``sqlite3`` (WAL,
 ``synchronous=FULL``, ``INSERT ... ON CONFLICT`` + ``commit()`` per row; 500 rows are timed and
-scaled to 10,000); one durable ``Store.upsert`` against one Python ``sqlite3`` upsert + commit
+scaled to 10,000; the imports and the per-row upserts alternate, so both see the same disk);
+one durable ``Store.upsert`` against one Python ``sqlite3`` upsert + commit
 with the same pragmas, interleaved, each on its own copy of the 10,000-row database; the time to
 open a ``Store`` on 10,000 rows; and the RSS delta (``/proc/self/statm``, in a fresh process)
 of opening a ``Store`` on 10,000 mappings.
 
 It prints each measurement and the ratios P2-P5 ask for with met / missed. ``--quick`` runs
-every code path with tiny counts and N = 200 so it finishes in seconds (for CI): it fails on any
-exception or wrong result, and never judges a timing. ``--json FILE`` also writes the results.
+every code path with tiny counts and N = 200 (and 50, for the growth comparison) so it finishes
+in seconds (for CI): it fails on any exception or wrong result, and never judges a timing. ``--json FILE`` also writes the results.
 """
 
 from __future__ import annotations
@@ -707,7 +708,10 @@ def check_same(label: str, got: Dict[str, Any], want: Dict[str, Any], fields: Se
             raise AssertionError(f"{label}: {f} = {got.get(f)!r}, the library says {want.get(f)!r}")
 
 
-async def bench_resolve(n: int, work: Path, res: Results, cfg: Dict[str, int]) -> None:
+async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
+                        ) -> Tuple[List[Variant], Callable[[], Any]]:
+    """Builds the N-mapping files, opens every variant, checks they agree; returns the timed
+    variants (named ``<N>/<name>``) and a coroutine function that closes everything."""
     db = work / f"mm_{n}.db"
     storage = work / f"legacy_{n}"
     blocked_dir = work / f"blocked_only_{n}"
@@ -785,39 +789,24 @@ async def bench_resolve(n: int, work: Path, res: Results, cfg: Dict[str, int]) -
         Variant("base_b.aiosqlite_lookup rfm", partial(base_b.resolve_for_message_lookup, "7", key),
                 True, cfg["rfm_base"]),
     ]
-    await run_round_robin(variants, cfg["rounds"], cfg["warmup"])
     for v in variants:
-        res.add_samples(f"{n}/{v.name}", v.samples)
+        v.name = f"{n}/{v.name}"
 
-    await base_b.close()
-    base_c.close()
-    store_strict.close()
-    store_bounded.close()
-    svc.close()
-    svc_bounded.close()
+    async def close() -> None:
+        await base_b.close()
+        base_c.close()
+        store_strict.close()
+        store_bounded.close()
+        svc.close()
+        svc_bounded.close()
+
+    return variants, close
 
 
 def bench_legacy_import(n: int, work: Path, res: Results, cfg: Dict[str, int]) -> None:
     """P4: the library's legacy import vs one committed upsert per row in Python sqlite3."""
     source = work / f"import_src_{n}"
     build_legacy(source, n)
-    samples = []
-    for rep in range(cfg["import_reps"]):
-        storage = work / f"import_{n}_{rep}"
-        storage.mkdir()
-        for name in ("model_mappings.json", "blocked_models.json"):
-            shutil.copyfile(source / name, storage / name)
-        db = work / f"import_{n}_{rep}.db"
-        t0 = time.perf_counter_ns()
-        store = Store(db, storage_dir=storage)
-        samples.append(time.perf_counter_ns() - t0)
-        report = store.last_migration() or {}
-        assert report.get("status") == "imported", report
-        assert report.get("imported_count") == n + 1, report  # N entries + global:global
-        assert len(store.list_mappings()) == n + 1
-        store.close()
-    res.add_samples("p4/library legacy_import", samples, correct=False)
-
     # The backend's way: parse the file, then one INSERT ... ON CONFLICT + commit per row.
     rows_timed = min(cfg["per_row_rows"], n)
     doc = json.loads((source / "model_mappings.json").read_text())
@@ -830,22 +819,43 @@ def bench_legacy_import(n: int, work: Path, res: Results, cfg: Dict[str, int]) -
                 "default_model": m.get("default_model"), "candidates": m.get("candidates") or [],
                 "is_active": m.get("is_active", True), "metadata": m.get("metadata") or {},
             }))
-    db = work / f"per_row_{n}.db"
-    conn = sqlite3.connect(db)
+    per_row_db = work / f"per_row_{n}.db"
+    conn = sqlite3.connect(per_row_db)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(DDL)
     conn.commit()
-    per_row = []
+
+    # Side by side: each library import is followed by its share of the per-row upserts, so a
+    # change in the disk's fsync latency (other users of the machine) hits both alike.
+    reps = cfg["import_reps"]
+    chunk = math.ceil(rows_timed / reps)
+    samples: List[int] = []
+    per_row: List[int] = []
     pc = time.perf_counter_ns
-    for row in items[:rows_timed]:
+    for rep in range(reps):
+        storage = work / f"import_{n}_{rep}"
+        storage.mkdir()
+        for name in ("model_mappings.json", "blocked_models.json"):
+            shutil.copyfile(source / name, storage / name)
+        db = work / f"import_{n}_{rep}.db"
         t0 = pc()
-        conn.execute(UPSERT_SQL, row)
-        conn.commit()
-        per_row.append(pc() - t0)
+        store = Store(db, storage_dir=storage)
+        samples.append(pc() - t0)
+        report = store.last_migration() or {}
+        assert report.get("status") == "imported", report
+        assert report.get("imported_count") == n + 1, report  # N entries + global:global
+        assert len(store.list_mappings()) == n + 1
+        store.close()
+        for row in items[rep * chunk:min((rep + 1) * chunk, rows_timed)]:
+            t0 = pc()
+            conn.execute(UPSERT_SQL, row)
+            conn.commit()
+            per_row.append(pc() - t0)
     count = conn.execute("SELECT count(*) FROM llm_model_mappings").fetchone()[0]
     assert count == rows_timed, count
     conn.close()
+    res.add_samples("p4/library legacy_import", samples, correct=False)
     res.add_samples("p4/python per-row upsert+commit", per_row, correct=False)
     mean = sum(per_row) / len(per_row)
     res.extra["p4_per_row_rows_timed"] = rows_timed
@@ -987,7 +997,8 @@ def print_targets(res: Results) -> None:
 
 async def main_async(args: argparse.Namespace) -> int:
     quick = args.quick
-    sizes = [200] if quick else [1000, 10000]
+    # --quick: N = 200, plus a tiny N = 50 so that the growth comparison runs too.
+    sizes = [50, 200] if quick else [1000, 10000]
     big = 200 if quick else 10000
     cfg = (
         dict(fast=40, slow_1k=4, slow_10k=4, rfm_base=8, rounds=2, warmup=2, import_reps=1,
@@ -1011,10 +1022,22 @@ async def main_async(args: argparse.Namespace) -> int:
     res = Results(overhead, quick)
     print(f"  timer       perf_counter_ns bracket costs {overhead:.0f} ns (subtracted from resolve medians)")
     try:
+        # Every size's variants in one round-robin: the ratios within a size and the growth
+        # from one size to the other are both measured side by side.
+        t0 = time.perf_counter()
+        variants: List[Variant] = []
+        closers = []
         for n in sizes:
-            t0 = time.perf_counter()
-            await bench_resolve(n, work, res, cfg)
-            print(f"  resolve benchmarks at N={n:,} done in {time.perf_counter() - t0:.1f} s")
+            vs, close = await setup_resolve(n, work, cfg)
+            variants += vs
+            closers.append(close)
+        await run_round_robin(variants, cfg["rounds"], cfg["warmup"])
+        for v in variants:
+            res.add_samples(v.name, v.samples)
+        for close in closers:
+            await close()
+        print(f"  resolve benchmarks (N = {', '.join(f'{n:,}' for n in sizes)}, interleaved) "
+              f"done in {time.perf_counter() - t0:.1f} s")
         bench_legacy_import(big, work, res, cfg)
         bench_durable_upsert(big, work, res, cfg)
         bench_open_and_memory(big, work, res, cfg)
