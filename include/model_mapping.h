@@ -96,6 +96,10 @@ typedef enum {
    */
   MM_MULTIPLE_SQLITE_COPIES = 18,
   /**
+   * The process may not read (or create) the database file (`"database_permission_denied"`).
+   */
+  MM_DATABASE_PERMISSION_DENIED = 19,
+  /**
    * A required pointer argument was NULL; the message names it (`"null_argument"`).
    */
   MM_NULL_ARGUMENT = 20,

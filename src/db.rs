@@ -39,7 +39,23 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
             "{display} is an empty file; refusing to initialise a file this library did not create"
         )))
         }
-        Ok(_) => {}
+        // Opening a file (without create or truncate) changes nothing in it; it tells the
+        // permission problems apart before SQLite folds them into "unable to open".
+        Ok(_) => match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == IoKind::PermissionDenied => {
+                return Err(match OpenOptions::new().read(true).open(path) {
+                    Ok(_) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
+                    Err(_) => Error::DatabasePermissionDenied(format!(
+                        "{display}: no permission to read it: {e}"
+                    )),
+                })
+            }
+            Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+        },
+        Err(e) if e.kind() == IoKind::PermissionDenied => {
+            return Err(Error::DatabasePermissionDenied(format!("{display}: {e}")))
+        }
         Err(e) if e.kind() == IoKind::NotFound => create_initialised(path)?,
         Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
     }
@@ -275,6 +291,12 @@ pub(crate) fn write_mapping(
         conn.prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1")?
             .execute([row_id])?;
     }
+    upsert_row(conn, m)
+}
+
+/// Inserts or replaces the row of `m.id` alone. The legacy import uses it directly: it writes
+/// into a table it has just found empty under the same write lock, so there are no aliases.
+pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
     let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
     let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
     conn.prepare_cached(

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     DatabaseReadonly,
     /// Any other SQLite failure.
     DatabaseError,
+    /// The process may not read (or create) the database file.
+    DatabasePermissionDenied,
     /// A bundled SQLite found another SQLite library loaded in the process (SPEC B15).
     MultipleSqliteCopies,
     /// The store was closed.
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::DatabaseCantOpen => "database_cant_open",
             ErrorKind::DatabaseReadonly => "database_readonly",
             ErrorKind::DatabaseError => "database_error",
+            ErrorKind::DatabasePermissionDenied => "database_permission_denied",
             ErrorKind::MultipleSqliteCopies => "multiple_sqlite_copies",
             ErrorKind::StoreClosed => "store_closed",
         }
@@ -125,6 +128,9 @@ pub enum Error {
     /// See [`ErrorKind::DatabaseError`].
     #[error("database_error: {0}")]
     Database(String),
+    /// See [`ErrorKind::DatabasePermissionDenied`].
+    #[error("database_permission_denied: {0}")]
+    DatabasePermissionDenied(String),
     /// See [`ErrorKind::MultipleSqliteCopies`].
     #[error("multiple_sqlite_copies: {0}")]
     MultipleSqliteCopies(String),
@@ -150,6 +156,7 @@ impl Error {
             Error::DatabaseCantOpen(_) => ErrorKind::DatabaseCantOpen,
             Error::DatabaseReadonly(_) => ErrorKind::DatabaseReadonly,
             Error::Database(_) => ErrorKind::DatabaseError,
+            Error::DatabasePermissionDenied(_) => ErrorKind::DatabasePermissionDenied,
             Error::MultipleSqliteCopies(_) => ErrorKind::MultipleSqliteCopies,
             Error::StoreClosed => ErrorKind::StoreClosed,
         }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -70,6 +71,9 @@ pub struct MigrationReport {
     pub blocked_status: MigrationStatus,
     /// Every skipped entry and failed file, with the reason.
     pub errors: Vec<ReportError>,
+    /// Entries imported with a correction (e.g. an unreadable `updated_at` replaced by the
+    /// import time), so nothing changes silently.
+    pub warnings: Vec<ReportError>,
     /// True when this report is a plan and nothing was written.
     pub dry_run: bool,
 }
@@ -81,6 +85,8 @@ pub struct MappingsPlan {
     pub mappings: Vec<Mapping>,
     /// Entries skipped, with reasons.
     pub errors: Vec<ReportError>,
+    /// Entries imported with a correction worth knowing (an unreadable `updated_at`).
+    pub warnings: Vec<ReportError>,
 }
 
 fn invalid_json(file: &str, err: &Error) -> ReportError {
@@ -131,7 +137,8 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
     })?;
     let mut plan = MappingsPlan::default();
     // id → (index in plan.mappings, raw key, whether its raw type was already normal)
-    let mut seen: HashMap<String, (usize, String, bool)> = HashMap::new();
+    // id → (index in plan.mappings, raw key, raw type already normal, carried instant)
+    let mut seen: HashMap<String, (usize, String, bool, Option<DateTime<Utc>>)> = HashMap::new();
     for (raw_type, entries) in top {
         let skip = |plan: &mut MappingsPlan, key: String, reason: String| {
             plan.errors.push(ReportError { key, reason })
@@ -203,27 +210,37 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                     continue;
                 }
             };
+            // The instant the entry carried. A missing or unreadable one is stamped with the
+            // import time when written, but that must not make it win a collision.
+            let carried = match mapping.get("updated_at") {
+                Some(Value::String(t)) => timestamp::parse(t),
+                _ => None,
+            };
+            if !matches!(mapping.get("updated_at"), None | Some(Value::Null)) && carried.is_none() {
+                plan.warnings.push(ReportError {
+                    key: label.clone(),
+                    reason: "invalid_updated_at: not an RFC 3339 timestamp; imported with the import time".into(),
+                });
+            }
             let normal_form = raw_type.trim() == scope_type;
             match seen.get(&m.id) {
                 None => {
-                    seen.insert(m.id.clone(), (plan.mappings.len(), label, normal_form));
+                    seen.insert(
+                        m.id.clone(),
+                        (plan.mappings.len(), label, normal_form, carried),
+                    );
                     plan.mappings.push(m);
                 }
-                Some((idx, other_label, other_normal)) => {
-                    let theirs = plan.mappings[*idx]
-                        .updated_at
-                        .as_deref()
-                        .and_then(timestamp::parse);
-                    let mine = m.updated_at.as_deref().and_then(timestamp::parse);
+                Some((idx, other_label, other_normal, theirs)) => {
                     let mine_wins =
-                        mine > theirs || (mine == theirs && normal_form && !other_normal);
+                        carried > *theirs || (carried == *theirs && normal_form && !other_normal);
                     let (idx, other_label) = (*idx, other_label.clone());
                     if mine_wins {
                         plan.errors.push(ReportError {
                             key: other_label,
                             reason: format!("collision_lost: {label} is newer"),
                         });
-                        seen.insert(m.id.clone(), (idx, label, normal_form));
+                        seen.insert(m.id.clone(), (idx, label, normal_form, carried));
                         plan.mappings[idx] = m;
                     } else {
                         plan.errors.push(ReportError {
@@ -303,6 +320,7 @@ pub(crate) fn run(
         blocked_imported: 0,
         blocked_status: MigrationStatus::AlreadyDone,
         errors: Vec::new(),
+        warnings: Vec::new(),
         dry_run,
     };
 
@@ -334,13 +352,15 @@ pub(crate) fn run(
                         }
                         Ok(plan) => {
                             if !dry_run {
+                                // The table was found empty under this write lock.
                                 for m in &plan.mappings {
-                                    db::write_mapping(&tx, m, &[])?;
+                                    db::upsert_row(&tx, m)?;
                                 }
                             }
                             report.imported_count = plan.mappings.len();
                             report.skipped_count = plan.errors.len();
                             report.errors.extend(plan.errors);
+                            report.warnings.extend(plan.warnings);
                             MigrationStatus::Imported
                         }
                     }

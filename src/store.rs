@@ -707,6 +707,7 @@ fn run_migration(conn: &mut Connection, dir: &Path, dry_run: bool) -> Result<Mig
                 key: dir.display().to_string(),
                 reason: "storage_dir_missing: nothing recorded".into(),
             }],
+            warnings: Vec::new(),
             dry_run,
         });
     }

@@ -191,6 +191,7 @@ fn status_strings_are_the_b1_codes() {
         (16, "database_readonly"),
         (17, "database_error"),
         (18, "multiple_sqlite_copies"),
+        (19, "database_permission_denied"),
         (20, "null_argument"),
         (21, "invalid_utf8"),
         (22, "store_closed"),
@@ -202,7 +203,7 @@ fn status_strings_are_the_b1_codes() {
         assert_eq!(MmStatus::from_i32(code).map(|s| s.code()), Some(text));
     }
     assert_eq!(MmStatus::all().len(), expected.len());
-    for unknown in [-1, 6, 9, 19, 25, 99, i32::MIN, i32::MAX] {
+    for unknown in [-1, 6, 9, 25, 99, i32::MIN, i32::MAX] {
         assert_eq!(status_str(unknown), "unknown_status");
     }
 }
@@ -225,6 +226,7 @@ fn every_core_error_kind_has_the_status_of_its_code() {
         K::DatabaseReadonly,
         K::DatabaseError,
         K::MultipleSqliteCopies,
+        K::DatabasePermissionDenied,
         K::StoreClosed,
     ];
     for kind in kinds {

@@ -190,6 +190,44 @@ fn a_tenant_mapping_collision_keeps_the_newer_entry_and_reports_the_loser() {
 }
 
 #[test]
+fn an_unreadable_updated_at_is_reported_and_never_wins_a_collision() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({
+            "tenant": {"xai": {"mapping": {"default_model": "grok-junk-date", "updated_at": "not a date"}}},
+            "mapping": {
+                "xai": {"mapping": {"default_model": "grok-dated", "updated_at": "2026-01-08T02:07:59Z"}},
+                "solo": {"mapping": {"default_model": "m", "updated_at": 17}}
+            }
+        }),
+    );
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.imported_count, 2, "{:?}", r.errors);
+    let xai = store.get("mapping:xai").unwrap().unwrap();
+    assert_eq!(xai.default_model.as_deref(), Some("grok-dated"));
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.key == "tenant:xai" && e.reason.starts_with("collision_lost")),
+        "{:?}",
+        r.errors
+    );
+    // Both bad timestamps are reported; the entry that had no rival is kept, stamped now.
+    let warned: Vec<&str> = r.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(warned.len(), 2, "{:?}", r.warnings);
+    assert!(warned.contains(&"tenant:xai") && warned.contains(&"mapping:solo"));
+    assert!(r
+        .warnings
+        .iter()
+        .all(|w| w.reason.starts_with("invalid_updated_at")));
+    assert!(store.get("mapping:solo").unwrap().is_some());
+}
+
+#[test]
 fn a_tenant_mapping_collision_tie_keeps_the_mapping_entry_in_either_order() {
     for tenant_first in [true, false] {
         let db = fresh();

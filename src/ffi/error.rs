@@ -52,6 +52,8 @@ pub enum MmStatus {
     MmDatabaseError = 17,
     /// A bundled SQLite found another SQLite loaded in the process (`"multiple_sqlite_copies"`).
     MmMultipleSqliteCopies = 18,
+    /// The process may not read (or create) the database file (`"database_permission_denied"`).
+    MmDatabasePermissionDenied = 19,
     /// A required pointer argument was NULL; the message names it (`"null_argument"`).
     MmNullArgument = 20,
     /// A string argument is not valid UTF-8; the message names it (`"invalid_utf8"`).
@@ -65,7 +67,7 @@ pub enum MmStatus {
     MmInternalError = 24,
 }
 
-const ALL_STATUSES: [MmStatus; 20] = [
+const ALL_STATUSES: [MmStatus; 21] = [
     MmStatus::MmOk,
     MmStatus::MmInvalidMappingId,
     MmStatus::MmInvalidMappingScope,
@@ -81,6 +83,7 @@ const ALL_STATUSES: [MmStatus; 20] = [
     MmStatus::MmDatabaseReadonly,
     MmStatus::MmDatabaseError,
     MmStatus::MmMultipleSqliteCopies,
+    MmStatus::MmDatabasePermissionDenied,
     MmStatus::MmNullArgument,
     MmStatus::MmInvalidUtf8,
     MmStatus::MmStoreClosed,
@@ -111,6 +114,7 @@ impl MmStatus {
             ErrorKind::DatabaseReadonly => MmStatus::MmDatabaseReadonly,
             ErrorKind::DatabaseError => MmStatus::MmDatabaseError,
             ErrorKind::MultipleSqliteCopies => MmStatus::MmMultipleSqliteCopies,
+            ErrorKind::DatabasePermissionDenied => MmStatus::MmDatabasePermissionDenied,
             ErrorKind::StoreClosed => MmStatus::MmStoreClosed,
             // `ErrorKind` is `#[non_exhaustive]`: a kind added to the core later is a
             // database-level failure until it gets its own code here. (Inside this crate the
@@ -143,6 +147,7 @@ impl MmStatus {
             MmStatus::MmDatabaseReadonly => c"database_readonly",
             MmStatus::MmDatabaseError => c"database_error",
             MmStatus::MmMultipleSqliteCopies => c"multiple_sqlite_copies",
+            MmStatus::MmDatabasePermissionDenied => c"database_permission_denied",
             MmStatus::MmNullArgument => c"null_argument",
             MmStatus::MmInvalidUtf8 => c"invalid_utf8",
             MmStatus::MmStoreClosed => c"store_closed",

@@ -126,6 +126,13 @@ class DatabaseReadonlyError(ModelMappingError):
     default_code = "database_readonly"
 
 
+class DatabasePermissionDeniedError(ModelMappingError):
+    """The process may not read (or create) the database file
+    (``database_permission_denied``)."""
+
+    default_code = "database_permission_denied"
+
+
 class DatabaseError(ModelMappingError):
     """Any other SQLite failure (``database_error``)."""
 
@@ -174,6 +181,7 @@ ERRORS_BY_CODE: Dict[str, Type[ModelMappingError]] = {
     "database_cant_open": DatabaseCantOpenError,
     "database_readonly": DatabaseReadonlyError,
     "database_error": DatabaseError,
+    "database_permission_denied": DatabasePermissionDeniedError,
     "multiple_sqlite_copies": MultipleSqliteCopiesError,
     "store_closed": StoreClosedError,
     "panic": LibraryPanicError,
@@ -202,6 +210,7 @@ __all__ = [
     "DatabaseEmptyError",
     "DatabaseCantOpenError",
     "DatabaseReadonlyError",
+    "DatabasePermissionDeniedError",
     "DatabaseError",
     "MultipleSqliteCopiesError",
     "StoreClosedError",

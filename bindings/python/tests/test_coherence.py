@@ -145,7 +145,7 @@ def test_python_connections_opening_and_closing_never_remove_the_wal(db_path):
     t.start()
     try:
         for n in range(1000):
-            conn = sqlite3.connect(db_path)
+            conn = sqlite3.connect(db_path, timeout=60)
             count = conn.execute("SELECT COUNT(*) FROM llm_model_mappings").fetchone()[0]
             assert count >= 1
             if n % 100 == 0:
