@@ -127,6 +127,18 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value> {
     serde_json::from_slice(bytes).map_err(|e| Error::from_json(&e))
 }
 
+/// The entry that holds an id so far, while planning.
+struct Seen {
+    /// Index in `MappingsPlan::mappings`.
+    idx: usize,
+    /// `raw_type:raw_key` as the file spells it.
+    label: String,
+    /// The raw scope type was already normal (`mapping`, not `tenant`): it wins ties.
+    normal_form: bool,
+    /// The instant the entry carried, if readable.
+    carried: Option<DateTime<Utc>>,
+}
+
 /// Plans the import of a parsed `model_mappings.json`. Errors only when the top level is
 /// not an object.
 pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
@@ -137,8 +149,7 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
     })?;
     let mut plan = MappingsPlan::default();
     // id → (index in plan.mappings, raw key, whether its raw type was already normal)
-    // id → (index in plan.mappings, raw key, raw type already normal, carried instant)
-    let mut seen: HashMap<String, (usize, String, bool, Option<DateTime<Utc>>)> = HashMap::new();
+    let mut seen: HashMap<String, Seen> = HashMap::new();
     for (raw_type, entries) in top {
         let skip = |plan: &mut MappingsPlan, key: String, reason: String| {
             plan.errors.push(ReportError { key, reason })
@@ -225,22 +236,36 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
             let normal_form = raw_type.trim() == scope_type;
             match seen.get(&m.id) {
                 None => {
+                    let idx = plan.mappings.len();
                     seen.insert(
                         m.id.clone(),
-                        (plan.mappings.len(), label, normal_form, carried),
+                        Seen {
+                            idx,
+                            label,
+                            normal_form,
+                            carried,
+                        },
                     );
                     plan.mappings.push(m);
                 }
-                Some((idx, other_label, other_normal, theirs)) => {
-                    let mine_wins =
-                        carried > *theirs || (carried == *theirs && normal_form && !other_normal);
-                    let (idx, other_label) = (*idx, other_label.clone());
+                Some(other) => {
+                    let mine_wins = carried > other.carried
+                        || (carried == other.carried && normal_form && !other.normal_form);
+                    let (idx, other_label) = (other.idx, other.label.clone());
                     if mine_wins {
                         plan.errors.push(ReportError {
                             key: other_label,
                             reason: format!("collision_lost: {label} is newer"),
                         });
-                        seen.insert(m.id.clone(), (idx, label, normal_form, carried));
+                        seen.insert(
+                            m.id.clone(),
+                            Seen {
+                                idx,
+                                label,
+                                normal_form,
+                                carried,
+                            },
+                        );
                         plan.mappings[idx] = m;
                     } else {
                         plan.errors.push(ReportError {
