@@ -85,7 +85,69 @@ impl Slot {
 /// foldhash: the maps are probed with client-sent keys on every request, and their keys come
 /// from the database (not from clients), so a fast seeded hasher is the right trade.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type KeyMap = HashMap<Arc<str>, Slot>;
+type KeyMap = ShardedMap<Slot>;
+
+const SHARDS: usize = 64;
+
+/// A string-keyed map split into 64 shards behind `Arc`s. Cloning it clones 64 pointers and
+/// changing a key copies one shard, so a write against a 10,000-mapping snapshot copies (and
+/// later frees) about 160 entries instead of all of them; a lookup costs one extra hash.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardedMap<V> {
+    shards: Vec<Arc<HashMap<Arc<str>, V>>>,
+}
+
+impl<V> Default for ShardedMap<V> {
+    fn default() -> Self {
+        ShardedMap {
+            shards: (0..SHARDS).map(|_| Arc::new(HashMap::default())).collect(),
+        }
+    }
+}
+
+impl<V: Clone> ShardedMap<V> {
+    fn shard_of(key: &str) -> usize {
+        use std::hash::BuildHasher;
+        // The top bits: the shards' own maps index by the low bits of another seed's hash.
+        (foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key) >> 58) as usize
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        self.shards[Self::shard_of(key)].get(key)
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        let shard = &mut self.shards[Self::shard_of(key)];
+        if !shard.contains_key(key) {
+            return None; // don't copy a shared shard for a miss
+        }
+        Arc::make_mut(shard).get_mut(key)
+    }
+
+    fn insert(&mut self, key: Arc<str>, value: V) -> Option<V> {
+        Arc::make_mut(&mut self.shards[Self::shard_of(&key)]).insert(key, value)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<V> {
+        let shard = &mut self.shards[Self::shard_of(key)];
+        if !shard.contains_key(key) {
+            return None;
+        }
+        Arc::make_mut(shard).remove(key)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
 
 /// Scope types a bare key (no `:`) may match, highest priority first (SPEC B8).
 pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
@@ -95,7 +157,7 @@ pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 pub struct Snapshot {
     by_scope: HashMap<Arc<str>, KeyMap>,
     /// Bare keys (no `:`): the active `mapping` row, else the active `global` row (SPEC B8).
-    bare: HashMap<Arc<str>, Arc<Entry>>,
+    bare: ShardedMap<Arc<Entry>>,
     blocked: Arc<HashSet<String>>,
     blocked_sorted: Arc<Vec<String>>,
     len: usize,
@@ -109,7 +171,7 @@ impl Snapshot {
         sorted.sort();
         let mut snap = Snapshot {
             by_scope: HashMap::default(),
-            bare: HashMap::default(),
+            bare: ShardedMap::default(),
             blocked: Arc::new(blocked),
             blocked_sorted: Arc::new(sorted),
             len: 0,
@@ -264,5 +326,67 @@ impl Snapshot {
             .into_iter()
             .map(|e| Arc::clone(&e.mapping))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MappingInput;
+
+    fn mapping(id: &str, model: &str) -> Mapping {
+        MappingInput::new(id, Some(model))
+            .unwrap()
+            .validate(false)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_derived_snapshot_never_changes_the_one_readers_hold() {
+        let rows: Vec<Mapping> = (0..500)
+            .map(|i| mapping(&format!("mapping:k{i}"), "old"))
+            .collect();
+        let before = Snapshot::new(rows, Vec::<String>::new());
+        let after = before
+            .with_upserts([mapping("mapping:k7", "new"), mapping("global:k9999", "g")])
+            .without("mapping", "k8");
+        assert_eq!(
+            before
+                .get("mapping", "k7")
+                .unwrap()
+                .default_model
+                .as_deref(),
+            Some("old")
+        );
+        assert!(before.get("mapping", "k8").is_some());
+        assert!(before.bare("k9999").is_none());
+        assert_eq!(before.len(), 500);
+        assert_eq!(
+            after.get("mapping", "k7").unwrap().default_model.as_deref(),
+            Some("new")
+        );
+        assert!(after.get("mapping", "k8").is_none());
+        assert_eq!(after.bare("k9999").unwrap().mapping.id, "global:k9999");
+        assert_eq!(after.len(), 500);
+        // Every key is still found through its shard in both.
+        for i in (0..500).filter(|i| *i != 8) {
+            assert!(after.bare(&format!("k{i}")).is_some(), "k{i}");
+            assert!(before.bare(&format!("k{i}")).is_some(), "k{i}");
+        }
+    }
+
+    #[test]
+    fn a_write_copies_one_shard_not_the_whole_map() {
+        let rows: Vec<Mapping> = (0..1000)
+            .map(|i| mapping(&format!("mapping:k{i}"), "m"))
+            .collect();
+        let before = Snapshot::new(rows, Vec::<String>::new());
+        let after = before.with_upserts([mapping("mapping:k1", "x")]);
+        let (b, a) = (
+            &before.by_scope["mapping"].shards,
+            &after.by_scope["mapping"].shards,
+        );
+        let shared = b.iter().zip(a).filter(|(x, y)| Arc::ptr_eq(x, y)).count();
+        assert_eq!(shared, SHARDS - 1);
     }
 }
