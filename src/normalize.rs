@@ -30,6 +30,17 @@ pub fn scope_type(raw: &str) -> Result<String> {
     scope_type_cow(raw).map(Cow::into_owned)
 }
 
+/// `str::trim`, with a shortcut for the usual case of nothing to trim: both ends are ASCII and
+/// not white space (every ASCII white-space byte is at most `b' '`). Keeps the resolve path
+/// free of Unicode decoding.
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&b)) if (b'!'..0x80).contains(&a) && (b'!'..0x80).contains(&b) => s,
+        _ => s.trim(),
+    }
+}
+
 /// Like [`scope_type`] but borrows when the input is already normal (the resolve hot path).
 pub(crate) fn scope_type_cow(raw: &str) -> Result<Cow<'_, str>> {
     scope_type_fast(raw).ok_or_else(|| {
@@ -44,7 +55,7 @@ pub(crate) fn scope_type_cow(raw: &str) -> Result<Cow<'_, str>> {
 /// One pass over the bytes, no allocation unless upper case must be lowered, and no error
 /// value: resolution calls this for every key with a `:` and treats `None` as "not an id".
 pub(crate) fn scope_type_fast(raw: &str) -> Option<Cow<'_, str>> {
-    let trimmed = raw.trim();
+    let trimmed = trim(raw);
     if trimmed.is_empty() {
         return None;
     }
@@ -68,7 +79,7 @@ pub(crate) fn scope_type_fast(raw: &str) -> Option<Cow<'_, str>> {
 
 /// The trimmed scope key when it is valid (non-empty, at most 256 characters).
 pub(crate) fn scope_key_fast(raw: &str) -> Option<&str> {
-    let trimmed = raw.trim();
+    let trimmed = trim(raw);
     // Byte length bounds the character count, so the count is needed only for long keys.
     let ok = !trimmed.is_empty()
         && (trimmed.len() <= MAX_NAME_CHARS || trimmed.chars().count() <= MAX_NAME_CHARS);
@@ -89,6 +100,13 @@ pub fn is_legacy_tenant(raw: &str) -> bool {
 /// Whether a raw id or key starts with the legacy `tenant:` scope (any case, blanks allowed).
 /// Looks at the first few bytes only: it runs on every resolve.
 pub fn has_legacy_tenant_prefix(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    // Fast exit for the usual key: it does not start with `t`, `T` or white space.
+    if b.first()
+        .is_some_and(|c| !matches!(c, b't' | b'T') && c.is_ascii_graphic())
+    {
+        return false;
+    }
     let t = raw.trim_start().as_bytes();
     if t.len() < 7 || !t[..6].eq_ignore_ascii_case(LEGACY_TENANT.as_bytes()) {
         return false;
@@ -233,6 +251,25 @@ mod tests {
         assert!(!has_legacy_tenant_prefix("tenants:xai"));
         assert!(!has_legacy_tenant_prefix("mapping:tenant"));
         assert!(!has_legacy_tenant_prefix("tenant"));
+    }
+
+    #[test]
+    fn fast_trim_agrees_with_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\n",
+            "\u{a0}x",
+            "x\u{3000}",
+            "é",
+            "mapping",
+            "~!",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn active<'s>(snap: &'s Snapshot, scope_type: &str, key: &str) -> Option<&'s Arc
 
 /// Resolves the model key a client sent (SPEC B8).
 pub fn resolve_model_key(snap: &Snapshot, key: &str) -> Resolution {
-    let key = key.trim();
+    let key = normalize::trim(key);
     if key.is_empty() {
         return Resolution::miss(None);
     }

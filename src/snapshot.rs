@@ -87,6 +87,46 @@ impl Slot {
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type KeyMap = ShardedMap<Slot>;
 
+/// Scope type → its keys. A handful of types, so a linear scan of a short vector beats hashing
+/// the type on every lookup.
+#[derive(Debug, Clone, Default)]
+struct ScopeMap(Vec<(Arc<str>, KeyMap)>);
+
+impl ScopeMap {
+    fn get(&self, scope_type: &str) -> Option<&KeyMap> {
+        self.0
+            .iter()
+            .find(|(t, _)| &**t == scope_type)
+            .map(|(_, k)| k)
+    }
+
+    fn get_mut(&mut self, scope_type: &str) -> Option<&mut KeyMap> {
+        self.0
+            .iter_mut()
+            .find(|(t, _)| &**t == scope_type)
+            .map(|(_, k)| k)
+    }
+
+    fn entry(&mut self, scope_type: &str) -> &mut KeyMap {
+        let i = match self.0.iter().position(|(t, _)| &**t == scope_type) {
+            Some(i) => i,
+            None => {
+                self.0.push((Arc::from(scope_type), KeyMap::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &KeyMap)> + '_ {
+        self.0.iter().map(|(t, k)| (t, k))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &KeyMap> + '_ {
+        self.0.iter().map(|(_, k)| k)
+    }
+}
+
 const SHARDS: usize = 64;
 
 /// A string-keyed map split into 64 shards behind `Arc`s. Cloning it clones 64 pointers and
@@ -155,7 +195,7 @@ pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 /// An immutable view of all mappings and blocked models.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    by_scope: HashMap<Arc<str>, KeyMap>,
+    by_scope: ScopeMap,
     /// Bare keys (no `:`): the active `mapping` row, else the active `global` row (SPEC B8).
     bare: ShardedMap<Arc<Entry>>,
     blocked: Arc<HashSet<String>>,
@@ -170,7 +210,7 @@ impl Snapshot {
         let mut sorted: Vec<String> = blocked.iter().cloned().collect();
         sorted.sort();
         let mut snap = Snapshot {
-            by_scope: HashMap::default(),
+            by_scope: ScopeMap::default(),
             bare: ShardedMap::default(),
             blocked: Arc::new(blocked),
             blocked_sorted: Arc::new(sorted),
@@ -181,7 +221,7 @@ impl Snapshot {
         }
         let keys: Vec<Arc<str>> = BARE_SCOPES
             .iter()
-            .filter_map(|t| snap.by_scope.get(*t))
+            .filter_map(|t| snap.by_scope.get(t))
             .flat_map(|m| m.keys().cloned())
             .collect();
         for k in keys {
@@ -193,7 +233,7 @@ impl Snapshot {
     /// Recomputes the bare-key entry for `key` from the `mapping` and `global` slots.
     fn reindex_bare(&mut self, key: &str) {
         let best = BARE_SCOPES.iter().find_map(|t| {
-            let slot = self.by_scope.get(*t)?.get(key)?;
+            let slot = self.by_scope.get(t)?.get(key)?;
             slot.winner
                 .mapping
                 .is_active
@@ -211,10 +251,7 @@ impl Snapshot {
 
     fn insert_row(&mut self, mapping: Arc<Mapping>, replace: bool) {
         let entry = Entry::new(mapping, &self.blocked);
-        let keys = self
-            .by_scope
-            .entry(Arc::from(entry.mapping.scope_type.as_str()))
-            .or_default();
+        let keys = self.by_scope.entry(&entry.mapping.scope_type);
         match keys.get_mut(entry.mapping.scope_key.as_str()) {
             Some(slot) if !replace => slot.add(entry),
             Some(slot) => *slot = Slot::single(entry),
@@ -383,8 +420,8 @@ mod tests {
         let before = Snapshot::new(rows, Vec::<String>::new());
         let after = before.with_upserts([mapping("mapping:k1", "x")]);
         let (b, a) = (
-            &before.by_scope["mapping"].shards,
-            &after.by_scope["mapping"].shards,
+            &before.by_scope.get("mapping").unwrap().shards,
+            &after.by_scope.get("mapping").unwrap().shards,
         );
         let shared = b.iter().zip(a).filter(|(x, y)| Arc::ptr_eq(x, y)).count();
         assert_eq!(shared, SHARDS - 1);

@@ -145,6 +145,14 @@ fn count_legacy(counter: &AtomicU64, raw_id_or_type: &str) {
     }
 }
 
+/// The resolve hot path's variant: a model key counts only as `tenant:...` (a bare key
+/// `tenant` is a business key of that name), and that is decided by its first bytes.
+fn count_legacy_key(counter: &AtomicU64, key: &str) {
+    if normalize::has_legacy_tenant_prefix(key) {
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
 /// How many stored rows the snapshot holds for an id, counting rows others wrote in another
 /// spelling (`Tenant`, an untrimmed key), so that a write finds and replaces every one of them.
 fn rows_in(snap: &Snapshot, scope_type: &str, scope_key: &str) -> usize {
@@ -395,14 +403,14 @@ impl Store {
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
     pub fn resolve_model_key(&self, key: &str) -> Result<Resolution> {
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy(&self.legacy_keys, key);
+        count_legacy_key(&self.legacy_keys, key);
         self.read(|snap| resolve::resolve_model_key(snap, key))
     }
 
     /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
     pub fn explain(&self, key: &str) -> Result<Explanation> {
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy(&self.legacy_keys, key);
+        count_legacy_key(&self.legacy_keys, key);
         self.read(|snap| resolve::explain(snap, key))
     }
 
