@@ -3,7 +3,6 @@
 //! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
 //! copy-on-write after one upsert clones reference counts, not strings.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -23,13 +22,10 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(mapping: Arc<Mapping>, blocked: &HashSet<String>) -> Entry {
+    fn new(mapping: Arc<Mapping>, blocked: &Blocked) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
-        let picked = mapping
-            .walk()
-            .find(|m| !blocked.contains(*m))
-            .map(Arc::from);
+        let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Arc::from);
         Entry {
             mapping,
             updated,
@@ -187,6 +183,28 @@ impl<V: Clone> ShardedMap<V> {
     fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+}
+
+/// The blocked models, sorted and unique: one copy serves both the sorted listing (SPEC B7)
+/// and membership tests (a binary search over a list that holds tens of names).
+#[derive(Debug, Clone, Default)]
+struct Blocked(Arc<Vec<String>>);
+
+impl Blocked {
+    fn new(models: impl IntoIterator<Item = String>) -> Blocked {
+        let mut sorted: Vec<String> = models.into_iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        Blocked(Arc::new(sorted))
+    }
+
+    fn contains(&self, model: &str) -> bool {
+        self.0.binary_search_by(|m| m.as_str().cmp(model)).is_ok()
+    }
 }
 
 /// Scope types a bare key (no `:`) may match, highest priority first (SPEC B8).
@@ -198,26 +216,23 @@ pub struct Snapshot {
     by_scope: ScopeMap,
     /// Bare keys (no `:`): the active `mapping` row, else the active `global` row (SPEC B8).
     bare: ShardedMap<Arc<Entry>>,
-    blocked: Arc<HashSet<String>>,
-    blocked_sorted: Arc<Vec<String>>,
-    len: usize,
+    blocked: Blocked,
 }
 
 impl Snapshot {
     /// Builds a snapshot from rows (already normalised) and the blocked set.
     pub fn new(rows: Vec<Mapping>, blocked: impl IntoIterator<Item = String>) -> Snapshot {
-        let blocked: HashSet<String> = blocked.into_iter().collect();
-        let mut sorted: Vec<String> = blocked.iter().cloned().collect();
-        sorted.sort();
+        Snapshot::build(rows.into_iter().map(Arc::new), Blocked::new(blocked))
+    }
+
+    fn build(rows: impl Iterator<Item = Arc<Mapping>>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
             by_scope: ScopeMap::default(),
             bare: ShardedMap::default(),
-            blocked: Arc::new(blocked),
-            blocked_sorted: Arc::new(sorted),
-            len: 0,
+            blocked,
         };
         for row in rows {
-            snap.insert_row(Arc::new(row), false);
+            snap.insert_row(row, false);
         }
         let keys: Vec<Arc<str>> = BARE_SCOPES
             .iter()
@@ -260,7 +275,6 @@ impl Snapshot {
                     Arc::from(entry.mapping.scope_key.as_str()),
                     Slot::single(entry),
                 );
-                self.len += 1;
             }
         }
     }
@@ -284,9 +298,7 @@ impl Snapshot {
     pub(crate) fn without(&self, scope_type: &str, scope_key: &str) -> Snapshot {
         let mut next = self.clone();
         if let Some(keys) = next.by_scope.get_mut(scope_type) {
-            if keys.remove(scope_key).is_some() {
-                next.len -= 1;
-            }
+            keys.remove(scope_key);
         }
         if BARE_SCOPES.contains(&scope_type) {
             next.reindex_bare(scope_key);
@@ -294,13 +306,14 @@ impl Snapshot {
         next
     }
 
-    /// A copy with another blocked set (every pick is recomputed).
+    /// A copy with another blocked set: every pick is recomputed over the same mappings.
     pub(crate) fn with_blocked(&self, blocked: impl IntoIterator<Item = String>) -> Snapshot {
         let rows = self.slots().flat_map(|s| {
-            std::iter::once(s.winner.mapping.as_ref().clone())
-                .chain(s.shadowed.iter().map(|e| e.mapping.as_ref().clone()))
+            std::iter::once(&s.winner)
+                .chain(&s.shadowed)
+                .map(|e| Arc::clone(&e.mapping))
         });
-        Snapshot::new(rows.collect(), blocked)
+        Snapshot::build(rows, Blocked::new(blocked))
     }
 
     /// The entry a bare key (no `:`) resolves to.
@@ -323,12 +336,12 @@ impl Snapshot {
 
     /// Number of distinct mapping ids.
     pub fn len(&self) -> usize {
-        self.len
+        self.by_scope.values().map(ShardedMap::len).sum()
     }
 
     /// Whether there are no mappings.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Whether resolution must skip `model`.
@@ -338,7 +351,7 @@ impl Snapshot {
 
     /// Blocked models, sorted and unique.
     pub fn blocked(&self) -> &[String] {
-        &self.blocked_sorted
+        &self.blocked.0
     }
 
     /// Mappings filtered by normalised scope type and key, ordered by SPEC B4: `updated_at`
@@ -410,6 +423,22 @@ mod tests {
             assert!(after.bare(&format!("k{i}")).is_some(), "k{i}");
             assert!(before.bare(&format!("k{i}")).is_some(), "k{i}");
         }
+    }
+
+    #[test]
+    fn a_new_blocked_set_recomputes_picks_over_the_same_mappings() {
+        let mut m = mapping("mapping:x", "a");
+        m.candidates.push("b".into());
+        let before = Snapshot::new(vec![m], ["z".to_string(), "z".to_string()]);
+        let after = before.with_blocked(["a".to_string()]);
+        assert!(Arc::ptr_eq(
+            before.get("mapping", "x").unwrap(),
+            after.get("mapping", "x").unwrap()
+        ));
+        assert_eq!(before.bare("x").unwrap().picked.as_deref(), Some("a"));
+        assert_eq!(after.bare("x").unwrap().picked.as_deref(), Some("b"));
+        assert_eq!(before.blocked(), ["z"]);
+        assert!(after.is_blocked("a") && !after.is_blocked("z"));
     }
 
     #[test]
