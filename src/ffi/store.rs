@@ -19,6 +19,7 @@ use super::guard::ffi_guard;
 use super::strings::{
     arg_str, check_out, invalid_payload, json_out, opt_str, parse_json, write_out,
 };
+use crate::sync::items_from_json;
 use crate::{MessageRequest, Store, StoreOptions};
 
 /// An open store. Opaque: obtained from `mm_store_open`, released with `mm_store_close`.
@@ -477,24 +478,6 @@ pub unsafe extern "C" fn mm_store_last_migration(
     })
 }
 
-/// Parses a JSON list of loose items (or `{"mappings": [...]}` as `mm_store_export` writes).
-fn items_arg(text: &str) -> Result<Vec<Value>, FfiError> {
-    match parse_json(text)? {
-        Value::Array(items) => Ok(items),
-        Value::Object(mut obj) => match obj.remove("mappings") {
-            Some(Value::Array(items)) => Ok(items),
-            _ => Err(invalid_payload(
-                "items",
-                "expected a JSON list of items or {\"mappings\": [...]}",
-            )),
-        },
-        _ => Err(invalid_payload(
-            "items",
-            "expected a JSON list of items or {\"mappings\": [...]}",
-        )),
-    }
-}
-
 /// Bulk import (SPEC B14): upserts each valid item, keeping the timestamps items carry; one
 /// bad item never blocks the rest. Returns `{imported_count, skipped_count, errors: [{index,
 /// id?, reason}]}`.
@@ -518,7 +501,7 @@ pub unsafe extern "C" fn mm_store_import(
         let store = lookup(store)?;
         let text = unsafe { arg_str(items_json, "items_json") }?;
         check_out(out_json, "out_json")?;
-        let report = store.import_items(&items_arg(text)?)?;
+        let report = store.import_items(&items_from_json(text)?)?;
         unsafe { json_out(out_json, &report) }
     })
 }
@@ -562,7 +545,7 @@ pub unsafe extern "C" fn mm_store_plan_snapshot(
         let store = lookup(store)?;
         let text = unsafe { arg_str(items_json, "items_json") }?;
         check_out(out_json, "out_json")?;
-        let plan = store.plan_snapshot(&items_arg(text)?, overwrite, delete_missing)?;
+        let plan = store.plan_snapshot(&items_from_json(text)?, overwrite, delete_missing)?;
         unsafe { json_out(out_json, &plan) }
     })
 }
@@ -592,7 +575,7 @@ pub unsafe extern "C" fn mm_store_apply_snapshot(
         let store = lookup(store)?;
         let text = unsafe { arg_str(items_json, "items_json") }?;
         check_out(out_json, "out_json")?;
-        let report = store.apply_snapshot(&items_arg(text)?, overwrite, delete_missing)?;
+        let report = store.apply_snapshot(&items_from_json(text)?, overwrite, delete_missing)?;
         unsafe { json_out(out_json, &report) }
     })
 }
