@@ -27,7 +27,15 @@ pub const LEGACY_TENANT: &str = "tenant";
 
 /// Normalises a scope type: trimmed, lower-cased, `tenant` → `mapping`, `[a-z0-9_-]+`.
 pub fn scope_type(raw: &str) -> Result<String> {
-    scope_type_cow(raw).map(Cow::into_owned)
+    match scope_type_fast(raw) {
+        Some(t) => Ok(t.into_owned()),
+        None if raw.trim().is_empty() => {
+            Err(Error::InvalidMappingScope("scope_type is empty".into()))
+        }
+        None => Err(Error::InvalidMappingScope(
+            "scope_type may only hold [a-z0-9_-]".into(),
+        )),
+    }
 }
 
 /// `str::trim`, with a shortcut for the usual case of nothing to trim: both ends are ASCII and
@@ -41,18 +49,7 @@ pub(crate) fn trim(s: &str) -> &str {
     }
 }
 
-/// Like [`scope_type`] but borrows when the input is already normal (the resolve hot path).
-pub(crate) fn scope_type_cow(raw: &str) -> Result<Cow<'_, str>> {
-    scope_type_fast(raw).ok_or_else(|| {
-        if raw.trim().is_empty() {
-            Error::InvalidMappingScope("scope_type is empty".into())
-        } else {
-            Error::InvalidMappingScope("scope_type may only hold [a-z0-9_-]".into())
-        }
-    })
-}
-
-/// One pass over the bytes, no allocation unless upper case must be lowered, and no error
+/// [`scope_type`] in one pass over the bytes, no allocation unless upper case must be lowered, and no error
 /// value: resolution calls this for every key with a `:` and treats `None` as "not an id".
 pub(crate) fn scope_type_fast(raw: &str) -> Option<Cow<'_, str>> {
     let trimmed = trim(raw);
@@ -116,24 +113,18 @@ pub fn has_legacy_tenant_prefix(raw: &str) -> bool {
 
 /// Normalises a scope key: trimmed, non-empty, at most 256 characters.
 pub fn scope_key(raw: &str) -> Result<String> {
-    scope_key_str(raw).map(str::to_owned)
-}
-
-pub(crate) fn scope_key_str(raw: &str) -> Result<&str> {
-    scope_key_fast(raw).ok_or_else(|| {
-        if raw.trim().is_empty() {
-            Error::InvalidMappingId("scope_key is empty".into())
-        } else {
-            Error::InvalidMappingId(format!(
-                "scope_key is longer than {MAX_NAME_CHARS} characters"
-            ))
-        }
-    })
+    match scope_key_fast(raw) {
+        Some(k) => Ok(k.to_owned()),
+        None if raw.trim().is_empty() => Err(Error::InvalidMappingId("scope_key is empty".into())),
+        None => Err(Error::InvalidMappingId(format!(
+            "scope_key is longer than {MAX_NAME_CHARS} characters"
+        ))),
+    }
 }
 
 /// Splits an id at its first `:` (a scope key may itself contain `:`), without normalising.
 pub fn split_id(raw: &str) -> Result<(&str, &str)> {
-    let (ty, key) = raw.split_once(':').ok_or_else(|| {
+    let (ty, key) = split_colon(raw).ok_or_else(|| {
         Error::InvalidMappingId("id must look like <scope_type>:<scope_key>".into())
     })?;
     if ty.trim().is_empty() || key.trim().is_empty() {

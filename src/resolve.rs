@@ -316,8 +316,8 @@ impl Candidate {
         };
         let candidates =
             normalize::candidates(raw.iter().map(String::as_str), default_model.as_deref());
-        let is_active = !matches!(obj.get("is_active"), Some(Value::Bool(false)))
-            && !matches!(obj.get("is_active"), Some(Value::Number(n)) if n.as_i64() == Some(0));
+        // The backend's `bool(mapping.get("is_active", True))`.
+        let is_active = obj.get("is_active").is_none_or(model::python_truthy);
         let metadata = obj
             .get("metadata")
             .and_then(Value::as_object)
@@ -333,12 +333,15 @@ impl Candidate {
 }
 
 fn strip_mapping_prefix(key: &str) -> &str {
-    if let Ok((ty, k)) = normalize::split_id(key) {
-        if normalize::scope_type_cow(ty).is_ok_and(|t| t == "mapping") {
-            return k.trim();
+    match normalize::split_colon(key) {
+        Some((ty, k))
+            if !k.trim().is_empty()
+                && normalize::scope_type_fast(ty).is_some_and(|t| t == "mapping") =>
+        {
+            k.trim()
         }
+        _ => key,
     }
-    key
 }
 
 fn non_blank(s: Option<&str>) -> Option<&str> {

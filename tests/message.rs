@@ -339,3 +339,51 @@ fn a_host_prompt_mapping_is_read_as_tolerantly_as_a_stored_row() {
     assert_eq!(v["hit"]["picked_from"], "first_candidate");
     assert_eq!(v["temperature"], Value::Null);
 }
+
+#[test]
+fn a_host_prompt_mappings_is_active_is_read_with_python_truthiness_like_the_backend() {
+    // The backend read `bool(mapping.get("is_active", True))`.
+    let db = fresh();
+    let store = db.open();
+    let active_of = |flag: Option<Value>| {
+        let mut host = json!({"default_model": "p"});
+        if let Some(f) = flag {
+            host["is_active"] = f;
+        }
+        let v = select(
+            &store,
+            MessageRequest {
+                prompt_id: Some("1"),
+                prompt_mapping: Some(&host),
+                ..Default::default()
+            },
+        );
+        v["chain"][0]["active"].as_bool().unwrap()
+    };
+    assert!(active_of(None));
+    assert!(active_of(Some(json!(true))));
+    assert!(active_of(Some(json!("false"))));
+    assert!(active_of(Some(json!(2))));
+    assert!(!active_of(Some(json!(null))));
+    assert!(!active_of(Some(json!(false))));
+    assert!(!active_of(Some(json!(0))));
+    assert!(!active_of(Some(json!(""))));
+}
+
+#[test]
+fn a_mapping_key_that_is_only_a_prefix_is_taken_as_given() {
+    let db = fresh();
+    let store = db.open();
+    let v = select(
+        &store,
+        MessageRequest {
+            user_id: Some("u"),
+            mapping_key: Some("mapping:"),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        v["chain"][1],
+        step("mapping", "mapping:", "fallback", false, false)
+    );
+}
