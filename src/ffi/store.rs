@@ -16,11 +16,9 @@ use serde_json::Value;
 
 use super::error::FfiError;
 use super::guard::ffi_guard;
-use super::strings::{
-    arg_str, check_out, invalid_payload, json_out, opt_str, parse_json, write_out,
-};
+use super::strings::{arg_str, check_out, json_out, opt_str, parse_json, write_out};
 use crate::sync::items_from_json;
-use crate::{MessageRequest, Store, StoreOptions};
+use crate::{Error, MessageRequest, Store, StoreOptions};
 
 /// An open store. Opaque: obtained from `mm_store_open`, released with `mm_store_close`.
 ///
@@ -364,10 +362,7 @@ fn request_id(
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-        Some(_) => Err(invalid_payload(
-            field,
-            "must be a string, an integer or null",
-        )),
+        Some(_) => Err(Error::payload(field, "must be a string, an integer or null").into()),
     }
 }
 
@@ -398,7 +393,7 @@ pub unsafe extern "C" fn mm_store_resolve_for_message(
         let value = parse_json(text)?;
         let obj = value
             .as_object()
-            .ok_or_else(|| invalid_payload("request", "must be a JSON object"))?;
+            .ok_or_else(|| Error::payload("request", "must be a JSON object"))?;
         const KNOWN: [&str; 5] = [
             "user_id",
             "mapping_key",
@@ -407,7 +402,7 @@ pub unsafe extern "C" fn mm_store_resolve_for_message(
             "prompt_mapping",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(invalid_payload(unknown, "unknown request field"));
+            return Err(Error::payload(unknown, "unknown request field").into());
         }
         let user_id = request_id(obj, "user_id")?;
         let mapping_key = match request_id(obj, "mapping_key")? {

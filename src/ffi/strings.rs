@@ -97,21 +97,7 @@ pub(crate) unsafe fn json_out<T: Serialize + ?Sized>(
 
 /// Parses a required JSON text argument; bad JSON is `MM_INVALID_JSON` with line and column.
 pub(crate) fn parse_json(text: &str) -> Result<serde_json::Value, FfiError> {
-    serde_json::from_str(text).map_err(|e| {
-        FfiError::Core(crate::Error::InvalidJson {
-            line: e.line(),
-            column: e.column(),
-            detail: e.to_string(),
-        })
-    })
-}
-
-/// An `invalid_payload` error naming `field`.
-pub(crate) fn invalid_payload(field: &str, detail: impl Into<String>) -> FfiError {
-    FfiError::Core(crate::Error::InvalidPayload {
-        field: field.to_owned(),
-        detail: detail.into(),
-    })
+    serde_json::from_str(text).map_err(|e| crate::Error::from_json(&e).into())
 }
 
 /// Frees a string this library returned through an out-parameter (`char**`). NULL is a no-op.
