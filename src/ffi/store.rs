@@ -143,8 +143,7 @@ pub unsafe extern "C" fn mm_store_list(
         let scope_key = unsafe { opt_str(scope_key, "scope_key") }?;
         check_out(out_json, "out_json")?;
         let list = store.list(scope_type, scope_key)?;
-        let items: Vec<&crate::Mapping> = list.iter().map(|m| &**m).collect();
-        unsafe { json_out(out_json, &items) }
+        unsafe { json_out(out_json, &list) }
     })
 }
 
