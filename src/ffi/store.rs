@@ -5,6 +5,7 @@
 //! read lock, so a close racing a call cannot free the store under it, and a closed, stale or
 //! made-up handle is `MM_STORE_CLOSED` instead of a use-after-free.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::c_char;
 use std::path::Path;
@@ -352,15 +353,15 @@ pub unsafe extern "C" fn mm_store_explain(
     })
 }
 
-/// One id field of a request: a string, an integer (stringified) or null/absent.
-fn request_id(
-    obj: &serde_json::Map<String, Value>,
+/// One id field of a request: a string (borrowed), an integer (stringified) or null/absent.
+fn request_id<'v>(
+    obj: &'v serde_json::Map<String, Value>,
     field: &str,
-) -> Result<Option<String>, FfiError> {
+) -> Result<Option<Cow<'v, str>>, FfiError> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string().into())),
         Some(_) => Err(Error::payload(field, "must be a string, an integer or null").into()),
     }
 }
