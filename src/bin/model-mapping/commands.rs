@@ -10,8 +10,8 @@ use std::path::Path;
 use model_mapping::legacy::MigrationStatus;
 use model_mapping::resolve::{CandidateFate, Considered};
 use model_mapping::{
-    normalize_mapping_id, Error, Explanation, MessageRequest, MessageSelection, MigrationReport,
-    PullReport, Resolution, SnapshotPlan, Store, StoreOptions,
+    normalize_mapping_id, Error, Explanation, MappingInput, MessageRequest, MessageSelection,
+    MigrationReport, PullReport, Resolution, SnapshotPlan, Store, StoreOptions,
 };
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
@@ -252,17 +252,9 @@ fn get(db: &Path, a: &IdArg) -> CmdResult {
 
 fn upsert(db: &Path, a: &UpsertArgs) -> CmdResult {
     let payload = parse_json(&read_input(&a.file)?, &a.file)?;
-    if !payload.is_object() {
-        return Err(CliError::in_input(
-            Error::InvalidPayload {
-                field: "payload".into(),
-                detail: "must be a JSON object".into(),
-            },
-            &a.file,
-        ));
-    }
+    let input = MappingInput::from_json(&payload).map_err(|e| CliError::in_input(e, &a.file))?;
     let store = open(db, Open::Create)?;
-    let m = store.upsert_json(&payload)?;
+    let m = store.upsert(&input)?;
     let text = format!("upserted {}\n{}", m.id, mapping_fields(&m));
     Ok(Outcome::ok(m.to_json(), text))
 }
