@@ -179,10 +179,13 @@ class Store:
     def resolve_model_key(self, key: str) -> JSONDict:
         """The model a client's key resolves to (SPEC B8); never fails on a strange key."""
         try:
-            raw = key.encode("utf-8")
+            raw: Optional[bytes] = key.encode("utf-8")
         except UnicodeEncodeError:
-            raw = b"\0"  # a lone surrogate cannot name a mapping: pass it through below
-        if b"\0" in raw:
+            raw = None  # a lone surrogate is not UTF-8, so it cannot name a mapping
+        # A C string would end at a NUL, so such a key passes through too. `0 in raw` is a
+        # memchr; `b"\0" in raw` would first try the needle as an integer and build (then
+        # discard) a TypeError on every call.
+        if raw is None or 0 in raw:
             stripped = _trim(key)
             return {"resolved_model": stripped or None, "hit": False}
         handle = self._handle
