@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::db;
 use crate::error::{Error, Result};
-use crate::model::{self, Mapping};
+use crate::model::{self, IsActive, Mapping};
 use crate::normalize;
 use crate::timestamp;
 
@@ -192,19 +192,9 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                     continue;
                 }
             };
-            // The backend read `bool(mapping.get("is_active", True))`: keep its reading of
-            // `"false"`, `0` or `"yes"` rather than skip (and lose) the entry.
-            let lenient;
-            let mapping = match mapping.get("is_active") {
-                None | Some(Value::Null) | Some(Value::Bool(_)) => mapping,
-                Some(other) => {
-                    let mut m = mapping.clone();
-                    m.insert("is_active".into(), Value::Bool(model::python_truthy(other)));
-                    lenient = m;
-                    &lenient
-                }
-            };
-            let built = model::fields_of(mapping).and_then(|mut input| {
+            // The old code read these files with Python's truthiness; so does the import,
+            // rather than skip (and lose) an entry whose `is_active` is `"false"` or `0`.
+            let built = model::fields_of(mapping, IsActive::PythonTruthy).and_then(|mut input| {
                 input.scope_type = scope_type.clone();
                 input.scope_key = scope_key.clone();
                 input.name = match entry.get("name").or_else(|| mapping.get("name")) {
@@ -212,20 +202,16 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                     None | Some(Value::Null) => None,
                     Some(_) => return Err(Error::payload("name", "must be a string or null")),
                 };
-                input.validate(true)
+                // A missing or unreadable timestamp is stamped with the import time, which must
+                // not make the entry win a collision.
+                Ok((input.carried_instant(), input.validate(true)?))
             });
-            let m = match built {
-                Ok(m) => m,
+            let (carried, m) = match built {
+                Ok(built) => built,
                 Err(e) => {
                     skip(&mut plan, label, e.to_string());
                     continue;
                 }
-            };
-            // The instant the entry carried. A missing or unreadable one is stamped with the
-            // import time when written, but that must not make it win a collision.
-            let carried = match mapping.get("updated_at") {
-                Some(Value::String(t)) => timestamp::parse(t),
-                _ => None,
             };
             if !matches!(mapping.get("updated_at"), None | Some(Value::Null)) && carried.is_none() {
                 plan.warnings.push(ReportError {

@@ -124,10 +124,17 @@ impl MappingInput {
         let scope = scope_of(obj)?.ok_or_else(|| {
             Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
         })?;
-        let mut input = fields_of(obj)?;
+        let mut input = fields_of(obj, IsActive::Strict)?;
         input.scope_type = scope.scope_type;
         input.scope_key = scope.scope_key;
         Ok(input)
+    }
+
+    /// The instant the payload carried in `updated_at`, if it is a readable timestamp. A
+    /// payload without one is stamped "now" when validated, which must not make it count as
+    /// newer than a stored row (imports, collisions, snapshots).
+    pub fn carried_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.updated_at.as_deref().and_then(timestamp::parse)
     }
 
     /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
@@ -217,8 +224,18 @@ pub(crate) fn scope_of(obj: &Map<String, Value>) -> Result<Option<MappingId>> {
     }
 }
 
+/// How `fields_of` reads `is_active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IsActive {
+    /// A boolean (or 0/1); null or absent is true; anything else is `invalid_payload`.
+    Strict,
+    /// The backend's `bool(mapping.get("is_active", True))`: never an error. The legacy
+    /// import reads its files this way rather than skip (and lose) an entry.
+    PythonTruthy,
+}
+
 /// Everything but the scope, from a loose JSON object, with errors naming the field.
-pub(crate) fn fields_of(obj: &Map<String, Value>) -> Result<MappingInput> {
+pub(crate) fn fields_of(obj: &Map<String, Value>, active: IsActive) -> Result<MappingInput> {
     let opt_string = |field: &str| -> Result<Option<String>> {
         match obj.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -250,7 +267,9 @@ pub(crate) fn fields_of(obj: &Map<String, Value>) -> Result<MappingInput> {
         Some(_) => return Err(Error::payload("candidates", "must be a list of strings")),
     };
     let is_active = match obj.get("is_active") {
-        None | Some(Value::Null) => true,
+        None => true,
+        Some(v) if active == IsActive::PythonTruthy => python_truthy(v),
+        Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
         Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
             n.as_i64() == Some(1)

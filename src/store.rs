@@ -575,7 +575,7 @@ impl Store {
         let imported = valid.len();
         if !valid.is_empty() {
             self.write(|tx, snap| {
-                for (_, m) in &valid {
+                for m in valid.iter().map(|p| &p.mapping) {
                     let known = rows_in(snap, &m.scope_type, &m.scope_key);
                     let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
                     let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();

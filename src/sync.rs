@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::Error;
-use crate::model::{self, Mapping, MappingInput};
+use chrono::{DateTime, Utc};
+
+use crate::model::{self, IsActive, Mapping, MappingInput};
 use crate::timestamp;
 
 /// One item a bulk import skipped.
@@ -49,10 +51,17 @@ pub struct ImportReport {
     pub errors: Vec<ImportError>,
 }
 
+/// A valid loose item, ready to write.
+pub(crate) struct Planned {
+    /// The mapping to store (a missing carried timestamp stamped now).
+    pub mapping: Mapping,
+    /// The instant the item carried, if any (see [`MappingInput::carried_instant`]).
+    pub carried: Option<DateTime<Utc>>,
+}
+
 /// Validates loose items: each may give `id` instead of the scope fields. Timestamps carried
 /// by the items are kept.
-/// Valid items come back with their index in `items`.
-pub(crate) fn plan_import(items: &[Value]) -> (Vec<(usize, Mapping)>, Vec<ImportError>) {
+pub(crate) fn plan_import(items: &[Value]) -> (Vec<Planned>, Vec<ImportError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -85,13 +94,16 @@ pub(crate) fn plan_import(items: &[Value]) -> (Vec<(usize, Mapping)>, Vec<Import
             }
         };
         let id = scope.id();
-        let built = model::fields_of(obj).and_then(|mut input: MappingInput| {
+        let built = model::fields_of(obj, IsActive::Strict).and_then(|mut input: MappingInput| {
             input.scope_type = scope.scope_type;
             input.scope_key = scope.scope_key;
-            input.validate(true)
+            Ok(Planned {
+                carried: input.carried_instant(),
+                mapping: input.validate(true)?,
+            })
         });
         match built {
-            Ok(m) => ok.push((index, m)),
+            Ok(p) => ok.push(p),
             Err(e) => errors.push(ImportError {
                 index,
                 id: Some(id),
@@ -176,41 +188,32 @@ pub(crate) fn plan_snapshot(
             .filter_map(|e| e.id.as_deref())
             .filter_map(|id| crate::normalize::mapping_id(id).ok()),
     );
-    let mut by_id: HashMap<String, Mapping> = HashMap::new();
-    // The instant each remote item carried: an item without one is stamped "now" when
-    // written, but must not count as newer than the local row for that reason (SPEC B14).
-    let mut carried: HashMap<String, Option<chrono::DateTime<chrono::Utc>>> = HashMap::new();
-    for (index, m) in valid {
-        let instant = remote[index]
-            .get("updated_at")
-            .and_then(Value::as_str)
-            .and_then(timestamp::parse);
-        carried.insert(m.id.clone(), instant);
-        remote_ids.insert(m.id.clone());
-        if m.scope_type == "prompt" {
+    let mut by_id: HashMap<String, Planned> = HashMap::new();
+    for p in valid {
+        remote_ids.insert(p.mapping.id.clone());
+        if p.mapping.scope_type == "prompt" {
             plan.skipped += 1;
             continue;
         }
         // A snapshot naming one id twice: the later item wins, the earlier counts as skipped.
-        if by_id.insert(m.id.clone(), m).is_some() {
+        if by_id.insert(p.mapping.id.clone(), p).is_some() {
             plan.skipped += 1;
         }
     }
     let mut ids: Vec<&String> = by_id.keys().collect();
     ids.sort();
     for id in ids {
-        let m = &by_id[id];
+        let p = &by_id[id];
         match local.get(id) {
             None => {
                 plan.added.push(id.clone());
-                plan.writes.push(m.clone());
+                plan.writes.push(p.mapping.clone());
             }
             Some(l) => {
-                let theirs = carried.get(id).copied().flatten();
                 let mine = l.updated_at.as_deref().and_then(timestamp::parse);
-                if overwrite || theirs > mine {
+                if overwrite || p.carried > mine {
                     plan.changed.push(id.clone());
-                    plan.writes.push(m.clone());
+                    plan.writes.push(p.mapping.clone());
                 } else {
                     plan.kept.push(id.clone());
                 }

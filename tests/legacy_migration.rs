@@ -131,13 +131,14 @@ fn non_boolean_is_active_is_read_the_way_the_backend_read_it_not_skipped() {
             "zero": with_flag(json!(0)),
             "empty": with_flag(json!("")),
             "one": with_flag(json!(1)),
+            "null": with_flag(json!(null)),
         }}),
     );
     let store = db.open_migrating();
     let r = report(&store);
     assert_eq!(
         (r.imported_count, r.skipped_count),
-        (4, 0),
+        (5, 0),
         "{:?}",
         r.errors
     );
@@ -146,6 +147,7 @@ fn non_boolean_is_active_is_read_the_way_the_backend_read_it_not_skipped() {
     assert!(!active("mapping:zero"));
     assert!(!active("mapping:empty"));
     assert!(active("mapping:one"));
+    assert!(!active("mapping:null"));
 }
 
 #[test]
