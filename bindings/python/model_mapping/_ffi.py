@@ -154,7 +154,7 @@ _declare(lib, library_path)
 _status_str = lib.mm_status_str
 _last_error = lib.mm_last_error_message
 _string_free = lib.mm_string_free
-_string_at = ctypes.string_at
+_as_char_p = c_char_p.from_buffer
 _codes: Dict[int, str] = {}
 
 
@@ -190,14 +190,17 @@ def call(fn: Callable[..., int], *args: Any) -> None:
 
 
 def take_string(ptr: c_void_p) -> Optional[bytes]:
-    """Copies a library-owned ``char*`` out and frees it with ``mm_string_free``."""
-    value = ptr.value
-    if value is None:
+    """Copies a library-owned ``char*`` out and frees it with ``mm_string_free``.
+
+    The copy reads the pointer through a ``c_char_p`` view of the same out-parameter (no
+    foreign call, unlike ``ctypes.string_at``), so a call that returns a string costs two
+    foreign calls: the function itself and ``mm_string_free``."""
+    if ptr.value is None:
         return None
     try:
-        return _string_at(value)
+        return _as_char_p(ptr).value
     finally:
-        _string_free(value)
+        _string_free(ptr)
 
 
 def call_json(fn: Callable[..., int], *args: Any) -> Any:
