@@ -17,8 +17,9 @@ be given back to ``mm_string_free``: ctypes never converts an owned ``char*`` it
 strings (``mm_version``, ``mm_status_str``, ...) and ``mm_last_error_message`` (library-owned,
 valid until the next call on this thread) use ``c_char_p``, which copies them at once.
 
-Every status-returning call goes through :func:`check`, the one place where a status becomes an
-exception (:mod:`model_mapping.errors`).
+A failed status becomes an exception in one place, :func:`error_for_status` (through
+:func:`call` and :func:`call_json`, or directly on the resolve hot path); the classes are in
+:mod:`model_mapping.errors`.
 """
 
 from __future__ import annotations
@@ -174,12 +175,6 @@ def error_for_status(status: int) -> ModelMappingError:
     code = status_code(status)
     detail = raw.decode("utf-8", "replace") if raw else code
     return error_for_code(code, detail, status)
-
-
-def check(status: int) -> None:
-    """Raises the mapped exception unless ``status`` is ``MM_OK``."""
-    if status:
-        raise error_for_status(status)
 
 
 def call(fn: Callable[..., int], *args: Any) -> None:
