@@ -42,6 +42,12 @@ def trim(text: str) -> str:
     return text.strip(_WS)
 
 
+def ascii_lower(text: str) -> str:
+    """Rust's ``to_ascii_lowercase``: ASCII letters only (``str.lower`` when the text is ASCII,
+    several times cheaper than the translation table)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 def scope_type(raw: Any) -> str:
     """Trimmed, ASCII lower-cased, ``tenant`` -> ``mapping``, ``[a-z0-9_-]+``; else
     ``invalid_mapping_scope``."""
@@ -50,7 +56,7 @@ def scope_type(raw: Any) -> str:
     value = trim(raw)
     if not value:
         raise InvalidMappingScopeError(detail="invalid_mapping_scope: scope_type is empty")
-    value = value.translate(_ASCII_LOWER)
+    value = ascii_lower(value)
     if not _SCOPE_RE.fullmatch(value):
         raise InvalidMappingScopeError(
             detail="invalid_mapping_scope: scope_type may only hold [a-z0-9_-]"

@@ -82,7 +82,7 @@ def normalize_scope_type(scope_type: Optional[str]) -> str:
     outside ``[a-z0-9_-]`` comes back trimmed and lower-cased (writes reject it later with
     ``invalid_mapping_scope``).
     """
-    value = _trim(str(scope_type or "")).translate(_ASCII_LOWER)
+    value = norm.ascii_lower(_trim(str(scope_type or "")))
     return "mapping" if value == "tenant" else value
 
 
@@ -97,9 +97,6 @@ def normalize_mapping_id(mapping_id: str) -> str:
     if not sep:
         return text
     return f"{normalize_scope_type(head)}:{_trim(tail)}"
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 async def _resolved(value: Any) -> Any:
@@ -182,7 +179,7 @@ def _prompt_id(scope_key: str) -> Optional[int]:
 def _prompt_key_of(model_key: str) -> Optional[int]:
     """For ``"prompt:<int>"`` (any spelling of the type), the prompt id."""
     head, _, tail = model_key.partition(":")
-    if _trim(head).translate(norm._ASCII_LOWER) != _PROMPT:
+    if norm.ascii_lower(_trim(head)) != _PROMPT:
         return None
     return _prompt_id(tail)
 
