@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::model::Mapping;
+use crate::normalize::MappingId;
 use crate::timestamp;
 
 /// One mapping with the values resolution needs, computed once per snapshot.
@@ -279,10 +280,15 @@ impl Snapshot {
         }
     }
 
-    /// A copy with `mapping` stored under its id, replacing every row of that id.
-    pub(crate) fn with_upserts(&self, mappings: impl IntoIterator<Item = Mapping>) -> Snapshot {
+    /// A copy after a committed write: each mapping replaces every row of its id, then each
+    /// removed id is gone. Only the shards these ids fall in are copied.
+    pub(crate) fn with_changes(
+        &self,
+        upserts: impl IntoIterator<Item = Mapping>,
+        removals: &[MappingId],
+    ) -> Snapshot {
         let mut next = self.clone();
-        for m in mappings {
+        for m in upserts {
             let bare_key = BARE_SCOPES
                 .contains(&m.scope_type.as_str())
                 .then(|| m.scope_key.clone());
@@ -291,17 +297,13 @@ impl Snapshot {
                 next.reindex_bare(&k);
             }
         }
-        next
-    }
-
-    /// A copy without the id.
-    pub(crate) fn without(&self, scope_type: &str, scope_key: &str) -> Snapshot {
-        let mut next = self.clone();
-        if let Some(keys) = next.by_scope.get_mut(scope_type) {
-            keys.remove(scope_key);
-        }
-        if BARE_SCOPES.contains(&scope_type) {
-            next.reindex_bare(scope_key);
+        for id in removals {
+            if let Some(keys) = next.by_scope.get_mut(&id.scope_type) {
+                keys.remove(&id.scope_key);
+            }
+            if BARE_SCOPES.contains(&id.scope_type.as_str()) {
+                next.reindex_bare(&id.scope_key);
+            }
         }
         next
     }
@@ -397,9 +399,10 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "old"))
             .collect();
         let before = Snapshot::new(rows, Vec::<String>::new());
-        let after = before
-            .with_upserts([mapping("mapping:k7", "new"), mapping("global:k9999", "g")])
-            .without("mapping", "k8");
+        let after = before.with_changes(
+            [mapping("mapping:k7", "new"), mapping("global:k9999", "g")],
+            &[MappingId::parse("mapping:k8").unwrap()],
+        );
         assert_eq!(
             before
                 .get("mapping", "k7")
@@ -447,7 +450,7 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "m"))
             .collect();
         let before = Snapshot::new(rows, Vec::<String>::new());
-        let after = before.with_upserts([mapping("mapping:k1", "x")]);
+        let after = before.with_changes([mapping("mapping:k1", "x")], &[]);
         let (b, a) = (
             &before.by_scope.get("mapping").unwrap().shards,
             &after.by_scope.get("mapping").unwrap().shards,

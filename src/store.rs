@@ -87,11 +87,6 @@ pub struct Health {
     pub migration: Value,
 }
 
-enum Next {
-    Replace(Snapshot),
-    Reload,
-}
-
 /// A thread-safe, process-safe, cached store of model mappings over one SQLite file.
 ///
 /// Reads are served from an immutable in-memory snapshot, checked against the database before
@@ -136,28 +131,48 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
     ))
 }
 
-/// Counts ids and keys that arrived as `tenant:...` (or a bare `tenant` scope type).
-fn count_legacy(counter: &AtomicU64, raw_id_or_type: &str) {
-    if normalize::has_legacy_tenant_prefix(raw_id_or_type)
-        || normalize::is_legacy_tenant(raw_id_or_type)
-    {
+/// Counts an id or model key that arrived as `tenant:...` (a bare key `tenant` is a business
+/// key of that name). Decided by the first bytes: it runs on every resolve.
+fn count_legacy_id(counter: &AtomicU64, raw: &str) {
+    if normalize::has_legacy_tenant_prefix(raw) {
         counter.fetch_add(1, Relaxed);
     }
 }
 
-/// The resolve hot path's variant: a model key counts only as `tenant:...` (a bare key
-/// `tenant` is a business key of that name), and that is decided by its first bytes.
-fn count_legacy_key(counter: &AtomicU64, key: &str) {
-    if normalize::has_legacy_tenant_prefix(key) {
+/// Counts a scope type given as `tenant`.
+fn count_legacy_type(counter: &AtomicU64, raw: &str) {
+    if normalize::is_legacy_tenant(raw) {
         counter.fetch_add(1, Relaxed);
     }
 }
 
-/// How many stored rows the snapshot holds for an id, counting rows others wrote in another
-/// spelling (`Tenant`, an untrimmed key), so that a write finds and replaces every one of them.
-fn rows_in(snap: &Snapshot, scope_type: &str, scope_key: &str) -> usize {
-    snap.slot(scope_type, scope_key)
-        .map_or(0, |s| 1 + s.shadowed.len())
+/// The stored rows of one id, read inside the write transaction: the snapshot says how many
+/// rows others may have written in another spelling (`Tenant`, an untrimmed key), so that a
+/// write or delete reaches every one of them.
+fn rows_of(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<Vec<db::StoredRow>> {
+    let known = snap
+        .slot(&id.scope_type, &id.scope_key)
+        .map_or(0, |s| 1 + s.shadowed.len());
+    db::read_id(tx, &id.scope_type, &id.scope_key, known)
+}
+
+fn row_ids(rows: Vec<db::StoredRow>) -> Vec<String> {
+    rows.into_iter().map(|r| r.row_id).collect()
+}
+
+/// Writes `m` over every stored row of its id.
+fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<()> {
+    let id = MappingId {
+        scope_type: m.scope_type.clone(),
+        scope_key: m.scope_key.clone(),
+    };
+    db::write_mapping(tx, m, &row_ids(rows_of(tx, snap, &id)?))
+}
+
+/// Deletes every stored row of an id; how many there were.
+fn delete_rows(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<usize> {
+    let rows = row_ids(rows_of(tx, snap, id)?);
+    db::delete_mapping(tx, &id.scope_type, &id.scope_key, &rows)
 }
 
 impl Store {
@@ -270,8 +285,25 @@ impl Store {
         Ok(())
     }
 
-    /// Reloads the snapshot when another connection committed since the last look.
+    /// Reloads the snapshot when another connection committed since the last look. A failure
+    /// is recorded for `health()` (and the last good snapshot kept); a success clears it.
     fn refresh(&self, c: &mut Conn) -> Result<()> {
+        match self.reload_if_changed(c) {
+            Ok(()) => {
+                // Only touch the health mutex when there is a failure to clear.
+                if self.failing.swap(false, Relaxed) {
+                    self.health.lock().last_error = None;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.record_failure(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn reload_if_changed(&self, c: &mut Conn) -> Result<()> {
         self.ensure_own_connection(c)?;
         let version = data_version(&c.conn)?;
         if version == c.data_version {
@@ -283,8 +315,6 @@ impl Store {
         let mut h = self.health.lock();
         h.refreshes += 1;
         h.last_refresh_at = Some(timestamp::now());
-        h.last_error = None;
-        self.failing.store(false, Relaxed);
         Ok(())
     }
 
@@ -318,15 +348,8 @@ impl Store {
         }
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
-        match self.refresh(c) {
-            // Only touch the health mutex when there is a failure to clear.
-            Ok(()) if self.failing.load(Relaxed) => {
-                self.failing.store(false, Relaxed);
-                self.health.lock().last_error = None;
-            }
-            Ok(()) => {}
-            Err(e) => self.record_failure(&e),
-        }
+        // A failed refresh is recorded in health(); the read serves the last good snapshot.
+        let _ = self.refresh(c);
         if staleness > 0 {
             self.last_check_ns.store(self.now_ns().max(1), Relaxed);
         }
@@ -334,37 +357,25 @@ impl Store {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on a fresh snapshot, then installs the
-    /// snapshot it asks for. A busy database is waited for up to `busy_timeout`.
+    /// snapshot it returns (the old one with this write's changes). A busy database is waited
+    /// for up to `busy_timeout`.
+    ///
+    /// The data version is left where it was: a commit by another connection between the
+    /// refresh and `BEGIN IMMEDIATE` moves it, so the next read reloads and picks that up.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &Snapshot) -> Result<(T, Next)>,
+        f: impl FnOnce(&Transaction<'_>, &Snapshot) -> Result<(T, Snapshot)>,
     ) -> Result<T> {
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
-        if let Err(e) = self.refresh(c) {
-            self.record_failure(&e);
-            return Err(e);
-        }
+        self.refresh(c)?;
         let current = self.snapshot.load_full();
         let tx = c
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (out, next) = f(&tx, &current)?;
         tx.commit()?;
-        match next {
-            Next::Replace(s) => self.snapshot.store(Arc::new(s)),
-            Next::Reload => match load(&c.conn) {
-                Ok((version, s)) => {
-                    self.snapshot.store(Arc::new(s));
-                    c.data_version = version;
-                }
-                // Committed but not reloaded: force the next read to try again.
-                Err(e) => {
-                    c.data_version = i64::MIN;
-                    self.record_failure(&e);
-                }
-            },
-        }
+        self.snapshot.store(Arc::new(next));
         Ok(out)
     }
 
@@ -379,7 +390,7 @@ impl Store {
     ) -> Result<Vec<Arc<Mapping>>> {
         let ty = match scope_type.filter(|t| !t.trim().is_empty()) {
             Some(t) => {
-                count_legacy(&self.legacy_keys, t);
+                count_legacy_type(&self.legacy_keys, t);
                 Some(normalize::scope_type(t)?)
             }
             None => None,
@@ -390,7 +401,7 @@ impl Store {
 
     /// One mapping by id (normalised), or `None`.
     pub fn get(&self, id: &str) -> Result<Option<Arc<Mapping>>> {
-        count_legacy(&self.legacy_keys, id.trim());
+        count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;
         Ok(self.snapshot()?.get(&id.scope_type, &id.scope_key).cloned())
     }
@@ -403,21 +414,21 @@ impl Store {
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
     pub fn resolve_model_key(&self, key: &str) -> Result<Resolution> {
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy_key(&self.legacy_keys, key);
+        count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::resolve_model_key(snap, key))
     }
 
     /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
     pub fn explain(&self, key: &str) -> Result<Explanation> {
         self.resolves.fetch_add(1, Relaxed);
-        count_legacy_key(&self.legacy_keys, key);
+        count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::explain(snap, key))
     }
 
     /// The model for one chat request (SPEC B9).
     pub fn resolve_for_message(&self, req: &MessageRequest<'_>) -> Result<MessageSelection> {
         if let Some(k) = req.mapping_key {
-            count_legacy(&self.legacy_keys, k);
+            count_legacy_id(&self.legacy_keys, k);
         }
         self.read(|snap| resolve::resolve_for_message(snap, req))
     }
@@ -426,56 +437,47 @@ impl Store {
 
     /// Creates or replaces a mapping (SPEC B2); returns it as stored.
     pub fn upsert(&self, input: &MappingInput) -> Result<Arc<Mapping>> {
-        count_legacy(&self.legacy_keys, &input.scope_type);
+        count_legacy_type(&self.legacy_keys, &input.scope_type);
         self.store_mapping(input.validate(false)?)
     }
 
     /// Parses a loose JSON payload (`id` or scope fields) and upserts it.
     pub fn upsert_json(&self, payload: &Value) -> Result<Arc<Mapping>> {
-        let raw = payload.get("scope_type").or_else(|| payload.get("id"));
-        if let Some(t) = raw.and_then(Value::as_str) {
-            count_legacy(&self.legacy_keys, t.trim());
+        match (payload.get("scope_type"), payload.get("id")) {
+            (Some(Value::String(t)), _) => count_legacy_type(&self.legacy_keys, t),
+            (_, Some(Value::String(id))) => count_legacy_id(&self.legacy_keys, id),
+            _ => {}
         }
         self.store_mapping(MappingInput::from_json(payload)?.validate(false)?)
     }
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
         self.write(|tx, snap| {
-            let known = rows_in(snap, &m.scope_type, &m.scope_key);
-            let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
-            let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
-            db::write_mapping(tx, &m, &row_ids)?;
-            let next = snap.with_upserts([m.clone()]);
-            Ok((Arc::new(m), Next::Replace(next)))
+            replace_rows(tx, snap, &m)?;
+            let next = snap.with_changes([m.clone()], &[]);
+            Ok((Arc::new(m), next))
         })
     }
 
     /// Deletes a mapping by id (SPEC B5); whether a row was deleted.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        count_legacy(&self.legacy_keys, id.trim());
+        count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;
         self.write(|tx, snap| {
-            let known = rows_in(snap, &id.scope_type, &id.scope_key);
-            let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
-            let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
-            let n = db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
-            Ok((
-                n > 0,
-                Next::Replace(snap.without(&id.scope_type, &id.scope_key)),
-            ))
+            let n = delete_rows(tx, snap, &id)?;
+            Ok((n > 0, snap.with_changes([], std::slice::from_ref(&id))))
         })
     }
 
     /// Makes `model` the default of an existing mapping and activates it (SPEC B6).
     pub fn activate_default(&self, id: &str, model: &str) -> Result<Arc<Mapping>> {
-        count_legacy(&self.legacy_keys, id.trim());
+        count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;
         let model = normalize::model_name(model)
             .ok_or_else(|| Error::payload("model", "must be a non-empty model name"))?
             .to_owned();
         self.write(|tx, snap| {
-            let known = rows_in(snap, &id.scope_type, &id.scope_key);
-            let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
+            let rows = rows_of(tx, snap, &id)?;
             let row_ids: Vec<String> = rows.iter().map(|r| r.row_id.clone()).collect();
             // Several rows can name one id only when others wrote them; take the newest.
             let current = rows
@@ -497,8 +499,8 @@ impl Store {
             };
             let m = input.validate(false)?;
             db::write_mapping(tx, &m, &row_ids)?;
-            let next = snap.with_upserts([m.clone()]);
-            Ok((Arc::new(m), Next::Replace(next)))
+            let next = snap.with_changes([m.clone()], &[]);
+            Ok((Arc::new(m), next))
         })
     }
 
@@ -520,7 +522,7 @@ impl Store {
             }
             let blocked = db::read_blocked(tx)?;
             let next = snap.with_blocked(blocked.iter().cloned());
-            Ok((blocked, Next::Replace(next)))
+            Ok((blocked, next))
         })
     }
 
@@ -575,13 +577,11 @@ impl Store {
         let imported = valid.len();
         if !valid.is_empty() {
             self.write(|tx, snap| {
-                for m in valid.iter().map(|p| &p.mapping) {
-                    let known = rows_in(snap, &m.scope_type, &m.scope_key);
-                    let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
-                    let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
-                    db::write_mapping(tx, m, &row_ids)?;
+                for p in &valid {
+                    replace_rows(tx, snap, &p.mapping)?;
                 }
-                Ok(((), Next::Reload))
+                let next = snap.with_changes(valid.into_iter().map(|p| p.mapping), &[]);
+                Ok(((), next))
             })?;
         }
         Ok(ImportReport {
@@ -634,19 +634,18 @@ impl Store {
                 .collect();
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
             for m in &plan.writes {
-                let known = rows_in(snap, &m.scope_type, &m.scope_key);
-                let rows = db::read_id(tx, &m.scope_type, &m.scope_key, known)?;
-                let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
-                db::write_mapping(tx, m, &row_ids)?;
+                replace_rows(tx, snap, m)?;
             }
-            for id in &plan.deleted {
-                let id = MappingId::parse(id)?;
-                let known = rows_in(snap, &id.scope_type, &id.scope_key);
-                let rows = db::read_id(tx, &id.scope_type, &id.scope_key, known)?;
-                let row_ids: Vec<String> = rows.into_iter().map(|r| r.row_id).collect();
-                db::delete_mapping(tx, &id.scope_type, &id.scope_key, &row_ids)?;
+            let deleted = plan
+                .deleted
+                .iter()
+                .map(|id| MappingId::parse(id))
+                .collect::<Result<Vec<_>>>()?;
+            for id in &deleted {
+                delete_rows(tx, snap, id)?;
             }
-            Ok((plan.report(), Next::Reload))
+            let next = snap.with_changes(plan.writes.iter().cloned(), &deleted);
+            Ok((plan.report(), next))
         })
     }
 

@@ -320,6 +320,30 @@ fn when_a_refresh_fails_in_wal_mode_reads_serve_the_last_good_snapshot() {
 }
 
 #[test]
+fn only_the_tenant_prefix_counts_as_a_legacy_key_not_a_business_key_named_tenant() {
+    let db = fresh();
+    let store = db.open();
+    put(
+        &store,
+        json!({"id": "mapping:tenant", "default_model": "m"}),
+    );
+    store.resolve_model_key("tenant").unwrap();
+    let bare = model_mapping::MessageRequest {
+        user_id: Some("u"),
+        mapping_key: Some("tenant"),
+        ..Default::default()
+    };
+    store.resolve_for_message(&bare).unwrap();
+    assert_eq!(store.health().unwrap().legacy_tenant_keys, 0);
+    let prefixed = model_mapping::MessageRequest {
+        mapping_key: Some("tenant:tenant"),
+        ..bare
+    };
+    store.resolve_for_message(&prefixed).unwrap();
+    assert_eq!(store.health().unwrap().legacy_tenant_keys, 1);
+}
+
+#[test]
 fn health_reports_versions_counters_and_the_migration_records() {
     let db = fresh();
     let store = db.open();
