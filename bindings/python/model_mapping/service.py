@@ -185,7 +185,8 @@ def _prompt_key_of(model_key: str) -> Optional[int]:
 
 
 def _candidate_text(value: Any) -> Optional[str]:
-    # The library's tolerant reading of host-kept candidates (Python's str() of a scalar).
+    # Host-kept candidates read tolerantly (Python's str() of a scalar), before activate_default
+    # rewrites a prompt mapping.
     if value is None:
         return None
     if isinstance(value, str):
@@ -197,28 +198,6 @@ def _candidate_text(value: Any) -> Optional[str]:
     else:
         text = str(value)
     return text or None
-
-
-def _walk(mapping: Dict[str, Any]) -> List[str]:
-    """``[default_model] + candidates`` of a host-kept mapping, each model once."""
-    raw_default = mapping.get("default_model")
-    default = norm.model_name(raw_default) if isinstance(raw_default, str) else None
-    raw = mapping.get("candidates")
-    texts = [t for t in (_candidate_text(v) for v in raw) if t] if isinstance(raw, list) else []
-    cands = norm.candidates(texts, default)
-    if default is None:
-        return cands
-    return [default] + [c for c in cands if c != default]
-
-
-def _is_active(mapping: Dict[str, Any]) -> bool:
-    # Same rule as the library applies to a host's prompt mapping in resolve_for_message.
-    value = mapping.get("is_active")
-    if value is False:
-        return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-        return False
-    return True
 
 
 def _looks_like_embedding_model(name: str) -> bool:
@@ -472,12 +451,19 @@ class ModelMappingService:
 
     async def _resolve_prompt(self, store: Store, prompt_id: int) -> Optional[JSONDict]:
         """``prompt:<id>`` resolved against the prompt record's mapping; ``None`` when the
-        prompt holds no active mapping (the store's rows are consulted next)."""
+        prompt holds no active mapping (the store's rows are consulted next).
+
+        The model is picked by the library, with the rules ``resolve_for_message`` applies to
+        the same record (how a host-kept mapping is read, whether it is active, the walk that
+        skips blocked models): one call, and the two can never disagree."""
         mapping = await self._read_prompt_mapping(prompt_id)
-        if not mapping or not _is_active(mapping):
+        if not mapping:
             return None
-        blocked = set(store.blocked_models())
-        resolved = next((m for m in _walk(mapping) if m not in blocked), None)
+        selection = store.resolve_for_message(None, None, prompt_id, mapping)
+        hit = selection.get("hit")
+        if not hit or hit.get("source") != _PROMPT:
+            return None  # inactive: the chain went past the prompt step
+        resolved = selection.get("model")
         metadata = mapping.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         return {
