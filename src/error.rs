@@ -174,7 +174,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_json(err: &serde_json::Error) -> Error {
+    /// `invalid_json` with the parser's line and column.
+    pub fn from_json(err: &serde_json::Error) -> Error {
         Error::InvalidJson {
             line: err.line(),
             column: err.column(),

@@ -111,16 +111,7 @@ fn read_input(file: &Path) -> Result<String, CliError> {
 }
 
 fn parse_json(text: &str, file: &Path) -> Result<Value, CliError> {
-    serde_json::from_str(text).map_err(|e| {
-        CliError::in_input(
-            Error::InvalidJson {
-                line: e.line(),
-                column: e.column(),
-                detail: e.to_string(),
-            },
-            file,
-        )
-    })
+    serde_json::from_str(text).map_err(|e| CliError::in_input(Error::from_json(&e), file))
 }
 
 fn read_items(file: &Path) -> Result<Vec<Value>, CliError> {
