@@ -2,8 +2,11 @@
 
 They mirror ``src/normalize.rs`` and ``src/model.rs`` exactly (the same whitespace set as Rust's
 ``str::trim``, ASCII-only lower-casing, the same limits), because the drop-in service applies
-them to prompt-scope mappings, which live in the backend's prompt records and never reach the
-library. Stored mappings are validated by the library itself.
+them where the library cannot: to route an id or payload to the prompt records or the store,
+and to validate and write prompt-scope mappings, which live in the backend's prompt records and
+never reach the library (the C ABI has no validate-without-storing call). Stored mappings are
+validated by the library itself, and the model of a prompt mapping is picked by the library
+(``resolve_for_message``); only what has no C function is here.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .errors import InvalidMappingIdError, InvalidMappingScopeError, InvalidPayloadError
 
-#: Scope types the backend knows; other well-formed types are stored too.
-KNOWN_SCOPE_TYPES = ("prompt", "user", "premium_user", "mapping", "global", "module")
 #: Longest scope key, model name or mapping name, in characters.
 MAX_NAME_CHARS = 256
 #: Most candidates one mapping may hold.
@@ -93,12 +94,6 @@ def split_id(raw: Any) -> Tuple[str, str]:
             detail="invalid_mapping_id: id must have a non-empty scope_type and scope_key"
         )
     return scope_type(head), scope_key(tail)
-
-
-def mapping_id(raw: Any) -> str:
-    """``" Tenant:xai "`` -> ``"mapping:xai"``."""
-    ty, key = split_id(raw)
-    return f"{ty}:{key}"
 
 
 def _text_field(obj: Dict[str, Any], key: str) -> Optional[str]:
