@@ -31,6 +31,8 @@ else
     cargo test --no-fail-fast --lib --bins --tests
 fi
 cargo test --doc --quiet
+# SPEC B15: the opt-in bundled build refuses to share a process with another SQLite.
+cargo test --quiet --features bundled --test bundled_guard
 
 step "Rust example"
 cargo build --release --quiet
