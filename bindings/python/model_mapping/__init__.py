@@ -11,28 +11,8 @@ looked for); ``ImportError`` says how to build it when it is missing.
 
 from __future__ import annotations
 
-from .errors import (
-    DatabaseBusyError,
-    DatabaseCantOpenError,
-    DatabaseCorruptError,
-    DatabaseEmptyError,
-    DatabaseError,
-    DatabaseIOError,
-    DatabaseReadonlyError,
-    DatabasePermissionDeniedError,
-    InternalError,
-    InvalidInputError,
-    InvalidJsonError,
-    InvalidMappingIdError,
-    InvalidMappingScopeError,
-    InvalidPayloadError,
-    LibraryPanicError,
-    MappingNotFoundError,
-    ModelMappingError,
-    MultipleSqliteCopiesError,
-    NotADatabaseError,
-    StoreClosedError,
-)
+from . import errors
+from .errors import *  # noqa: F401,F403 - the exception classes, listed once in errors.__all__
 from .service import ModelMappingService, normalize_mapping_id, normalize_scope_type
 from .store import Store, sqlite_source_id, sqlite_version, version
 
@@ -46,24 +26,5 @@ __all__ = [
     "version",
     "sqlite_version",
     "sqlite_source_id",
-    "ModelMappingError",
-    "InvalidInputError",
-    "InvalidMappingIdError",
-    "InvalidMappingScopeError",
-    "InvalidPayloadError",
-    "InvalidJsonError",
-    "MappingNotFoundError",
-    "DatabaseBusyError",
-    "DatabaseCorruptError",
-    "DatabaseIOError",
-    "NotADatabaseError",
-    "DatabaseEmptyError",
-    "DatabaseCantOpenError",
-    "DatabaseReadonlyError",
-    "DatabasePermissionDeniedError",
-    "DatabaseError",
-    "MultipleSqliteCopiesError",
-    "StoreClosedError",
-    "LibraryPanicError",
-    "InternalError",
 ]
+__all__ += errors.__all__

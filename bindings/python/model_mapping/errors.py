@@ -216,6 +216,6 @@ __all__ = [
     "StoreClosedError",
     "LibraryPanicError",
     "InternalError",
-    "ERRORS_BY_CODE",
-    "error_for_code",
 ]
+# The exception classes only: the package re-exports this list. ERRORS_BY_CODE and
+# error_for_code are the binding's own helpers (model_mapping._ffi), importable by name.
