@@ -101,23 +101,8 @@ STALENESS_MS = 1000
 BLOCKED = ["model-0-a"]
 UPDATED_AT = "2026-01-08T02:07:59+00:00"
 
-# The backend's table, exactly (SPEC B12; the same text as src/sql/mappings_table.sql).
-DDL = """
-CREATE TABLE IF NOT EXISTS llm_model_mappings (
-    id TEXT PRIMARY KEY,
-    scope_type TEXT NOT NULL,
-    scope_key TEXT NOT NULL,
-    name TEXT,
-    default_model TEXT,
-    candidates_json TEXT,
-    is_active INTEGER DEFAULT 1,
-    updated_at TEXT,
-    metadata_json TEXT,
-    created_at TEXT DEFAULT CURRENT_TIMESTAMP
-);
-CREATE INDEX IF NOT EXISTS idx_llm_model_mappings_scope ON llm_model_mappings (scope_type, scope_key);
-CREATE INDEX IF NOT EXISTS idx_llm_model_mappings_updated_at ON llm_model_mappings (updated_at DESC);
-"""
+# The backend's table, exactly (SPEC B12): the file the library itself compiles in.
+DDL = (Path(__file__).resolve().parents[3] / "src" / "sql" / "mappings_table.sql").read_text()
 
 COLUMNS = "id, scope_type, scope_key, name, default_model, candidates_json, is_active, updated_at, metadata_json"
 SELECT_ALL = f"SELECT {COLUMNS} FROM llm_model_mappings"
