@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,18 +120,6 @@ def python_env() -> Dict[str, str]:
     return env
 
 
-def run_python(
-    code_or_args: Sequence[str], timeout: float = 600, env: Optional[Dict[str, str]] = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *code_or_args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or python_env(),
-    )
-
-
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -151,12 +138,6 @@ def last_json_line(text: str) -> Optional[Any]:
             except ValueError:
                 continue
     return None
-
-
-def peak_rss_mib_of_children() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
 def load_average() -> str:
