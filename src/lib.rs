@@ -23,10 +23,10 @@
 //! store.update_blocked(&[("grok-4".into(), true)])?;
 //! let r = store.resolve_model_key("xai")?;
 //! assert!(r.hit());
-//! assert_eq!(r.resolved_model.as_deref(), Some("grok-3")); // the blocked default is skipped
+//! assert_eq!(r.resolved_model(), Some("grok-3")); // the blocked default is skipped
 //!
 //! let miss = store.resolve_model_key("llama3:8b")?; // not a mapping: passes through
-//! assert_eq!(miss.resolved_model.as_deref(), Some("llama3:8b"));
+//! assert_eq!(miss.resolved_model(), Some("llama3:8b"));
 //! # Ok(()) }
 //! ```
 //!

@@ -1,5 +1,6 @@
 //! Pure resolution over a [`Snapshot`] (SPEC B8, B9): no I/O, no locks, no clock.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -10,53 +11,133 @@ use crate::normalize;
 use crate::snapshot::{Entry, Slot, Snapshot, BARE_SCOPES};
 
 /// The answer to `resolve_model_key` (SPEC B8).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolution {
-    /// The model to call upstream; `None` for a blank key or when every model is blocked.
-    pub resolved_model: Option<Arc<str>>,
-    /// The mapping that matched, if any (`hit` is `mapping.is_some()`).
-    pub mapping: Option<Arc<Mapping>>,
-    /// From the matched mapping's metadata.
-    pub preferred_endpoint_id: Option<i64>,
+///
+/// A hit shares the snapshot's entry (one reference count) and a miss borrows the key it
+/// passes through, so resolving allocates nothing; [`Resolution::into_owned`] detaches it from
+/// the key.
+#[derive(Debug, Clone)]
+pub struct Resolution<'k>(Found<'k>);
+
+#[derive(Debug, Clone)]
+enum Found<'k> {
+    /// A blank key.
+    Blank,
+    /// No mapping matched: the (trimmed) key is the model.
+    Miss(Cow<'k, str>),
+    Hit(Arc<Entry>),
 }
 
-impl Resolution {
-    /// Whether a mapping matched.
-    pub fn hit(&self) -> bool {
-        self.mapping.is_some()
-    }
-
-    fn miss(model: Option<&str>) -> Resolution {
-        Resolution {
-            resolved_model: model.map(Arc::from),
-            mapping: None,
-            preferred_endpoint_id: None,
+impl<'k> Resolution<'k> {
+    /// The model to call upstream; `None` for a blank key or when every model is blocked.
+    pub fn resolved_model(&self) -> Option<&str> {
+        match &self.0 {
+            Found::Blank => None,
+            Found::Miss(key) => Some(key),
+            Found::Hit(entry) => entry.picked.as_deref(),
         }
     }
 
-    fn of(entry: &Entry) -> Resolution {
-        Resolution {
-            resolved_model: entry.picked.clone(),
-            mapping: Some(Arc::clone(&entry.mapping)),
+    /// Whether a mapping matched.
+    pub fn hit(&self) -> bool {
+        matches!(self.0, Found::Hit(_))
+    }
+
+    /// The mapping that matched, if any.
+    pub fn mapping(&self) -> Option<&Arc<Mapping>> {
+        match &self.0 {
+            Found::Hit(entry) => Some(&entry.mapping),
+            _ => None,
+        }
+    }
+
+    /// From the matched mapping's metadata.
+    pub fn preferred_endpoint_id(&self) -> Option<i64> {
+        match &self.0 {
+            Found::Hit(entry) => entry.endpoint,
+            _ => None,
+        }
+    }
+
+    /// The same answer, owning its text.
+    pub fn into_owned(self) -> Resolution<'static> {
+        Resolution(match self.0 {
+            Found::Blank => Found::Blank,
+            Found::Miss(key) => Found::Miss(Cow::Owned(key.into_owned())),
+            Found::Hit(entry) => Found::Hit(entry),
+        })
+    }
+
+    /// The answer as the JSON object of SPEC B8. A hit's text is made once per snapshot entry
+    /// and then copied: the C ABI returns it on every resolve.
+    pub fn to_json(&self) -> String {
+        match &self.0 {
+            Found::Hit(entry) => entry.resolution_json().to_owned(),
+            _ => serde_json::to_string(self).expect("a resolution always serialises"),
+        }
+    }
+
+    fn of(entry: &Arc<Entry>) -> Resolution<'k> {
+        Resolution(Found::Hit(Arc::clone(entry)))
+    }
+}
+
+impl PartialEq for Resolution<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.resolved_model() == other.resolved_model()
+            && self.mapping() == other.mapping()
+            && self.preferred_endpoint_id() == other.preferred_endpoint_id()
+    }
+}
+
+/// The B8 object of a hit, in its key order.
+#[derive(Serialize)]
+struct HitView<'a> {
+    resolved_model: Option<&'a str>,
+    hit: bool,
+    mapping_id: &'a str,
+    scope_type: &'a str,
+    scope_key: &'a str,
+    metadata: &'a Metadata,
+    preferred_endpoint_id: Option<i64>,
+}
+
+impl<'a> HitView<'a> {
+    fn of(entry: &'a Entry) -> HitView<'a> {
+        let m = &entry.mapping;
+        HitView {
+            resolved_model: entry.picked.as_deref(),
+            hit: true,
+            mapping_id: &m.id,
+            scope_type: &m.scope_type,
+            scope_key: &m.scope_key,
+            metadata: &m.metadata,
             preferred_endpoint_id: entry.endpoint,
         }
     }
 }
 
-impl Serialize for Resolution {
+/// The B8 object of a blank key or a miss.
+#[derive(Serialize)]
+struct MissView<'a> {
+    resolved_model: Option<&'a str>,
+    hit: bool,
+}
+
+/// The JSON text of a hit on `entry` (what [`Entry`] keeps once made).
+pub(crate) fn hit_json(entry: &Entry) -> String {
+    serde_json::to_string(&HitView::of(entry)).expect("a resolution always serialises")
+}
+
+impl Serialize for Resolution<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("resolved_model", &self.resolved_model)?;
-        m.serialize_entry("hit", &self.hit())?;
-        if let Some(mapping) = &self.mapping {
-            m.serialize_entry("mapping_id", &mapping.id)?;
-            m.serialize_entry("scope_type", &mapping.scope_type)?;
-            m.serialize_entry("scope_key", &mapping.scope_key)?;
-            m.serialize_entry("metadata", &mapping.metadata)?;
-            m.serialize_entry("preferred_endpoint_id", &self.preferred_endpoint_id)?;
+        match &self.0 {
+            Found::Hit(entry) => HitView::of(entry).serialize(s),
+            _ => MissView {
+                resolved_model: self.resolved_model(),
+                hit: false,
+            }
+            .serialize(s),
         }
-        m.end()
     }
 }
 
@@ -83,19 +164,24 @@ fn active<'s>(snap: &'s Snapshot, scope_type: &str, key: &str) -> Option<&'s Arc
 }
 
 /// Resolves the model key a client sent (SPEC B8).
-pub fn resolve_model_key(snap: &Snapshot, key: &str) -> Resolution {
+pub fn resolve_model_key<'k>(snap: &Snapshot, key: &'k str) -> Resolution<'k> {
     let key = normalize::trim(key);
     if key.is_empty() {
-        return Resolution::miss(None);
+        return Resolution(Found::Blank);
     }
     let found = match target(key) {
+        // The bare-key index holds the active `mapping` row of a key when there is one, so
+        // `mapping:k` is one lookup there instead of a scope-type scan and a slot lookup.
+        Some(Target::Id(ty, k)) if ty == "mapping" => {
+            snap.bare(k).filter(|e| e.mapping.scope_type == "mapping")
+        }
         Some(Target::Id(ty, k)) => active(snap, &ty, k),
         Some(Target::Bare(k)) => snap.bare(k),
         None => None,
     };
     match found {
         Some(entry) => Resolution::of(entry),
-        None => Resolution::miss(Some(key)),
+        None => Resolution(Found::Miss(Cow::Borrowed(key))),
     }
 }
 
@@ -156,7 +242,7 @@ pub struct CandidateFate {
 pub struct Explanation {
     /// The same result `resolve_model_key` gives.
     #[serde(flatten)]
-    pub resolution: Resolution,
+    pub resolution: Resolution<'static>,
     /// Every mapping that matched the key, with why it won or lost.
     pub considered: Vec<Considered>,
     /// Each model of the chosen mapping with its fate.
@@ -165,7 +251,7 @@ pub struct Explanation {
 
 /// Resolves like [`resolve_model_key`] and says why.
 pub fn explain(snap: &Snapshot, key: &str) -> Explanation {
-    let resolution = resolve_model_key(snap, key);
+    let resolution = resolve_model_key(snap, key).into_owned();
     let trimmed = key.trim();
     let slots: Vec<&Slot> = match (trimmed.is_empty(), target(trimmed)) {
         (true, _) | (_, None) => Vec::new(),
@@ -175,7 +261,7 @@ pub fn explain(snap: &Snapshot, key: &str) -> Explanation {
             .filter_map(|ty| snap.slot(ty, k))
             .collect(),
     };
-    let chosen = resolution.mapping.as_ref();
+    let chosen = resolution.mapping();
     let mut considered = Vec::new();
     for slot in slots {
         for entry in std::iter::once(&slot.winner).chain(slot.shadowed.iter()) {

@@ -3,7 +3,7 @@
 //! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
 //! copy-on-write after one upsert clones reference counts, not strings.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
@@ -17,22 +17,30 @@ pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
-    /// The first model of [`Mapping::walk`] not blocked; `None` when all are. Shared so a
-    /// resolve hit allocates nothing.
-    pub picked: Option<Arc<str>>,
+    /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
+    pub picked: Option<Box<str>>,
+    /// The resolution JSON of a hit on this entry, made on the first resolve that needs it.
+    json: OnceLock<Box<str>>,
 }
 
 impl Entry {
     fn new(mapping: Arc<Mapping>, blocked: &Blocked) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
-        let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Arc::from);
+        let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
         Entry {
             mapping,
             updated,
             endpoint,
             picked,
+            json: OnceLock::new(),
         }
+    }
+
+    /// The JSON object a resolve that hits this entry returns (SPEC B8).
+    pub fn resolution_json(&self) -> &str {
+        self.json
+            .get_or_init(|| crate::resolve::hit_json(self).into_boxed_str())
     }
 }
 

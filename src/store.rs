@@ -412,7 +412,7 @@ impl Store {
     }
 
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
-    pub fn resolve_model_key(&self, key: &str) -> Result<Resolution> {
+    pub fn resolve_model_key<'k>(&self, key: &'k str) -> Result<Resolution<'k>> {
         self.resolves.fetch_add(1, Relaxed);
         count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::resolve_model_key(snap, key))
@@ -746,7 +746,7 @@ mod tests {
             .upsert(&MappingInput::new("mapping:xai", Some("grok-4")).unwrap())
             .unwrap();
         let r = store.resolve_model_key("xai").unwrap();
-        assert_eq!(r.resolved_model.as_deref(), Some("grok-4"));
+        assert_eq!(r.resolved_model(), Some("grok-4"));
         assert!(!Path::new(":memory:").exists());
     }
 

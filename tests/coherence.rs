@@ -35,11 +35,7 @@ fn a_second_connections_insert_update_and_delete_are_seen_by_the_next_read() {
     )
     .unwrap();
     assert_eq!(
-        store
-            .resolve_model_key("xai")
-            .unwrap()
-            .resolved_model
-            .as_deref(),
+        store.resolve_model_key("xai").unwrap().resolved_model(),
         Some("grok-3")
     );
 
@@ -67,7 +63,7 @@ fn a_second_connections_insert_update_and_delete_are_seen_by_the_next_read() {
     assert!(store
         .resolve_model_key("claude")
         .unwrap()
-        .resolved_model
+        .resolved_model()
         .is_none());
 
     // Writes inside a transaction of the other connection are seen once committed.
@@ -93,7 +89,7 @@ fn another_store_in_the_same_process_sees_each_write() {
     b.upsert(&input("mapping:x", Some("two"), &[])).unwrap();
     assert_eq!(model_of(&a, "mapping:x").as_deref(), Some("two"));
     a.update_blocked(&[("two".into(), true)]).unwrap();
-    assert!(b.resolve_model_key("x").unwrap().resolved_model.is_none());
+    assert!(b.resolve_model_key("x").unwrap().resolved_model().is_none());
     b.delete("mapping:x").unwrap();
     assert!(a.get("mapping:x").unwrap().is_none());
 }
@@ -140,8 +136,7 @@ fn another_process_insert_update_and_delete_are_seen_by_the_next_read() {
         store
             .resolve_model_key("from-child")
             .unwrap()
-            .resolved_model
-            .as_deref(),
+            .resolved_model(),
         Some("child-model-2")
     );
     run("delete");
@@ -198,11 +193,7 @@ fn when_a_refresh_is_busy_past_the_timeout_reads_serve_the_last_good_snapshot_an
 
     assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("old"));
     assert_eq!(
-        store
-            .resolve_model_key("x")
-            .unwrap()
-            .resolved_model
-            .as_deref(),
+        store.resolve_model_key("x").unwrap().resolved_model(),
         Some("old")
     );
     let h = store.health().unwrap();

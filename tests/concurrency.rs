@@ -17,11 +17,12 @@ fn write_and_resolve(store: &Store, tag: &str, n: usize) {
         let id = format!("mapping:{tag}-{i}");
         let model = format!("model-{tag}-{i}");
         store.upsert(&input(&id, Some(&model), &[])).unwrap();
-        let r = store.resolve_model_key(&format!("{tag}-{i}")).unwrap();
-        assert_eq!(r.resolved_model.as_deref(), Some(model.as_str()));
+        let key = format!("{tag}-{i}");
+        let r = store.resolve_model_key(&key).unwrap();
+        assert_eq!(r.resolved_model(), Some(model.as_str()));
         // Other writers' keys resolve to something coherent: their model or a pass-through.
         let other = store.resolve_model_key("shared").unwrap();
-        if let Some(m) = other.mapping {
+        if let Some(m) = other.mapping() {
             assert_eq!(m.id, "mapping:shared");
         }
         if i % 5 == 0 {

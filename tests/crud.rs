@@ -352,11 +352,7 @@ fn activate_default_sets_the_default_activates_appends_and_keeps_name_and_metada
     assert_eq!(m.default_model.as_deref(), Some("b"));
     assert_eq!(m.candidates, ["a", "b", "c"]);
     assert_eq!(
-        store
-            .resolve_model_key("x")
-            .unwrap()
-            .resolved_model
-            .as_deref(),
+        store.resolve_model_key("x").unwrap().resolved_model(),
         Some("b")
     );
 }

@@ -23,7 +23,7 @@ fn child_work(store: &model_mapping::Store) -> i32 {
         return 12;
     }
     match store.resolve_model_key("from-child") {
-        Ok(r) if r.resolved_model.as_deref() == Some("child") => {}
+        Ok(r) if r.resolved_model() == Some("child") => {}
         _ => return 13,
     }
     match store.health() {
@@ -72,8 +72,7 @@ fn a_forked_child_opens_its_own_connection_reads_and_writes_and_the_parent_carri
         store
             .resolve_model_key("from-child")
             .unwrap()
-            .resolved_model
-            .as_deref(),
+            .resolved_model(),
         Some("child")
     );
     store

@@ -7,7 +7,7 @@ use model_mapping::{MappingInput, Store, StoreOptions};
 
 fn child_work(store: &Store) -> i32 {
     match store.resolve_model_key("xai") {
-        Ok(r) if r.resolved_model.as_deref() == Some("grok-4") => {}
+        Ok(r) if r.resolved_model() == Some("grok-4") => {}
         _ => return 10,
     }
     let upserted = MappingInput::new("mapping:child", Some("m"))

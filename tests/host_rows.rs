@@ -87,8 +87,8 @@ fn a_database_created_with_the_backend_ddl_and_filled_by_sql_is_read_and_migrate
         "a naive timestamp is UTC"
     );
     let r = store.resolve_model_key("xai").unwrap();
-    assert_eq!(r.resolved_model.as_deref(), Some("grok-4"));
-    assert_eq!(r.preferred_endpoint_id, Some(7));
+    assert_eq!(r.resolved_model(), Some("grok-4"));
+    assert_eq!(r.preferred_endpoint_id(), Some(7));
 
     assert_eq!(
         get("tenant:claude").default_model.as_deref(),

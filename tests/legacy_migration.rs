@@ -85,7 +85,7 @@ fn tenant_entries_are_imported_as_mapping_rows() {
         store
             .resolve_model_key("xai")
             .unwrap()
-            .preferred_endpoint_id,
+            .preferred_endpoint_id(),
         Some(7)
     );
     // A missing timestamp is stamped with now.
@@ -398,11 +398,7 @@ fn assert_failed_untouched(db: &Db, bytes_before: &[u8]) -> MigrationReport {
     // Usable: reads, resolves and writes that do not touch the mappings table.
     assert!(store.list(None, None).unwrap().is_empty());
     assert_eq!(
-        store
-            .resolve_model_key("xai")
-            .unwrap()
-            .resolved_model
-            .as_deref(),
+        store.resolve_model_key("xai").unwrap().resolved_model(),
         Some("xai")
     );
     assert!(store.health().unwrap().migration["mappings"].is_null());
@@ -460,11 +456,7 @@ fn an_explicit_rerun_after_a_failure_imports_the_fixed_file() {
     assert_eq!(r.status, MigrationStatus::Imported);
     assert_eq!(store.last_migration().unwrap(), r);
     assert_eq!(
-        store
-            .resolve_model_key("x")
-            .unwrap()
-            .resolved_model
-            .as_deref(),
+        store.resolve_model_key("x").unwrap().resolved_model(),
         Some("m")
     );
 }

@@ -197,17 +197,17 @@ fn resolution_import_and_snapshot_normalise_ids_too() {
         store
             .resolve_model_key("Tenant:a")
             .unwrap()
-            .resolved_model
-            .as_deref(),
+            .resolved_model(),
         Some("m-a")
     );
     assert_eq!(
         store
             .resolve_model_key("tenant:b")
             .unwrap()
-            .mapping
+            .mapping()
             .unwrap()
-            .id,
+            .id
+            .clone(),
         "mapping:b"
     );
 }

@@ -11,7 +11,7 @@ fn resolved(store: &Store, key: &str) -> Option<String> {
     store
         .resolve_model_key(key)
         .unwrap()
-        .resolved_model
+        .resolved_model()
         .map(|m| m.to_string())
 }
 
@@ -25,8 +25,8 @@ fn endpoint(metadata: Value) -> Option<i64> {
     let r = store.resolve_model_key("x").unwrap();
     assert!(r.hit());
     let from_json = serde_json::to_value(&r).unwrap()["preferred_endpoint_id"].as_i64();
-    assert_eq!(from_json, r.preferred_endpoint_id);
-    r.preferred_endpoint_id
+    assert_eq!(from_json, r.preferred_endpoint_id());
+    r.preferred_endpoint_id()
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn blank_keys_resolve_to_null_without_a_hit() {
     put(&store, json!({"id": "global:global", "default_model": "m"}));
     for key in ["", "   ", "\t\n"] {
         let r = store.resolve_model_key(key).unwrap();
-        assert_eq!(r.resolved_model, None);
+        assert_eq!(r.resolved_model(), None);
         assert!(!r.hit());
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
@@ -73,6 +73,51 @@ fn a_hit_carries_the_mapping_id_scope_metadata_and_endpoint() {
                "metadata": {"preferred_endpoint_id": 7, "temperature": 0.7},
                "preferred_endpoint_id": 7})
     );
+}
+
+#[test]
+fn the_json_text_of_a_resolution_is_its_b8_object_and_follows_writes() {
+    let db = fresh();
+    let store = db.open();
+    put(
+        &store,
+        json!({"id": "mapping:xai", "default_model": "grok-4", "metadata": {"z": 1, "a": [2]}}),
+    );
+    for key in ["xai", "mapping:xai", "llama3:8b", "  "] {
+        let r = store.resolve_model_key(key).unwrap();
+        // Twice: the second hit is served from the text kept with the snapshot entry.
+        for _ in 0..2 {
+            assert_eq!(r.to_json(), serde_json::to_string(&r).unwrap(), "{key}");
+        }
+    }
+    assert!(store
+        .resolve_model_key("xai")
+        .unwrap()
+        .to_json()
+        .starts_with(r#"{"resolved_model":"grok-4","hit":true,"mapping_id":"mapping:xai""#));
+    // A write makes a new entry, so the kept text cannot outlive the mapping it describes.
+    put(
+        &store,
+        json!({"id": "mapping:xai", "default_model": "grok-5", "metadata": {"z": 2}}),
+    );
+    let text = store.resolve_model_key("xai").unwrap().to_json();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["resolved_model"], "grok-5");
+    assert_eq!(v["metadata"], json!({"z": 2}));
+}
+
+#[test]
+fn a_miss_borrows_the_trimmed_key_and_into_owned_keeps_it() {
+    let db = fresh();
+    let store = db.open();
+    let owned = {
+        let key = String::from("  llama3:8b ");
+        let r = store.resolve_model_key(&key).unwrap();
+        assert_eq!(r.resolved_model(), Some("llama3:8b"));
+        r.into_owned()
+    };
+    assert_eq!(owned.resolved_model(), Some("llama3:8b"));
+    assert!(!owned.hit());
 }
 
 #[test]
@@ -127,8 +172,8 @@ fn a_mapping_beats_a_global_of_the_same_key() {
         ],
     );
     let r = store.resolve_model_key("xai").unwrap();
-    assert_eq!(r.resolved_model.as_deref(), Some("from-mapping"));
-    assert_eq!(r.mapping.unwrap().id, "mapping:xai");
+    assert_eq!(r.resolved_model(), Some("from-mapping"));
+    assert_eq!(r.mapping().unwrap().id, "mapping:xai");
     // Other scope types never match a bare key.
     put(&store, json!({"id": "user:bob", "default_model": "u"}));
     assert_eq!(resolved(&store, "bob").as_deref(), Some("bob"));
@@ -136,6 +181,36 @@ fn a_mapping_beats_a_global_of_the_same_key() {
     // Without the mapping, the global one answers.
     store.delete("mapping:xai").unwrap();
     assert_eq!(resolved(&store, "xai").as_deref(), Some("from-global"));
+}
+
+#[test]
+fn a_prefixed_key_matches_only_its_own_scope_type() {
+    let db = fresh();
+    let store = db.open();
+    put(
+        &store,
+        json!({"id": "global:xai", "default_model": "from-global"}),
+    );
+    // `mapping:xai` (or `tenant:xai`) names the mapping row alone: no fall-back to global.
+    for key in ["mapping:xai", "tenant:xai", " Mapping : xai "] {
+        let r = store.resolve_model_key(key).unwrap();
+        assert!(!r.hit(), "{key}");
+        assert_eq!(r.resolved_model(), Some(key.trim()));
+    }
+    assert_eq!(
+        resolved(&store, "global:xai").as_deref(),
+        Some("from-global")
+    );
+    // An inactive mapping row is not a match either, even beside an active global one.
+    put(
+        &store,
+        json!({"id": "mapping:xai", "default_model": "m", "is_active": false}),
+    );
+    assert!(!store.resolve_model_key("mapping:xai").unwrap().hit());
+    assert_eq!(resolved(&store, "xai").as_deref(), Some("from-global"));
+    put(&store, json!({"id": "mapping:xai", "default_model": "m"}));
+    assert_eq!(resolved(&store, "mapping:xai").as_deref(), Some("m"));
+    assert_eq!(resolved(&store, "tenant:xai").as_deref(), Some("m"));
 }
 
 #[test]
@@ -194,7 +269,7 @@ fn inactive_mappings_never_match() {
     for key in ["xai", "mapping:xai", "tenant:xai", "user:bob"] {
         let r = store.resolve_model_key(key).unwrap();
         assert!(!r.hit(), "{key}");
-        assert_eq!(r.resolved_model.as_deref(), Some(key));
+        assert_eq!(r.resolved_model(), Some(key));
     }
     // An inactive mapping lets an active global of the same key answer.
     put(&store, json!({"id": "global:xai", "default_model": "g"}));
@@ -226,7 +301,7 @@ fn a_blocked_default_falls_through_to_the_next_candidate() {
         .unwrap();
     let r = store.resolve_model_key("xai").unwrap();
     assert!(r.hit());
-    assert_eq!(r.resolved_model.as_deref(), Some("grok-2"));
+    assert_eq!(r.resolved_model(), Some("grok-2"));
     store.update_blocked(&[("grok-4".into(), false)]).unwrap();
     assert_eq!(resolved(&store, "xai").as_deref(), Some("grok-4"));
 }
@@ -246,7 +321,7 @@ fn when_every_model_is_blocked_the_result_is_null_with_a_hit() {
     for key in ["xai", "empty", "mapping:empty"] {
         let r = store.resolve_model_key(key).unwrap();
         assert!(r.hit(), "{key}");
-        assert_eq!(r.resolved_model, None, "{key}");
+        assert_eq!(r.resolved_model(), None, "{key}");
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["resolved_model"], Value::Null);
         assert_eq!(v["hit"], true);
@@ -255,7 +330,7 @@ fn when_every_model_is_blocked_the_result_is_null_with_a_hit() {
         store
             .resolve_model_key("xai")
             .unwrap()
-            .preferred_endpoint_id,
+            .preferred_endpoint_id(),
         Some(3)
     );
 }
@@ -278,7 +353,7 @@ fn strange_keys_pass_through_and_never_fail() {
     ] {
         let r = store.resolve_model_key(key).unwrap();
         assert!(!r.hit(), "{key}");
-        assert_eq!(r.resolved_model.as_deref(), Some(key));
+        assert_eq!(r.resolved_model(), Some(key));
         let e = store.explain(key).unwrap();
         assert!(e.considered.is_empty() && e.candidates.is_empty(), "{key}");
     }
@@ -327,7 +402,7 @@ fn explain_says_why_each_matching_mapping_won_or_lost_and_each_candidate_fate() 
 
     let e = store.explain("xai").unwrap();
     assert_eq!(e.resolution, store.resolve_model_key("xai").unwrap());
-    assert_eq!(e.resolution.resolved_model.as_deref(), Some("c"));
+    assert_eq!(e.resolution.resolved_model(), Some("c"));
     let mut considered: Vec<(String, Option<String>, Outcome)> = e
         .considered
         .iter()
@@ -400,7 +475,7 @@ fn explain_of_an_inactive_mapping_shows_it_lost_to_the_global() {
     );
     put(&store, json!({"id": "global:xai", "default_model": "g"}));
     let e = store.explain("xai").unwrap();
-    assert_eq!(e.resolution.resolved_model.as_deref(), Some("g"));
+    assert_eq!(e.resolution.resolved_model(), Some("g"));
     let outcomes: Vec<(&str, Outcome)> = e
         .considered
         .iter()
@@ -439,7 +514,7 @@ fn explain_of_an_all_blocked_mapping_marks_every_model_blocked() {
         .unwrap();
     let e = store.explain("x").unwrap();
     assert!(e.resolution.hit());
-    assert_eq!(e.resolution.resolved_model, None);
+    assert_eq!(e.resolution.resolved_model(), None);
     assert!(e.candidates.iter().all(|c| c.fate == Fate::Blocked));
     assert_eq!(e.candidates.len(), 2);
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::error::FfiError;
 use super::guard::ffi_guard;
-use super::strings::{arg_str, check_out, json_out, opt_str, parse_json, write_out};
+use super::strings::{arg_str, check_out, into_raw, json_out, opt_str, parse_json, write_out};
 use crate::sync::items_from_json;
 use crate::{Error, MessageRequest, Store, StoreOptions};
 
@@ -323,7 +323,9 @@ pub unsafe extern "C" fn mm_store_resolve(
         let key = unsafe { arg_str(key, "key") }?;
         check_out(out_json, "out_json")?;
         let resolution = store.resolve_model_key(key)?;
-        unsafe { json_out(out_json, &resolution) }
+        // SAFETY: `out_json` was checked writable above.
+        unsafe { write_out(out_json, into_raw(resolution.to_json())) };
+        Ok(())
     })
 }
 

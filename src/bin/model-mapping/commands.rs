@@ -296,13 +296,13 @@ fn resolve(db: &Path, a: &ResolveArgs) -> CmdResult {
 
 fn resolution_text(key: &str, r: &Resolution) -> String {
     let mut pairs = vec![("key", key.trim().to_owned())];
-    match &r.mapping {
+    match r.mapping() {
         None if key.trim().is_empty() => {
             pairs.push(("resolved_model", "-".into()));
             pairs.push(("hit", "no (blank key)".into()));
         }
         None => {
-            pairs.push(("resolved_model", opt(r.resolved_model.as_deref())));
+            pairs.push(("resolved_model", opt(r.resolved_model())));
             pairs.push((
                 "hit",
                 "no (no active mapping: the key passes through)".into(),
@@ -311,18 +311,15 @@ fn resolution_text(key: &str, r: &Resolution) -> String {
         Some(m) => {
             pairs.push((
                 "resolved_model",
-                r.resolved_model
-                    .as_deref()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| {
-                        "- (every model is blocked or none is set: the caller falls back)".into()
-                    }),
+                r.resolved_model().map(str::to_owned).unwrap_or_else(|| {
+                    "- (every model is blocked or none is set: the caller falls back)".into()
+                }),
             ));
             pairs.push(("hit", "yes".into()));
             pairs.push(("mapping_id", m.id.clone()));
             pairs.push((
                 "preferred_endpoint_id",
-                r.preferred_endpoint_id
+                r.preferred_endpoint_id()
                     .map_or_else(|| "-".into(), |e| e.to_string()),
             ));
             pairs.push((
