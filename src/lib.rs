@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod counter;
 mod db;
 pub mod error;
 pub mod ffi;

@@ -52,6 +52,12 @@ pub(crate) fn trim(s: &str) -> &str {
 /// [`scope_type`] in one pass over the bytes, no allocation unless upper case must be lowered, and no error
 /// value: resolution calls this for every key with a `:` and treats `None` as "not an id".
 pub(crate) fn scope_type_fast(raw: &str) -> Option<Cow<'_, str>> {
+    // The spellings clients send, as sent: nothing to trim, fold or check.
+    match raw {
+        "mapping" | "tenant" => return Some(Cow::Borrowed("mapping")),
+        "global" | "user" | "prompt" => return Some(Cow::Borrowed(raw)),
+        _ => {}
+    }
     let trimmed = trim(raw);
     if trimmed.is_empty() {
         return None;
@@ -98,6 +104,9 @@ pub fn is_legacy_tenant(raw: &str) -> bool {
 /// Looks at the first few bytes only: it runs on every resolve.
 pub fn has_legacy_tenant_prefix(raw: &str) -> bool {
     let b = raw.as_bytes();
+    if b.starts_with(b"tenant:") {
+        return true;
+    }
     // Fast exit for the usual key: it does not start with `t`, `T` or white space.
     if b.first()
         .is_some_and(|c| !matches!(c, b't' | b'T') && c.is_ascii_graphic())

@@ -11,6 +11,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::counter::Counter;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::legacy::{self, MigrationReport};
@@ -103,8 +104,8 @@ pub struct Store {
     /// Coarse monotonic clock (a few ns to read, ~1-4 ms resolution) for the staleness bound.
     epoch: coarsetime::Instant,
     last_check_ns: AtomicU64,
-    resolves: AtomicU64,
-    legacy_keys: AtomicU64,
+    resolves: Counter,
+    legacy_keys: Counter,
     schema_version: i64,
     health: Mutex<HealthState>,
     last_migration: Mutex<Option<MigrationReport>>,
@@ -133,16 +134,16 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
 
 /// Counts an id or model key that arrived as `tenant:...` (a bare key `tenant` is a business
 /// key of that name). Decided by the first bytes: it runs on every resolve.
-fn count_legacy_id(counter: &AtomicU64, raw: &str) {
+fn count_legacy_id(counter: &Counter, raw: &str) {
     if normalize::has_legacy_tenant_prefix(raw) {
-        counter.fetch_add(1, Relaxed);
+        counter.bump();
     }
 }
 
 /// Counts a scope type given as `tenant`.
-fn count_legacy_type(counter: &AtomicU64, raw: &str) {
+fn count_legacy_type(counter: &Counter, raw: &str) {
     if normalize::is_legacy_tenant(raw) {
-        counter.fetch_add(1, Relaxed);
+        counter.bump();
     }
 }
 
@@ -203,8 +204,8 @@ impl Store {
             failing: AtomicBool::new(false),
             epoch: coarsetime::Instant::now(),
             last_check_ns: AtomicU64::new(0),
-            resolves: AtomicU64::new(0),
-            legacy_keys: AtomicU64::new(0),
+            resolves: Counter::default(),
+            legacy_keys: Counter::default(),
             schema_version,
             health: Mutex::new(HealthState {
                 last_refresh_at: Some(timestamp::now()),
@@ -413,14 +414,14 @@ impl Store {
 
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
     pub fn resolve_model_key<'k>(&self, key: &'k str) -> Result<Resolution<'k>> {
-        self.resolves.fetch_add(1, Relaxed);
+        self.resolves.bump();
         count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::resolve_model_key(snap, key))
     }
 
     /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
     pub fn explain(&self, key: &str) -> Result<Explanation> {
-        self.resolves.fetch_add(1, Relaxed);
+        self.resolves.bump();
         count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::explain(snap, key))
     }
@@ -681,8 +682,8 @@ impl Store {
             last_refresh_at: h.last_refresh_at.clone(),
             last_error: h.last_error.clone(),
             refreshes: h.refreshes,
-            resolves: self.resolves.load(Relaxed),
-            legacy_tenant_keys: self.legacy_keys.load(Relaxed),
+            resolves: self.resolves.get(),
+            legacy_tenant_keys: self.legacy_keys.get(),
             max_staleness_ms: self.options.max_staleness.as_millis() as u64,
             reopened_after_fork: h.reopened_after_fork,
             migration,
