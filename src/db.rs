@@ -1,5 +1,6 @@
 //! Opening the database file safely (SPEC B12, R4) and reading rows tolerantly (SPEC B11).
 
+use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::io::ErrorKind as IoKind;
 use std::os::unix::fs::OpenOptionsExt;
@@ -166,59 +167,72 @@ fn configure(conn: &Connection, options: &StoreOptions) -> Result<()> {
     Ok(())
 }
 
-/// The columns every row read selects, in order.
-pub(crate) const ROW_COLUMNS: &str = "id, scope_type, scope_key, name, default_model, \
+/// The columns every row read selects, in order. `rowid` addresses a row whatever its `id`
+/// holds (NULL, a BLOB, a duplicate spelling).
+pub(crate) const ROW_COLUMNS: &str = "rowid, id, scope_type, scope_key, name, default_model, \
     candidates_json, is_active, updated_at, metadata_json";
 
-/// A row as stored, read tolerantly, with the id it has in the table.
+/// A row as stored, read tolerantly, with where it lives in the table.
 pub(crate) struct StoredRow {
-    pub row_id: String,
+    pub rowid: i64,
     pub mapping: Mapping,
 }
 
-fn text(v: ValueRef<'_>) -> Option<String> {
+/// A column as text, borrowed when it is UTF-8 (the usual case), so reading a row copies only
+/// what the mapping keeps.
+fn text_ref(v: ValueRef<'_>) -> Option<Cow<'_, str>> {
     match v {
         ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(i) => Some(i.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(match std::str::from_utf8(t) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(t),
+        }),
+        ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
+        ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
     }
+}
+
+fn text(v: ValueRef<'_>) -> Option<String> {
+    text_ref(v).map(Cow::into_owned)
+}
+
+/// `candidates_json` as the backend reads it: a JSON array, each item stringified; anything
+/// else is no candidates. A plain array of strings without escapes is read without copies.
+fn read_candidates(json: &str, default_model: Option<&str>) -> Vec<String> {
+    if let Ok(items) = serde_json::from_str::<Vec<&str>>(json) {
+        return normalize::candidates(items, default_model);
+    }
+    let raw: Vec<String> = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Array(items)) => items
+            .iter()
+            .filter_map(model::stringify_candidate)
+            .collect(),
+        _ => Vec::new(),
+    };
+    normalize::candidates(raw.iter().map(String::as_str), default_model)
 }
 
 /// Reads one row the way SPEC B11 asks: normalised scope type, junk JSON → empty, NULL
 /// `is_active` → true. `None` when the row cannot name a mapping (bad scope type, empty key).
 pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
-    let row_id = text(row.get_ref(0)?).unwrap_or_default();
-    let raw_type = text(row.get_ref(1)?).unwrap_or_default();
-    let raw_key = text(row.get_ref(2)?).unwrap_or_default();
+    let rowid: i64 = row.get(0)?;
+    let raw_type = text_ref(row.get_ref(2)?).unwrap_or_default();
+    let raw_key = text_ref(row.get_ref(3)?).unwrap_or_default();
     let (Ok(scope_type), Ok(scope_key)) = (
         normalize::scope_type(&raw_type),
         normalize::scope_key(&raw_key),
     ) else {
         return Ok(None);
     };
-    let name = text(row.get_ref(3)?);
-    let default_model = text(row.get_ref(4)?)
+    let name = text(row.get_ref(4)?);
+    let default_model = text_ref(row.get_ref(5)?)
         .as_deref()
         .and_then(normalize::model_name)
         .map(str::to_owned);
-    let raw_candidates: Vec<String> = text(row.get_ref(5)?)
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| match v {
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(model::stringify_candidate)
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let candidates = normalize::candidates(
-        raw_candidates.iter().map(String::as_str),
-        default_model.as_deref(),
-    );
-    let is_active = match row.get_ref(6)? {
+    let candidates = text_ref(row.get_ref(6)?)
+        .map(|t| read_candidates(&t, default_model.as_deref()))
+        .unwrap_or_else(|| normalize::candidates([], default_model.as_deref()));
+    let is_active = match row.get_ref(7)? {
         ValueRef::Null => true,
         ValueRef::Integer(i) => i != 0,
         ValueRef::Real(f) => f != 0.0,
@@ -227,16 +241,19 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false" | "")
         }
     };
-    let updated_at = text(row.get_ref(7)?).map(|t| timestamp::normalize(&t).unwrap_or(t));
-    let metadata: Metadata = text(row.get_ref(8)?)
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
+    let updated_at = text_ref(row.get_ref(8)?).map(|t| {
+        if timestamp::is_canonical(&t) {
+            t.into_owned()
+        } else {
+            timestamp::normalize(&t).unwrap_or_else(|| t.into_owned())
+        }
+    });
+    // A non-object (or junk) is no metadata.
+    let metadata: Metadata = text_ref(row.get_ref(9)?)
+        .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
     Ok(Some(StoredRow {
-        row_id,
+        rowid,
         mapping: Mapping {
             id: format!("{scope_type}:{scope_key}"),
             scope_type,
@@ -253,15 +270,22 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
 
 /// Every readable row of `llm_model_mappings`.
 pub(crate) fn read_all_rows(conn: &Connection) -> Result<Vec<StoredRow>> {
+    let mut out = Vec::new();
+    for_each_row(conn, |r| out.push(r))?;
+    Ok(out)
+}
+
+/// Hands every readable row of `llm_model_mappings` to `f` as it is read, so a full load
+/// builds its snapshot without first collecting every row.
+pub(crate) fn for_each_row(conn: &Connection, mut f: impl FnMut(StoredRow)) -> Result<()> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM llm_model_mappings"))?;
     let rows = stmt.query_map([], read_row)?;
-    let mut out = Vec::new();
     for r in rows {
         if let Some(r) = r? {
-            out.push(r);
+            f(r);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The blocked set.
@@ -271,117 +295,57 @@ pub(crate) fn read_blocked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Writes one validated mapping, replacing its row and any alias rows (`tenant:` or other
-/// spellings) that name the same id.
-pub(crate) fn write_mapping(
-    conn: &Connection,
-    m: &Mapping,
-    alias_row_ids: &[String],
-) -> Result<()> {
-    let alias_type = if m.scope_type == "mapping" {
-        normalize::LEGACY_TENANT
-    } else {
-        m.scope_type.as_str()
-    };
-    conn.prepare_cached(
-        "DELETE FROM llm_model_mappings WHERE id <> ?1 AND scope_type IN (?2, ?3) AND scope_key = ?4",
-    )?
-    .execute((&m.id, &m.scope_type, alias_type, &m.scope_key))?;
-    for row_id in alias_row_ids.iter().filter(|r| **r != m.id) {
-        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1")?
-            .execute([row_id])?;
+/// Writes one validated mapping over the rows (by rowid) that hold its id now: the row whose
+/// `id` is already the normal one is updated in place (the host's `created_at` survives), the
+/// others (`tenant:` or other spellings) are deleted. Returns the rowid written.
+pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rowids: &[i64]) -> Result<i64> {
+    for rowid in rowids {
+        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1 AND id IS NOT ?2")?
+            .execute((rowid, &m.id))?;
     }
     upsert_row(conn, m)
 }
 
-/// Inserts or replaces the row of `m.id` alone. The legacy import uses it directly: it writes
-/// into a table it has just found empty under the same write lock, so there are no aliases.
-pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
+/// Inserts or replaces the row of `m.id` alone; returns its rowid. The legacy import uses it
+/// directly: it writes into a table it has just found empty under the same write lock.
+pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<i64> {
     let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
     let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
-    conn.prepare_cached(
-        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-         candidates_json, is_active, updated_at, metadata_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
-         name = excluded.name, default_model = excluded.default_model, \
-         candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
-         updated_at = excluded.updated_at, metadata_json = excluded.metadata_json",
-    )?
-    .execute((
-        &m.id,
-        &m.scope_type,
-        &m.scope_key,
-        &m.name,
-        &m.default_model,
-        candidates,
-        m.is_active as i64,
-        &m.updated_at,
-        metadata,
-    ))?;
-    Ok(())
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
+             candidates_json, is_active, updated_at, metadata_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
+             name = excluded.name, default_model = excluded.default_model, \
+             candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
+             updated_at = excluded.updated_at, metadata_json = excluded.metadata_json \
+             RETURNING rowid",
+        )?
+        .query_row(
+            (
+                &m.id,
+                &m.scope_type,
+                &m.scope_key,
+                &m.name,
+                &m.default_model,
+                candidates,
+                m.is_active as i64,
+                &m.updated_at,
+                metadata,
+            ),
+            |r| r.get(0),
+        )?)
 }
 
-/// Deletes the rows of one id (its normalised id, alias rows and the given row ids).
-pub(crate) fn delete_mapping(
-    conn: &Connection,
-    scope_type: &str,
-    scope_key: &str,
-    row_ids: &[String],
-) -> Result<usize> {
-    let alias_type = if scope_type == "mapping" {
-        normalize::LEGACY_TENANT
-    } else {
-        scope_type
-    };
-    let id = format!("{scope_type}:{scope_key}");
-    let mut n = conn
-        .prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1 OR (scope_type IN (?2, ?3) AND scope_key = ?4)")?
-        .execute((&id, scope_type, alias_type, scope_key))?;
-    for row_id in row_ids {
+/// Deletes rows by rowid; how many there were.
+pub(crate) fn delete_rows(conn: &Connection, rowids: &[i64]) -> Result<usize> {
+    let mut n = 0;
+    for rowid in rowids {
         n += conn
-            .prepare_cached("DELETE FROM llm_model_mappings WHERE id = ?1")?
-            .execute([row_id])?;
+            .prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1")?
+            .execute([rowid])?;
     }
     Ok(n)
-}
-
-/// Rows that name one normalised id, read inside the caller's transaction.
-///
-/// The indexed lookup finds the normal spelling and `tenant`. `known` is how many rows the
-/// caller's snapshot holds for the id: when the lookup finds fewer, others wrote the id in
-/// another spelling (`Tenant`, ` mapping `, an untrimmed key) and the table is read whole to
-/// find every row, so writes and deletes reach all the rows reads show (SPEC B1, B11).
-pub(crate) fn read_id(
-    conn: &Connection,
-    scope_type: &str,
-    scope_key: &str,
-    known: usize,
-) -> Result<Vec<StoredRow>> {
-    let alias_type = if scope_type == "mapping" {
-        normalize::LEGACY_TENANT
-    } else {
-        scope_type
-    };
-    let id = format!("{scope_type}:{scope_key}");
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM llm_model_mappings WHERE id = ?1 OR (scope_type IN (?2, ?3) AND scope_key = ?4)"
-    ))?;
-    let rows = stmt.query_map((&id, scope_type, alias_type, scope_key), read_row)?;
-    let mut out = Vec::new();
-    for r in rows {
-        if let Some(r) = r? {
-            if r.mapping.scope_type == scope_type && r.mapping.scope_key == scope_key {
-                out.push(r);
-            }
-        }
-    }
-    if out.len() < known {
-        out = read_all_rows(conn)?
-            .into_iter()
-            .filter(|r| r.mapping.scope_type == scope_type && r.mapping.scope_key == scope_key)
-            .collect();
-    }
-    Ok(out)
 }
 
 /// Value of a key in `mm_meta`.

@@ -15,6 +15,8 @@ use crate::timestamp;
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
+    /// Where the row lives in the table; `None` for snapshots built from bare mappings.
+    pub rowid: Option<i64>,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
     /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
@@ -24,12 +26,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(mapping: Arc<Mapping>, blocked: &Blocked) -> Entry {
+    fn new(mapping: Arc<Mapping>, rowid: Option<i64>, blocked: &Blocked) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
         let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
         Entry {
             mapping,
+            rowid,
             updated,
             endpoint,
             picked,
@@ -64,6 +67,11 @@ fn newer(a: &Entry, b: &Entry) -> bool {
 }
 
 impl Slot {
+    /// Every row of the id: the winner, then the shadowed ones.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+        std::iter::once(&self.winner).chain(&self.shadowed)
+    }
+
     fn single(entry: Entry) -> Slot {
         Slot {
             winner: Arc::new(entry),
@@ -231,33 +239,61 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from rows (already normalised) and the blocked set.
     pub fn new(rows: Vec<Mapping>, blocked: impl IntoIterator<Item = String>) -> Snapshot {
-        Snapshot::build(rows.into_iter().map(Arc::new), Blocked::new(blocked))
+        Snapshot::build(
+            rows.into_iter().map(|m| (Arc::new(m), None)),
+            Blocked::new(blocked),
+        )
     }
 
-    fn build(rows: impl Iterator<Item = Arc<Mapping>>, blocked: Blocked) -> Snapshot {
+    /// Builds a snapshot from the table's rows, remembering where each lives.
+    pub(crate) fn from_rows(
+        rows: impl IntoIterator<Item = (i64, Mapping)>,
+        blocked: impl IntoIterator<Item = String>,
+    ) -> Snapshot {
+        Snapshot::build(
+            rows.into_iter().map(|(id, m)| (Arc::new(m), Some(id))),
+            Blocked::new(blocked),
+        )
+    }
+
+    fn build(
+        rows: impl Iterator<Item = (Arc<Mapping>, Option<i64>)>,
+        blocked: Blocked,
+    ) -> Snapshot {
         let mut snap = Snapshot {
             by_scope: ScopeMap::default(),
             bare: ShardedMap::default(),
             blocked,
         };
-        for row in rows {
-            snap.insert_row(row, false);
+        for (row, rowid) in rows {
+            snap.insert_row(row, rowid, false);
         }
+        snap.index_bare_keys();
+        snap
+    }
+
+    /// Adds one table row while building (see [`Snapshot::index_bare_keys`]).
+    pub(crate) fn add_row(&mut self, rowid: i64, mapping: Mapping) {
+        self.insert_row(Arc::new(mapping), Some(rowid), false);
+    }
+
+    /// Indexes bare keys after rows were added one by one.
+    pub(crate) fn index_bare_keys(&mut self) {
+        let snap = self;
         let keys: Vec<Arc<str>> = BARE_SCOPES
             .iter()
             .filter_map(|t| snap.by_scope.get(t))
             .flat_map(|m| m.keys().cloned())
             .collect();
         for k in keys {
-            snap.reindex_bare(&k);
+            snap.reindex_bare(k);
         }
-        snap
     }
 
     /// Recomputes the bare-key entry for `key` from the `mapping` and `global` slots.
-    fn reindex_bare(&mut self, key: &str) {
+    fn reindex_bare(&mut self, key: Arc<str>) {
         let best = BARE_SCOPES.iter().find_map(|t| {
-            let slot = self.by_scope.get(t)?.get(key)?;
+            let slot = self.by_scope.get(t)?.get(&key)?;
             slot.winner
                 .mapping
                 .is_active
@@ -265,16 +301,16 @@ impl Snapshot {
         });
         match best {
             Some(e) => {
-                self.bare.insert(Arc::from(key), e);
+                self.bare.insert(key, e);
             }
             None => {
-                self.bare.remove(key);
+                self.bare.remove(&key);
             }
         }
     }
 
-    fn insert_row(&mut self, mapping: Arc<Mapping>, replace: bool) {
-        let entry = Entry::new(mapping, &self.blocked);
+    fn insert_row(&mut self, mapping: Arc<Mapping>, rowid: Option<i64>, replace: bool) {
+        let entry = Entry::new(mapping, rowid, &self.blocked);
         let keys = self.by_scope.entry(&entry.mapping.scope_type);
         match keys.get_mut(entry.mapping.scope_key.as_str()) {
             Some(slot) if !replace => slot.add(entry),
@@ -288,21 +324,22 @@ impl Snapshot {
         }
     }
 
-    /// A copy after a committed write: each mapping replaces every row of its id, then each
-    /// removed id is gone. Only the shards these ids fall in are copied.
+    /// A copy after a committed write: each mapping (with the rowid it was written to)
+    /// replaces every row of its id, then each removed id is gone. Only the shards these ids
+    /// fall in are copied.
     pub(crate) fn with_changes(
         &self,
-        upserts: impl IntoIterator<Item = Mapping>,
+        upserts: impl IntoIterator<Item = (Mapping, Option<i64>)>,
         removals: &[MappingId],
     ) -> Snapshot {
         let mut next = self.clone();
-        for m in upserts {
+        for (m, rowid) in upserts {
             let bare_key = BARE_SCOPES
                 .contains(&m.scope_type.as_str())
-                .then(|| m.scope_key.clone());
-            next.insert_row(Arc::new(m), true);
+                .then(|| Arc::from(m.scope_key.as_str()));
+            next.insert_row(Arc::new(m), rowid, true);
             if let Some(k) = bare_key {
-                next.reindex_bare(&k);
+                next.reindex_bare(k);
             }
         }
         for id in removals {
@@ -310,7 +347,7 @@ impl Snapshot {
                 keys.remove(&id.scope_key);
             }
             if BARE_SCOPES.contains(&id.scope_type.as_str()) {
-                next.reindex_bare(&id.scope_key);
+                next.reindex_bare(Arc::from(id.scope_key.as_str()));
             }
         }
         next
@@ -318,11 +355,10 @@ impl Snapshot {
 
     /// A copy with another blocked set: every pick is recomputed over the same mappings.
     pub(crate) fn with_blocked(&self, blocked: impl IntoIterator<Item = String>) -> Snapshot {
-        let rows = self.slots().flat_map(|s| {
-            std::iter::once(&s.winner)
-                .chain(&s.shadowed)
-                .map(|e| Arc::clone(&e.mapping))
-        });
+        let rows = self
+            .slots()
+            .flat_map(Slot::rows)
+            .map(|e| (Arc::clone(&e.mapping), e.rowid));
         Snapshot::build(rows, Blocked::new(blocked))
     }
 
@@ -408,7 +444,10 @@ mod tests {
             .collect();
         let before = Snapshot::new(rows, Vec::<String>::new());
         let after = before.with_changes(
-            [mapping("mapping:k7", "new"), mapping("global:k9999", "g")],
+            [
+                (mapping("mapping:k7", "new"), None),
+                (mapping("global:k9999", "g"), None),
+            ],
             &[MappingId::parse("mapping:k8").unwrap()],
         );
         assert_eq!(
@@ -458,7 +497,7 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "m"))
             .collect();
         let before = Snapshot::new(rows, Vec::<String>::new());
-        let after = before.with_changes([mapping("mapping:k1", "x")], &[]);
+        let after = before.with_changes([(mapping("mapping:k1", "x"), None)], &[]);
         let (b, a) = (
             &before.by_scope.get("mapping").unwrap().shards,
             &after.by_scope.get("mapping").unwrap().shards,

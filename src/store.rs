@@ -123,13 +123,17 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
     // between only makes the next check reload once more.
     let version = data_version(conn)?;
     let tx = conn.unchecked_transaction()?;
-    let rows = db::read_all_rows(&tx)?;
-    let blocked = db::read_blocked(&tx)?;
+    let snap = load_in(&tx)?;
     tx.finish()?;
-    Ok((
-        version,
-        Snapshot::new(rows.into_iter().map(|r| r.mapping).collect(), blocked),
-    ))
+    Ok((version, snap))
+}
+
+/// Reads the whole table and blocked set inside the caller's transaction.
+fn load_in(conn: &Connection) -> Result<Snapshot> {
+    let mut snap = Snapshot::from_rows([], db::read_blocked(conn)?);
+    db::for_each_row(conn, |r| snap.add_row(r.rowid, r.mapping))?;
+    snap.index_bare_keys();
+    Ok(snap)
 }
 
 /// Counts an id or model key that arrived as `tenant:...` (a bare key `tenant` is a business
@@ -147,33 +151,51 @@ fn count_legacy_type(counter: &Counter, raw: &str) {
     }
 }
 
-/// The stored rows of one id, read inside the write transaction: the snapshot says how many
-/// rows others may have written in another spelling (`Tenant`, an untrimmed key), so that a
-/// write or delete reaches every one of them.
-fn rows_of(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<Vec<db::StoredRow>> {
-    let known = snap
-        .slot(&id.scope_type, &id.scope_key)
-        .map_or(0, |s| 1 + s.shadowed.len());
-    db::read_id(tx, &id.scope_type, &id.scope_key, known)
+/// The rows of one id as (rowid, mapping). A write runs on the snapshot of its own
+/// transaction's view (see `Store::write`), which holds every row that normalises to the id in
+/// whatever spelling others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach
+/// all the rows reads show (SPEC B1, B11) without reading the table again.
+fn rows_of(
+    tx: &Transaction<'_>,
+    snap: &Snapshot,
+    id: &MappingId,
+) -> Result<Vec<(i64, Arc<Mapping>)>> {
+    let Some(slot) = snap.slot(&id.scope_type, &id.scope_key) else {
+        return Ok(Vec::new());
+    };
+    let known: Option<Vec<(i64, Arc<Mapping>)>> = slot
+        .rows()
+        .map(|e| e.rowid.map(|r| (r, Arc::clone(&e.mapping))))
+        .collect();
+    match known {
+        Some(rows) => Ok(rows),
+        // Only a snapshot built from bare mappings lacks rowids: find the rows in the table.
+        None => Ok(db::read_all_rows(tx)?
+            .into_iter()
+            .filter(|r| {
+                r.mapping.scope_type == id.scope_type && r.mapping.scope_key == id.scope_key
+            })
+            .map(|r| (r.rowid, Arc::new(r.mapping)))
+            .collect()),
+    }
 }
 
-fn row_ids(rows: Vec<db::StoredRow>) -> Vec<String> {
-    rows.into_iter().map(|r| r.row_id).collect()
+fn rowids<T>(rows: &[(i64, T)]) -> Vec<i64> {
+    rows.iter().map(|(r, _)| *r).collect()
 }
 
-/// Writes `m` over every stored row of its id.
-fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<()> {
+/// Writes `m` over every stored row of its id; the rowid it now lives at.
+fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<i64> {
     let id = MappingId {
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
     };
-    db::write_mapping(tx, m, &row_ids(rows_of(tx, snap, &id)?))
+    db::write_mapping(tx, m, &rowids(&rows_of(tx, snap, &id)?))
 }
 
 /// Deletes every stored row of an id; how many there were.
 fn delete_rows(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<usize> {
-    let rows = row_ids(rows_of(tx, snap, id)?);
-    db::delete_mapping(tx, &id.scope_type, &id.scope_key, &rows)
+    db::delete_rows(tx, &rowids(&rows_of(tx, snap, id)?))
 }
 
 impl Store {
@@ -313,9 +335,7 @@ impl Store {
         let (version, snap) = load(&c.conn)?;
         self.snapshot.store(Arc::new(snap));
         c.data_version = version;
-        let mut h = self.health.lock();
-        h.refreshes += 1;
-        h.last_refresh_at = Some(timestamp::now());
+        self.note_reload();
         Ok(())
     }
 
@@ -357,27 +377,49 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on a fresh snapshot, then installs the
-    /// snapshot it returns (the old one with this write's changes). A busy database is waited
-    /// for up to `busy_timeout`.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the snapshot of that transaction's own
+    /// view, then installs the snapshot it returns (that one with this write's changes). A busy
+    /// database is waited for up to `busy_timeout`.
     ///
-    /// The data version is left where it was: a commit by another connection between the
-    /// refresh and `BEGIN IMMEDIATE` moves it, so the next read reloads and picks that up.
+    /// Under the write lock `PRAGMA data_version` is the version this transaction reads: when
+    /// another connection committed since the snapshot was loaded, the snapshot is reloaded
+    /// here, inside the transaction, so `f` sees exactly the rows it replaces or deletes. Own
+    /// commits do not move the version, so after the commit the snapshot stays current.
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &Snapshot) -> Result<(T, Snapshot)>,
     ) -> Result<T> {
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
-        self.refresh(c)?;
-        let current = self.snapshot.load_full();
+        self.ensure_own_connection(c)?;
+        let known = c.data_version;
         let tx = c
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = data_version(&tx)?;
+        let reloaded = version != known;
+        let current = if reloaded {
+            Arc::new(load_in(&tx)?)
+        } else {
+            self.snapshot.load_full()
+        };
         let (out, next) = f(&tx, &current)?;
         tx.commit()?;
         self.snapshot.store(Arc::new(next));
+        c.data_version = version;
+        if reloaded {
+            self.note_reload();
+        }
         Ok(out)
+    }
+
+    /// Health bookkeeping after the snapshot was reloaded from the database.
+    fn note_reload(&self) {
+        self.failing.store(false, Relaxed);
+        let mut h = self.health.lock();
+        h.last_error = None;
+        h.refreshes += 1;
+        h.last_refresh_at = Some(timestamp::now());
     }
 
     // ---- reads (SPEC B4, B7, B8, B9) ----
@@ -454,8 +496,8 @@ impl Store {
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
         self.write(|tx, snap| {
-            replace_rows(tx, snap, &m)?;
-            let next = snap.with_changes([m.clone()], &[]);
+            let rowid = replace_rows(tx, snap, &m)?;
+            let next = snap.with_changes([(m.clone(), Some(rowid))], &[]);
             Ok((Arc::new(m), next))
         })
     }
@@ -479,11 +521,11 @@ impl Store {
             .to_owned();
         self.write(|tx, snap| {
             let rows = rows_of(tx, snap, &id)?;
-            let row_ids: Vec<String> = rows.iter().map(|r| r.row_id.clone()).collect();
+            let row_ids = rowids(&rows);
             // Several rows can name one id only when others wrote them; take the newest.
             let current = rows
                 .into_iter()
-                .map(|r| r.mapping)
+                .map(|(_, m)| m)
                 .max_by_key(|m| m.updated_at.as_deref().and_then(timestamp::parse))
                 .ok_or_else(|| Error::MappingNotFound(id.id()))?;
             let mut candidates = current.candidates.clone();
@@ -499,8 +541,8 @@ impl Store {
                 updated_at: None,
             };
             let m = input.validate(false)?;
-            db::write_mapping(tx, &m, &row_ids)?;
-            let next = snap.with_changes([m.clone()], &[]);
+            let rowid = db::write_mapping(tx, &m, &row_ids)?;
+            let next = snap.with_changes([(m.clone(), Some(rowid))], &[]);
             Ok((Arc::new(m), next))
         })
     }
@@ -578,10 +620,12 @@ impl Store {
         let imported = valid.len();
         if !valid.is_empty() {
             self.write(|tx, snap| {
-                for p in &valid {
-                    replace_rows(tx, snap, &p.mapping)?;
+                let mut written = Vec::with_capacity(valid.len());
+                for p in valid {
+                    let rowid = replace_rows(tx, snap, &p.mapping)?;
+                    written.push((p.mapping, Some(rowid)));
                 }
-                let next = snap.with_changes(valid.into_iter().map(|p| p.mapping), &[]);
+                let next = snap.with_changes(written, &[]);
                 Ok(((), next))
             })?;
         }
@@ -634,8 +678,9 @@ impl Store {
                 .map(|r| (r.mapping.id.clone(), r.mapping))
                 .collect();
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
+            let mut written = Vec::with_capacity(plan.writes.len());
             for m in &plan.writes {
-                replace_rows(tx, snap, m)?;
+                written.push((m.clone(), Some(replace_rows(tx, snap, m)?)));
             }
             let deleted = plan
                 .deleted
@@ -645,7 +690,7 @@ impl Store {
             for id in &deleted {
                 delete_rows(tx, snap, id)?;
             }
-            let next = snap.with_changes(plan.writes.iter().cloned(), &deleted);
+            let next = snap.with_changes(written, &deleted);
             Ok((plan.report(), next))
         })
     }

@@ -17,6 +17,9 @@ pub fn format(instant: DateTime<Utc>) -> String {
 /// Accepts RFC 3339 with any offset (`Z` and `+00:00` are the same instant) and, because the
 /// backend's older code wrote `datetime.utcnow().isoformat()`, a naive date-time taken as UTC.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = parse_canonical(text) {
+        return Some(t);
+    }
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -32,6 +35,32 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z")
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// Whether `text` has the exact shape this crate stores (`2026-01-08T02:07:59+00:00`): such a
+/// text is already normal, so reading the table keeps it as it is.
+pub fn is_canonical(text: &str) -> bool {
+    const SHAPE: &[u8; 25] = b"dddd-dd-ddTdd:dd:dd+00:00";
+    let b = text.as_bytes();
+    b.len() == SHAPE.len()
+        && b.iter().zip(SHAPE).all(|(c, s)| match s {
+            b'd' => c.is_ascii_digit(),
+            _ => c == s,
+        })
+}
+
+/// The stored shape read field by field: a snapshot parses one per row, and chrono's general
+/// RFC 3339 parser costs several times more.
+fn parse_canonical(text: &str) -> Option<DateTime<Utc>> {
+    if !is_canonical(text) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    chrono::NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))?
+        .and_hms_opt(num(11..13), num(14..16), num(17..19))
+        .map(|t| t.and_utc())
 }
 
 /// Normalises a carried timestamp to the stored form; `None` when it cannot be parsed.
@@ -53,6 +82,32 @@ mod tests {
             normalize("2026-01-08T04:07:59+02:00").as_deref(),
             Some("2026-01-08T02:07:59+00:00")
         );
+    }
+
+    #[test]
+    fn the_stored_shape_parses_like_rfc3339_and_bad_dates_still_fail() {
+        for t in ["2026-01-08T02:07:59+00:00", "2024-02-29T23:59:59+00:00"] {
+            assert!(is_canonical(t));
+            assert_eq!(
+                parse_canonical(t),
+                Some(DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+            );
+        }
+        for t in [
+            "2026-13-08T02:07:59+00:00",
+            "2025-02-29T00:00:00+00:00",
+            "2026-01-08T24:00:00+00:00",
+        ] {
+            assert!(is_canonical(t));
+            assert_eq!(parse(t), None, "{t}");
+        }
+        for t in [
+            "2026-01-08T02:07:59Z",
+            "2026-01-08T02:07:59.5+00:00",
+            " 2026-01-08T02:07:59+00:00",
+        ] {
+            assert!(!is_canonical(t), "{t}");
+        }
     }
 
     #[test]

@@ -429,3 +429,65 @@ fn writes_replace_and_delete_rows_the_host_writes_after_open_in_any_spelling() {
     assert!(other.get("mapping:c").unwrap().is_none());
     assert_eq!(other.list(None, None).unwrap().len(), 2);
 }
+
+#[test]
+fn rows_with_a_blob_or_null_id_are_replaced_and_deleted_like_any_other() {
+    let db = fresh();
+    let store = db.open();
+    db.sql()
+        .execute_batch(
+            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, is_active)
+               VALUES (X'6d617070696e673a626c6f62', 'mapping', 'blob', 'from-blob', 1);
+             INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, is_active)
+               VALUES (NULL, 'mapping', 'nul', 'from-null', 1);",
+        )
+        .unwrap();
+    assert!(store.get("mapping:blob").unwrap().is_some());
+    assert!(store.get("mapping:nul").unwrap().is_some());
+    store
+        .upsert(&common::input("mapping:blob", Some("lib"), &[]))
+        .unwrap();
+    assert!(store.delete("mapping:nul").unwrap());
+    let rows: Vec<(String, String)> = db
+        .sql()
+        .prepare(
+            "SELECT typeof(id) || ':' || CAST(id AS TEXT), default_model FROM llm_model_mappings",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [("text:mapping:blob".to_owned(), "lib".to_owned())]);
+    assert!(db.open().get("mapping:nul").unwrap().is_none());
+}
+
+#[test]
+fn an_upsert_updates_the_row_in_place_so_the_hosts_created_at_survives() {
+    let db = fresh();
+    let store = db.open();
+    store
+        .upsert(&common::input("mapping:x", Some("a"), &[]))
+        .unwrap();
+    db.sql()
+        .execute(
+            "UPDATE llm_model_mappings SET created_at = '2020-01-01 00:00:00' WHERE id = 'mapping:x'",
+            [],
+        )
+        .unwrap();
+    store
+        .upsert(&common::input("mapping:x", Some("b"), &[]))
+        .unwrap();
+    let (created, model): (String, String) = db
+        .sql()
+        .query_row(
+            "SELECT created_at, default_model FROM llm_model_mappings WHERE id = 'mapping:x'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (created.as_str(), model.as_str()),
+        ("2020-01-01 00:00:00", "b")
+    );
+}
