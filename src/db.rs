@@ -295,46 +295,86 @@ pub(crate) fn read_blocked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Where [`write_mapping`] put a mapping.
+pub(crate) struct Written {
+    /// The row that now holds it.
+    pub rowid: i64,
+    /// The row already holding its `id` was one the caller did not know as a row of this
+    /// mapping (others wrote `id` and scope columns that disagree): it was taken over in place,
+    /// so the caller's view of that other mapping is out of date.
+    pub took_foreign_row: bool,
+}
+
 /// Writes one validated mapping over the rows (by rowid) that hold its id now: the row whose
 /// `id` is already the normal one is updated in place (the host's `created_at` survives), the
-/// others (`tenant:` or other spellings) are deleted. Returns the rowid written.
-pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rowids: &[i64]) -> Result<i64> {
+/// others (`tenant:` or other spellings) are deleted.
+pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rowids: &[i64]) -> Result<Written> {
+    use rusqlite::OptionalExtension;
     for rowid in rowids {
         conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1 AND id IS NOT ?2")?
             .execute((rowid, &m.id))?;
     }
-    upsert_row(conn, m)
+    // The row the upsert will update, if any (a primary-key lookup; `RETURNING rowid` would
+    // cost an ephemeral table per statement).
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
+        .query_row([&m.id], |r| r.get(0))
+        .optional()?;
+    upsert_row(conn, m)?;
+    Ok(match existing {
+        Some(rowid) => Written {
+            rowid,
+            took_foreign_row: !rowids.contains(&rowid),
+        },
+        None => Written {
+            rowid: conn.last_insert_rowid(),
+            took_foreign_row: false,
+        },
+    })
 }
 
-/// Inserts or replaces the row of `m.id` alone; returns its rowid. The legacy import uses it
-/// directly: it writes into a table it has just found empty under the same write lock.
-pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<i64> {
+const UPSERT_ROW: &str = "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, \
+    default_model, candidates_json, is_active, updated_at, metadata_json) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+    ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
+    name = excluded.name, default_model = excluded.default_model, \
+    candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
+    updated_at = excluded.updated_at, metadata_json = excluded.metadata_json";
+
+/// Inserts or replaces the row of `m.id` alone.
+pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
+    let mut stmt = conn.prepare_cached(UPSERT_ROW)?;
+    bind_upsert(&mut stmt, m)
+}
+
+/// Inserts the mappings of a legacy import into the table it has just found empty under the
+/// same write lock. One statement serves every row (a cached-statement lookup hashes the whole
+/// SQL text each time), and rows go in `id` order, so each index grows at its end.
+pub(crate) fn insert_all(conn: &Connection, mappings: &[Mapping]) -> Result<()> {
+    let mut ordered: Vec<&Mapping> = mappings.iter().collect();
+    ordered.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let mut stmt = conn.prepare(UPSERT_ROW)?;
+    for m in ordered {
+        bind_upsert(&mut stmt, m)?;
+    }
+    Ok(())
+}
+
+fn bind_upsert(stmt: &mut rusqlite::Statement<'_>, m: &Mapping) -> Result<()> {
     let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
     let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
-    Ok(conn
-        .prepare_cached(
-            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-             candidates_json, is_active, updated_at, metadata_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
-             name = excluded.name, default_model = excluded.default_model, \
-             candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
-             updated_at = excluded.updated_at, metadata_json = excluded.metadata_json \
-             RETURNING rowid",
-        )?
-        .query_row(
-            (
-                &m.id,
-                &m.scope_type,
-                &m.scope_key,
-                &m.name,
-                &m.default_model,
-                candidates,
-                m.is_active as i64,
-                &m.updated_at,
-                metadata,
-            ),
-            |r| r.get(0),
-        )?)
+    stmt.execute((
+        &m.id,
+        &m.scope_type,
+        &m.scope_key,
+        &m.name,
+        &m.default_model,
+        candidates,
+        m.is_active as i64,
+        &m.updated_at,
+        metadata,
+    ))?;
+    Ok(())
 }
 
 /// Deletes rows by rowid; how many there were.

@@ -364,9 +364,7 @@ pub(crate) fn run(
                         Ok(plan) => {
                             if !dry_run {
                                 // The table was found empty under this write lock.
-                                for m in &plan.mappings {
-                                    db::upsert_row(&tx, m)?;
-                                }
+                                db::insert_all(&tx, &plan.mappings)?;
                             }
                             report.imported_count = plan.mappings.len();
                             report.skipped_count = plan.errors.len();

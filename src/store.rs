@@ -184,13 +184,31 @@ fn rowids<T>(rows: &[(i64, T)]) -> Vec<i64> {
     rows.iter().map(|(r, _)| *r).collect()
 }
 
-/// Writes `m` over every stored row of its id; the rowid it now lives at.
-fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<i64> {
+/// Writes `m` over every stored row of its id.
+fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<db::Written> {
     let id = MappingId {
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
     };
     db::write_mapping(tx, m, &rowids(&rows_of(tx, snap, &id)?))
+}
+
+/// The snapshot after a write: `snap` with the written mappings and removed ids, or, when a
+/// write took over a row the snapshot filed under another mapping, the table as this
+/// transaction now sees it.
+fn after_write(
+    tx: &Transaction<'_>,
+    snap: &Snapshot,
+    written: Vec<(Mapping, db::Written)>,
+    removals: &[MappingId],
+) -> Result<Snapshot> {
+    if written.iter().any(|(_, w)| w.took_foreign_row) {
+        return load_in(tx);
+    }
+    Ok(snap.with_changes(
+        written.into_iter().map(|(m, w)| (m, Some(w.rowid))),
+        removals,
+    ))
 }
 
 /// Deletes every stored row of an id; how many there were.
@@ -496,8 +514,8 @@ impl Store {
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
         self.write(|tx, snap| {
-            let rowid = replace_rows(tx, snap, &m)?;
-            let next = snap.with_changes([(m.clone(), Some(rowid))], &[]);
+            let w = replace_rows(tx, snap, &m)?;
+            let next = after_write(tx, snap, vec![(m.clone(), w)], &[])?;
             Ok((Arc::new(m), next))
         })
     }
@@ -541,8 +559,8 @@ impl Store {
                 updated_at: None,
             };
             let m = input.validate(false)?;
-            let rowid = db::write_mapping(tx, &m, &row_ids)?;
-            let next = snap.with_changes([(m.clone(), Some(rowid))], &[]);
+            let w = db::write_mapping(tx, &m, &row_ids)?;
+            let next = after_write(tx, snap, vec![(m.clone(), w)], &[])?;
             Ok((Arc::new(m), next))
         })
     }
@@ -622,10 +640,10 @@ impl Store {
             self.write(|tx, snap| {
                 let mut written = Vec::with_capacity(valid.len());
                 for p in valid {
-                    let rowid = replace_rows(tx, snap, &p.mapping)?;
-                    written.push((p.mapping, Some(rowid)));
+                    let w = replace_rows(tx, snap, &p.mapping)?;
+                    written.push((p.mapping, w));
                 }
-                let next = snap.with_changes(written, &[]);
+                let next = after_write(tx, snap, written, &[])?;
                 Ok(((), next))
             })?;
         }
@@ -680,7 +698,7 @@ impl Store {
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
             let mut written = Vec::with_capacity(plan.writes.len());
             for m in &plan.writes {
-                written.push((m.clone(), Some(replace_rows(tx, snap, m)?)));
+                written.push((m.clone(), replace_rows(tx, snap, m)?));
             }
             let deleted = plan
                 .deleted
@@ -690,7 +708,7 @@ impl Store {
             for id in &deleted {
                 delete_rows(tx, snap, id)?;
             }
-            let next = snap.with_changes(written, &deleted);
+            let next = after_write(tx, snap, written, &deleted)?;
             Ok((plan.report(), next))
         })
     }

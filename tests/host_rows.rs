@@ -491,3 +491,33 @@ fn an_upsert_updates_the_row_in_place_so_the_hosts_created_at_survives() {
         ("2020-01-01 00:00:00", "b")
     );
 }
+
+#[test]
+fn an_upsert_whose_id_a_host_row_of_another_mapping_holds_leaves_the_cache_equal_to_the_table() {
+    let db = fresh();
+    let store = db.open();
+    // Its id says mapping:x, its scope columns say global:y: reads file it under global:y.
+    RawRow::new("mapping:x", "global", "y")
+        .default_model("host")
+        .insert(&db.sql());
+    assert!(store.get("global:y").unwrap().is_some());
+    store
+        .upsert(&common::input("mapping:x", Some("lib"), &[]))
+        .unwrap();
+    let ids = |s: &model_mapping::Store| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .list(None, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&store), ids(&db.open()));
+    assert_eq!(ids(&store), ["mapping:x"]);
+    assert_eq!(
+        store.resolve_model_key("y").unwrap().resolved_model(),
+        Some("y")
+    );
+}
