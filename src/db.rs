@@ -347,17 +347,30 @@ pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
     bind_upsert(&mut stmt, m)
 }
 
-/// Inserts the mappings of a legacy import into the table it has just found empty under the
-/// same write lock. One statement serves every row (a cached-statement lookup hashes the whole
-/// SQL text each time), and rows go in `id` order, so each index grows at its end.
-pub(crate) fn insert_all(conn: &Connection, mappings: &[Mapping]) -> Result<()> {
-    let mut ordered: Vec<&Mapping> = mappings.iter().collect();
-    ordered.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+/// Inserts the mappings of a legacy import (one per id) into the table it has just found
+/// empty under the same write lock; returns them with their rowids. One statement serves every
+/// row (a cached-statement lookup hashes the whole SQL text each time), and rows go in `id`
+/// order, so each index grows at its end.
+pub(crate) fn insert_all(
+    conn: &Connection,
+    mut mappings: Vec<Mapping>,
+) -> Result<Vec<(i64, Mapping)>> {
+    mappings.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let mut stmt = conn.prepare(UPSERT_ROW)?;
-    for m in ordered {
-        bind_upsert(&mut stmt, m)?;
+    let mut out = Vec::with_capacity(mappings.len());
+    for m in mappings {
+        bind_upsert(&mut stmt, &m)?;
+        out.push((conn.last_insert_rowid(), m));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// `PRAGMA data_version`: moves when another connection commits (frozen inside a transaction
+/// at the version that transaction reads).
+pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn bind_upsert(stmt: &mut rusqlite::Statement<'_>, m: &Mapping) -> Result<()> {

@@ -17,6 +17,7 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::model::{self, IsActive, Mapping};
 use crate::normalize;
+use crate::snapshot::Snapshot;
 use crate::timestamp;
 
 /// The legacy mappings file in the storage dir.
@@ -313,12 +314,33 @@ fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
         .to_string()
 }
 
-/// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`.
+/// The table as an import that filled it from empty left it, taken inside the import's
+/// transaction: the caller builds its cache from it instead of reading 10,000 rows back.
+pub(crate) struct FilledTable {
+    /// `PRAGMA data_version` inside the import's transaction: a commit by anyone else after
+    /// it moves the version, so the caller's next check reloads.
+    data_version: i64,
+    rows: Vec<(i64, Mapping)>,
+    blocked: Vec<String>,
+}
+
+impl FilledTable {
+    /// The data version and the snapshot of the table.
+    pub(crate) fn into_snapshot(self) -> (i64, Snapshot) {
+        (
+            self.data_version,
+            Snapshot::from_rows(self.rows, self.blocked),
+        )
+    }
+}
+
+/// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`. When the mappings
+/// were imported, also returns the table as the import left it.
 pub(crate) fn run(
     conn: &mut Connection,
     storage_dir: &Path,
     dry_run: bool,
-) -> Result<MigrationReport> {
+) -> Result<(MigrationReport, Option<FilledTable>)> {
     let tx = conn.transaction_with_behavior(if dry_run {
         TransactionBehavior::Deferred
     } else {
@@ -336,6 +358,7 @@ pub(crate) fn run(
     };
 
     // Mappings.
+    let mut inserted = None;
     if db::meta_get(&tx, MAPPINGS_RECORD)?.is_none() {
         let nonempty: bool =
             tx.query_row("SELECT EXISTS(SELECT 1 FROM llm_model_mappings)", [], |r| {
@@ -362,11 +385,11 @@ pub(crate) fn run(
                             MigrationStatus::Failed
                         }
                         Ok(plan) => {
+                            report.imported_count = plan.mappings.len();
                             if !dry_run {
                                 // The table was found empty under this write lock.
-                                db::insert_all(&tx, &plan.mappings)?;
+                                inserted = Some(db::insert_all(&tx, plan.mappings)?);
                             }
-                            report.imported_count = plan.mappings.len();
                             report.skipped_count = plan.errors.len();
                             report.errors.extend(plan.errors);
                             report.warnings.extend(plan.warnings);
@@ -436,8 +459,16 @@ pub(crate) fn run(
 
     if dry_run {
         tx.rollback()?;
-        return Ok(report);
+        return Ok((report, None));
     }
+    let filled = match inserted {
+        Some(rows) => Some(FilledTable {
+            data_version: db::data_version(&tx)?,
+            rows,
+            blocked: db::read_blocked(&tx)?,
+        }),
+        None => None,
+    };
     tx.commit()?;
     if report.status == MigrationStatus::Imported {
         if let Err(e) = write_marker(&storage_dir.join(MARKER_FILE), report.imported_count) {
@@ -447,7 +478,7 @@ pub(crate) fn run(
             });
         }
     }
-    Ok(report)
+    Ok((report, filled))
 }
 
 /// The database's records of both imports, for `health()`.

@@ -111,17 +111,11 @@ pub struct Store {
     last_migration: Mutex<Option<MigrationReport>>,
 }
 
-fn data_version(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("PRAGMA data_version")?
-        .query_row([], |r| r.get(0))?)
-}
-
 /// Reads the whole table and blocked set in one read transaction.
 fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
     // data_version is frozen inside a transaction, so read it first: a write landing in
     // between only makes the next check reload once more.
-    let version = data_version(conn)?;
+    let version = db::data_version(conn)?;
     let tx = conn.unchecked_transaction()?;
     let snap = load_in(&tx)?;
     tx.finish()?;
@@ -227,11 +221,17 @@ impl Store {
         let mut conn = db::open(&path, &options)?;
         let schema_version = schema::init(&mut conn)?;
         schema::normalize_scope_rows(&mut conn)?;
-        let migration = match &options.storage_dir {
-            Some(dir) => Some(run_migration(&mut conn, dir, false)?),
-            None => None,
+        let (migration, filled) = match &options.storage_dir {
+            Some(dir) => {
+                let (report, filled) = run_migration(&mut conn, dir, false)?;
+                (Some(report), filled)
+            }
+            None => (None, None),
         };
-        let (version, snapshot) = load(&conn)?;
+        let (version, snapshot) = match filled {
+            Some(t) => t.into_snapshot(),
+            None => load(&conn)?,
+        };
         Ok(Store {
             path,
             conn: Mutex::new(Some(Conn {
@@ -346,7 +346,7 @@ impl Store {
 
     fn reload_if_changed(&self, c: &mut Conn) -> Result<()> {
         self.ensure_own_connection(c)?;
-        let version = data_version(&c.conn)?;
+        let version = db::data_version(&c.conn)?;
         if version == c.data_version {
             return Ok(());
         }
@@ -414,7 +414,7 @@ impl Store {
         let tx = c
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version = data_version(&tx)?;
+        let version = db::data_version(&tx)?;
         let reloaded = version != known;
         let current = if reloaded {
             Arc::new(load_in(&tx)?)
@@ -616,9 +616,12 @@ impl Store {
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
         self.ensure_own_connection(c)?;
-        let report = run_migration(&mut c.conn, storage_dir, dry_run)?;
+        let (report, filled) = run_migration(&mut c.conn, storage_dir, dry_run)?;
         if !dry_run {
-            let (version, snap) = load(&c.conn)?;
+            let (version, snap) = match filled {
+                Some(t) => t.into_snapshot(),
+                None => load(&c.conn)?,
+            };
             self.snapshot.store(Arc::new(snap));
             c.data_version = version;
             *self.last_migration.lock() = Some(report.clone());
@@ -764,11 +767,15 @@ impl Store {
     }
 }
 
-fn run_migration(conn: &mut Connection, dir: &Path, dry_run: bool) -> Result<MigrationReport> {
+fn run_migration(
+    conn: &mut Connection,
+    dir: &Path,
+    dry_run: bool,
+) -> Result<(MigrationReport, Option<legacy::FilledTable>)> {
     if !dir.is_dir() {
         // A missing storage dir is more likely a misconfiguration than "no legacy data":
         // report it and record nothing, so a later open with the right dir still imports.
-        return Ok(MigrationReport {
+        let report = MigrationReport {
             status: legacy::MigrationStatus::SkippedNoFile,
             imported_count: 0,
             skipped_count: 0,
@@ -780,7 +787,8 @@ fn run_migration(conn: &mut Connection, dir: &Path, dry_run: bool) -> Result<Mig
             }],
             warnings: Vec::new(),
             dry_run,
-        });
+        };
+        return Ok((report, None));
     }
     legacy::run(conn, dir, dry_run)
 }

@@ -716,3 +716,41 @@ fn a_legacy_file_with_a_utf8_bom_is_imported() {
     assert!(store.get("mapping:xai").unwrap().is_some());
     assert_eq!(std::fs::read(dir.join(MAPPINGS)).unwrap(), bytes);
 }
+
+#[test]
+fn the_cache_an_import_builds_equals_the_table_and_writes_reach_the_imported_rows() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({
+            "tenant": {
+                "b": {"name": "B", "mapping": {"default_model": " m ", "candidates": ["x", "m", "x"],
+                      "is_active": "false", "updated_at": "2026-01-08T04:07:59+02:00",
+                      "metadata": {"preferred_endpoint_id": 3, "nested": {"k": [1, 2.5, null]}}}},
+                "a": entry("a-model", Some("2026-01-08T02:07:59Z"))
+            },
+            "global": {"global": entry("g", None)}
+        }),
+    );
+    write_json(&dir, BLOCKED, &json!({"blocked": ["x"]}));
+    let store = db.open_migrating();
+    assert_eq!(report(&store).imported_count, 3);
+    let listed = |s: &Store| -> Vec<model_mapping::Mapping> {
+        s.list(None, None)
+            .unwrap()
+            .iter()
+            .map(|m| (**m).clone())
+            .collect()
+    };
+    // The same mappings, field for field, as a store that reads the table.
+    assert_eq!(listed(&store), listed(&db.open()));
+    assert_eq!(store.blocked_models().unwrap(), ["x"]);
+    assert_eq!(store.explain("b").unwrap(), db.open().explain("b").unwrap());
+    // The cache knows where each row lives: a write replaces it, a delete removes it.
+    store.upsert(&input("mapping:a", Some("new"), &[])).unwrap();
+    assert!(store.delete("mapping:b").unwrap());
+    assert_eq!(db.row_count(), 2);
+    assert_eq!(listed(&store), listed(&db.open()));
+}
