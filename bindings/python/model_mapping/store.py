@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from ctypes import byref, c_bool, c_void_p
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from . import _ffi
 from ._normalize import trim as _trim
@@ -275,19 +275,22 @@ class Store:
     ) -> List[JSONDict]:
         """Mappings (B3 dicts), optionally filtered by scope type (``tenant`` finds
         ``mapping`` rows) and exact scope key, newest first (SPEC B4)."""
-        return self._json(
+        return cast("List[JSONDict]", self._json(
             _lib.mm_store_list,
             _opt(scope_type, "invalid_mapping_scope", "scope_type"),
             _opt(scope_key, "invalid_mapping_id", "scope_key"),
-        )
+        ))
 
     def get(self, mapping_id: str) -> Optional[JSONDict]:
         """One mapping by id (normalised), or ``None``."""
-        return self._json(_lib.mm_store_get, _encode(mapping_id, "invalid_mapping_id", "id"))
+        return cast(
+            "Optional[JSONDict]",
+            self._json(_lib.mm_store_get, _encode(mapping_id, "invalid_mapping_id", "id")),
+        )
 
     def blocked_models(self) -> List[str]:
         """The blocked models, sorted and unique (SPEC B7)."""
-        return self._json(_lib.mm_store_blocked_list)
+        return cast("List[str]", self._json(_lib.mm_store_blocked_list))
 
     def resolve_model_key(self, key: str) -> JSONDict:
         """The model a client's key resolves to (SPEC B8); never fails on a strange key."""
@@ -310,12 +313,15 @@ class Store:
         status = _mm_resolve(handle, raw, out)
         if status:
             raise _error_for_status(status)
-        return _decode_result(_take_string(out))
+        result: JSONDict = _decode_result(_take_string(out))
+        return result
 
     def explain(self, key: str) -> JSONDict:
         """:meth:`resolve_model_key` plus ``considered`` (every mapping that matched and why it
         won or lost) and ``candidates`` (each model's fate)."""
-        return self._json(_lib.mm_store_explain, _encode(key, "invalid_payload", "key"))
+        return cast(
+            JSONDict, self._json(_lib.mm_store_explain, _encode(key, "invalid_payload", "key"))
+        )
 
     def resolve_for_message(
         self,
@@ -349,14 +355,15 @@ class Store:
         status = _mm_resolve_for_message(handle, request, out)  # byref implied, as above
         if status:
             raise _error_for_status(status)
-        return _decode_result(_take_string(out))
+        result: JSONDict = _decode_result(_take_string(out))
+        return result
 
     # ---- writes (SPEC B2, B5, B6, B7) ----
 
     def upsert(self, payload: Mapping[str, Any]) -> JSONDict:
         """Creates or replaces a mapping (``scope_type`` + ``scope_key``, or ``id``); returns
         it as stored (SPEC B2, B3)."""
-        return self._json(_lib.mm_store_upsert, _dumps(dict(payload)))
+        return cast(JSONDict, self._json(_lib.mm_store_upsert, _dumps(dict(payload))))
 
     def delete(self, mapping_id: str) -> bool:
         """Deletes a mapping by id; whether a row was deleted (SPEC B5)."""
@@ -372,48 +379,48 @@ class Store:
     def activate_default(self, mapping_id: str, model: str) -> JSONDict:
         """Makes ``model`` the default of an existing mapping and activates it (SPEC B6);
         :class:`~model_mapping.errors.MappingNotFoundError` when absent."""
-        return self._json(
+        return cast(JSONDict, self._json(
             _lib.mm_store_activate_default,
             _encode(mapping_id, "invalid_mapping_id", "id"),
             _encode(model, "invalid_payload", "model"),
-        )
+        ))
 
     def update_blocked(self, items: Iterable[Mapping[str, Any]]) -> List[str]:
         """Applies ``[{model, blocked}]`` (``blocked`` defaults to true); returns the new sorted
         list (SPEC B7)."""
-        return self._json(_lib.mm_store_blocked_update, _dumps(list(items)))
+        return cast("List[str]", self._json(_lib.mm_store_blocked_update, _dumps(list(items))))
 
     # ---- migration, import, export, sync (SPEC B10, B14) ----
 
     def migrate_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
         """Runs the one-time legacy migration for ``storage_dir`` (``already_done`` when the
         database records it); with ``dry_run`` only reports."""
-        return self._json(
+        return cast(JSONDict, self._json(
             _lib.mm_store_migrate_legacy,
             _encode(_path_text(storage_dir), "invalid_payload", "storage_dir"),
             bool(dry_run),
-        )
+        ))
 
     def last_migration(self) -> Optional[JSONDict]:
         """The report of the migration run at open (or the last explicit one), or ``None``."""
-        return self._json(_lib.mm_store_last_migration)
+        return cast("Optional[JSONDict]", self._json(_lib.mm_store_last_migration))
 
     def import_items(self, items: Iterable[Any]) -> JSONDict:
         """Upserts each valid loose item, keeping carried timestamps; one bad item never blocks
         the rest: ``{imported_count, skipped_count, errors: [{index, id?, reason}]}``."""
-        return self._json(_lib.mm_store_import, _dumps(list(items)))
+        return cast(JSONDict, self._json(_lib.mm_store_import, _dumps(list(items))))
 
     def export(self) -> JSONDict:
         """``{"exported_at": now, "mappings": [...]}``."""
-        return self._json(_lib.mm_store_export)
+        return cast(JSONDict, self._json(_lib.mm_store_export))
 
     def plan_snapshot(
         self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
     ) -> JSONDict:
         """What :meth:`apply_snapshot` would change, without writing."""
-        return self._json(
+        return cast(JSONDict, self._json(
             _lib.mm_store_plan_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
-        )
+        ))
 
     def apply_snapshot(
         self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
@@ -422,15 +429,15 @@ class Store:
         local row not older than the remote one kept unless ``overwrite``; with
         ``delete_missing`` local non-prompt rows absent from it deleted. Returns
         ``{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}``."""
-        return self._json(
+        return cast(JSONDict, self._json(
             _lib.mm_store_apply_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
-        )
+        ))
 
     # ---- health (SPEC B13) ----
 
     def health(self) -> JSONDict:
         """Data version, last refresh, last error, counters and migration records."""
-        return self._json(_lib.mm_store_health)
+        return cast(JSONDict, self._json(_lib.mm_store_health))
 
     def quick_check(self) -> Any:
         """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
