@@ -45,9 +45,8 @@ VARIANTS: Dict[str, Tuple[int, int, str]] = {
     "svc_strict": (2000, 12000, "await ModelMappingService.resolve_model_key, strict"),
     "svc_rfm": (2000, 12000, "await ModelMappingService.resolve_for_message(user_id, mapping_key)"),
     "json_loads": (2000, 12000, "json.loads of the resolve result alone (Python side of the JSON)"),
-    "proposal_strict": (2000, 12000, "PROPOSAL, not the package: Store.resolve_model_key strict "
-                        "with the NUL check on the str and decoded results memoised by the "
-                        "returned bytes (a fresh top-level and metadata dict per call)"),
+    "store_strict_decoded": (2000, 12000, "Store.resolve_model_key, strict, with the memo of "
+                             "decoded results emptied before each call (bench.decoded_resolver)"),
     "upsert": (20, 120, "Store.upsert into the 10,000-row table, synchronous=FULL"),
     "open": (1, 3, "Store(db) on 10,000 rows (open only; closed afterwards)"),
     "bulk_import": (1, 2, "Store.import_items of 10,000 items into a fresh database"),
@@ -62,19 +61,13 @@ def run_variant(name: str, count: int, work: Path) -> None:
     bench.write_blocked(blocked_dir)
     Store(db, storage_dir=blocked_dir).close()  # the library's tables and the blocked list
 
-    if name == "proposal_strict":
-        store = Store(db)
-        fn = bench.proposal_resolver(store)
-        assert fn(KEY) == store.resolve_model_key(KEY)
-        for _ in range(100):
-            fn(KEY)
-        for _ in range(count):
-            fn(KEY)
-        store.close()
-    elif name in ("echo", "store_bounded", "store_strict", "json_loads"):
+    if name in ("echo", "store_bounded", "store_strict", "store_strict_decoded", "json_loads"):
         store = Store(db, max_staleness_ms=1000 if name == "store_bounded" else None)
         fn: Callable[[], Any]
-        if name == "echo":
+        if name == "store_strict_decoded":
+            decoded = bench.decoded_resolver(store)
+            fn = lambda: decoded(KEY)  # noqa: E731
+        elif name == "echo":
             fn = lambda: bench.echo_like_resolve(KEY)  # noqa: E731
         elif name == "json_loads":
             raw = json.dumps(store.resolve_model_key(KEY)).encode()
