@@ -140,11 +140,11 @@ impl ScopeMap {
     }
 }
 
-const SHARDS: usize = 64;
+const SHARDS: usize = 256;
 
-/// A string-keyed map split into 64 shards behind `Arc`s. Cloning it clones 64 pointers and
+/// A string-keyed map split into 256 shards behind `Arc`s. Cloning it clones 256 pointers and
 /// changing a key copies one shard, so a write against a 10,000-mapping snapshot copies (and
-/// later frees) about 160 entries instead of all of them; a lookup costs one extra hash.
+/// later frees) about 40 entries instead of all of them; a lookup costs one extra hash.
 #[derive(Debug, Clone)]
 pub(crate) struct ShardedMap<V> {
     shards: Vec<Arc<HashMap<Arc<str>, V>>>,
@@ -153,7 +153,8 @@ pub(crate) struct ShardedMap<V> {
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
         ShardedMap {
-            shards: (0..SHARDS).map(|_| Arc::new(HashMap::default())).collect(),
+            // One shared empty shard: a shard is copied on its first write anyway.
+            shards: vec![Arc::new(HashMap::default()); SHARDS],
         }
     }
 }
@@ -162,7 +163,7 @@ impl<V: Clone> ShardedMap<V> {
     fn shard_of(key: &str) -> usize {
         use std::hash::BuildHasher;
         // The top bits: the shards' own maps index by the low bits of another seed's hash.
-        (foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key) >> 58) as usize
+        (foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key) >> 56) as usize
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
