@@ -172,9 +172,18 @@ fn configure(conn: &Connection, options: &StoreOptions) -> Result<()> {
 pub(crate) const ROW_COLUMNS: &str = "rowid, id, scope_type, scope_key, name, default_model, \
     candidates_json, is_active, updated_at, metadata_json";
 
+/// Where a mapping's row lives in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowRef {
+    pub rowid: i64,
+    /// Its `id` column is the mapping's normal id as TEXT, so `id = ?` finds it and an upsert
+    /// of the id updates it.
+    pub normal_id: bool,
+}
+
 /// A row as stored, read tolerantly, with where it lives in the table.
 pub(crate) struct StoredRow {
-    pub rowid: i64,
+    pub row: RowRef,
     pub mapping: Mapping,
 }
 
@@ -252,10 +261,12 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     let metadata: Metadata = text_ref(row.get_ref(9)?)
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
+    let id = format!("{scope_type}:{scope_key}");
+    let normal_id = matches!(row.get_ref(1)?, ValueRef::Text(t) if t == id.as_bytes());
     Ok(Some(StoredRow {
-        rowid,
+        row: RowRef { rowid, normal_id },
         mapping: Mapping {
-            id: format!("{scope_type}:{scope_key}"),
+            id,
             scope_type,
             scope_key,
             name,
@@ -305,26 +316,31 @@ pub(crate) struct Written {
     pub took_foreign_row: bool,
 }
 
-/// Writes one validated mapping over the rows (by rowid) that hold its id now: the row whose
+/// Writes one validated mapping over the rows that hold its id now (`rows`): the row whose
 /// `id` is already the normal one is updated in place (the host's `created_at` survives), the
 /// others (`tenant:` or other spellings) are deleted.
-pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rowids: &[i64]) -> Result<Written> {
+pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<Written> {
     use rusqlite::OptionalExtension;
-    for rowid in rowids {
-        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1 AND id IS NOT ?2")?
-            .execute((rowid, &m.id))?;
+    // The row the upsert will update, if any. The usual case, one row already under its normal
+    // id, needs no lookup; otherwise a primary-key lookup (`RETURNING rowid` would cost an
+    // ephemeral table per statement).
+    let existing: Option<i64> = match rows {
+        [only] if only.normal_id => Some(only.rowid),
+        _ => conn
+            .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
+            .query_row([&m.id], |r| r.get(0))
+            .optional()?,
+    };
+    // Every other row of the id goes: `id` is unique, so none of them is named `m.id`.
+    for r in rows.iter().filter(|r| Some(r.rowid) != existing) {
+        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1")?
+            .execute([r.rowid])?;
     }
-    // The row the upsert will update, if any (a primary-key lookup; `RETURNING rowid` would
-    // cost an ephemeral table per statement).
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
-        .query_row([&m.id], |r| r.get(0))
-        .optional()?;
     upsert_row(conn, m)?;
     Ok(match existing {
         Some(rowid) => Written {
             rowid,
-            took_foreign_row: !rowids.contains(&rowid),
+            took_foreign_row: !rows.iter().any(|r| r.rowid == rowid),
         },
         None => Written {
             rowid: conn.last_insert_rowid(),
@@ -354,13 +370,20 @@ pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
 pub(crate) fn insert_all(
     conn: &Connection,
     mut mappings: Vec<Mapping>,
-) -> Result<Vec<(i64, Mapping)>> {
+) -> Result<Vec<(RowRef, Mapping)>> {
     mappings.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let mut stmt = conn.prepare(UPSERT_ROW)?;
     let mut out = Vec::with_capacity(mappings.len());
     for m in mappings {
         bind_upsert(&mut stmt, &m)?;
-        out.push((conn.last_insert_rowid(), m));
+        let rowid = conn.last_insert_rowid();
+        out.push((
+            RowRef {
+                rowid,
+                normal_id: true,
+            },
+            m,
+        ));
     }
     Ok(out)
 }
@@ -390,13 +413,13 @@ fn bind_upsert(stmt: &mut rusqlite::Statement<'_>, m: &Mapping) -> Result<()> {
     Ok(())
 }
 
-/// Deletes rows by rowid; how many there were.
-pub(crate) fn delete_rows(conn: &Connection, rowids: &[i64]) -> Result<usize> {
+/// Deletes rows; how many there were.
+pub(crate) fn delete_rows(conn: &Connection, rows: &[RowRef]) -> Result<usize> {
     let mut n = 0;
-    for rowid in rowids {
+    for r in rows {
         n += conn
             .prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1")?
-            .execute([rowid])?;
+            .execute([r.rowid])?;
     }
     Ok(n)
 }

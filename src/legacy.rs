@@ -320,7 +320,7 @@ pub(crate) struct FilledTable {
     /// `PRAGMA data_version` inside the import's transaction: a commit by anyone else after
     /// it moves the version, so the caller's next check reloads.
     data_version: i64,
-    rows: Vec<(i64, Mapping)>,
+    rows: Vec<(db::RowRef, Mapping)>,
     blocked: Vec<String>,
 }
 

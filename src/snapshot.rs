@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
+use crate::db::RowRef;
 use crate::model::Mapping;
 use crate::normalize::MappingId;
 use crate::timestamp;
@@ -16,7 +17,7 @@ use crate::timestamp;
 pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
     /// Where the row lives in the table; `None` for snapshots built from bare mappings.
-    pub rowid: Option<i64>,
+    pub row: Option<RowRef>,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
     /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
@@ -26,13 +27,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(mapping: Arc<Mapping>, rowid: Option<i64>, blocked: &Blocked) -> Entry {
+    fn new(mapping: Arc<Mapping>, row: Option<RowRef>, blocked: &Blocked) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
         let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
         Entry {
             mapping,
-            rowid,
+            row,
             updated,
             endpoint,
             picked,
@@ -248,17 +249,17 @@ impl Snapshot {
 
     /// Builds a snapshot from the table's rows, remembering where each lives.
     pub(crate) fn from_rows(
-        rows: impl IntoIterator<Item = (i64, Mapping)>,
+        rows: impl IntoIterator<Item = (RowRef, Mapping)>,
         blocked: impl IntoIterator<Item = String>,
     ) -> Snapshot {
         Snapshot::build(
-            rows.into_iter().map(|(id, m)| (Arc::new(m), Some(id))),
+            rows.into_iter().map(|(r, m)| (Arc::new(m), Some(r))),
             Blocked::new(blocked),
         )
     }
 
     fn build(
-        rows: impl Iterator<Item = (Arc<Mapping>, Option<i64>)>,
+        rows: impl Iterator<Item = (Arc<Mapping>, Option<RowRef>)>,
         blocked: Blocked,
     ) -> Snapshot {
         let mut snap = Snapshot {
@@ -266,16 +267,16 @@ impl Snapshot {
             bare: ShardedMap::default(),
             blocked,
         };
-        for (row, rowid) in rows {
-            snap.insert_row(row, rowid, false);
+        for (mapping, row) in rows {
+            snap.insert_row(mapping, row, false);
         }
         snap.index_bare_keys();
         snap
     }
 
     /// Adds one table row while building (see [`Snapshot::index_bare_keys`]).
-    pub(crate) fn add_row(&mut self, rowid: i64, mapping: Mapping) {
-        self.insert_row(Arc::new(mapping), Some(rowid), false);
+    pub(crate) fn add_row(&mut self, row: RowRef, mapping: Mapping) {
+        self.insert_row(Arc::new(mapping), Some(row), false);
     }
 
     /// Indexes bare keys after rows were added one by one.
@@ -310,8 +311,8 @@ impl Snapshot {
         }
     }
 
-    fn insert_row(&mut self, mapping: Arc<Mapping>, rowid: Option<i64>, replace: bool) {
-        let entry = Entry::new(mapping, rowid, &self.blocked);
+    fn insert_row(&mut self, mapping: Arc<Mapping>, row: Option<RowRef>, replace: bool) {
+        let entry = Entry::new(mapping, row, &self.blocked);
         let keys = self.by_scope.entry(&entry.mapping.scope_type);
         match keys.get_mut(entry.mapping.scope_key.as_str()) {
             Some(slot) if !replace => slot.add(entry),
@@ -325,20 +326,20 @@ impl Snapshot {
         }
     }
 
-    /// A copy after a committed write: each mapping (with the rowid it was written to)
+    /// A copy after a committed write: each mapping (with the row it was written to)
     /// replaces every row of its id, then each removed id is gone. Only the shards these ids
     /// fall in are copied.
     pub(crate) fn with_changes(
         &self,
-        upserts: impl IntoIterator<Item = (Mapping, Option<i64>)>,
+        upserts: impl IntoIterator<Item = (Mapping, Option<RowRef>)>,
         removals: &[MappingId],
     ) -> Snapshot {
         let mut next = self.clone();
-        for (m, rowid) in upserts {
+        for (m, row) in upserts {
             let bare_key = BARE_SCOPES
                 .contains(&m.scope_type.as_str())
                 .then(|| Arc::from(m.scope_key.as_str()));
-            next.insert_row(Arc::new(m), rowid, true);
+            next.insert_row(Arc::new(m), row, true);
             if let Some(k) = bare_key {
                 next.reindex_bare(k);
             }
@@ -359,7 +360,7 @@ impl Snapshot {
         let rows = self
             .slots()
             .flat_map(Slot::rows)
-            .map(|e| (Arc::clone(&e.mapping), e.rowid));
+            .map(|e| (Arc::clone(&e.mapping), e.row));
         Snapshot::build(rows, Blocked::new(blocked))
     }
 

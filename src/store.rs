@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::counter::Counter;
-use crate::db;
+use crate::db::{self, RowRef};
 use crate::error::{Error, Result};
 use crate::legacy::{self, MigrationReport};
 use crate::model::{Mapping, MappingInput};
@@ -125,7 +125,7 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
 /// Reads the whole table and blocked set inside the caller's transaction.
 fn load_in(conn: &Connection) -> Result<Snapshot> {
     let mut snap = Snapshot::from_rows([], db::read_blocked(conn)?);
-    db::for_each_row(conn, |r| snap.add_row(r.rowid, r.mapping))?;
+    db::for_each_row(conn, |r| snap.add_row(r.row, r.mapping))?;
     snap.index_bare_keys();
     Ok(snap)
 }
@@ -145,7 +145,7 @@ fn count_legacy_type(counter: &Counter, raw: &str) {
     }
 }
 
-/// The rows of one id as (rowid, mapping). A write runs on the snapshot of its own
+/// The rows of one id, with where each lives. A write runs on the snapshot of its own
 /// transaction's view (see `Store::write`), which holds every row that normalises to the id in
 /// whatever spelling others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach
 /// all the rows reads show (SPEC B1, B11) without reading the table again.
@@ -153,13 +153,13 @@ fn rows_of(
     tx: &Transaction<'_>,
     snap: &Snapshot,
     id: &MappingId,
-) -> Result<Vec<(i64, Arc<Mapping>)>> {
+) -> Result<Vec<(RowRef, Arc<Mapping>)>> {
     let Some(slot) = snap.slot(&id.scope_type, &id.scope_key) else {
         return Ok(Vec::new());
     };
-    let known: Option<Vec<(i64, Arc<Mapping>)>> = slot
+    let known: Option<Vec<(RowRef, Arc<Mapping>)>> = slot
         .rows()
-        .map(|e| e.rowid.map(|r| (r, Arc::clone(&e.mapping))))
+        .map(|e| e.row.map(|r| (r, Arc::clone(&e.mapping))))
         .collect();
     match known {
         Some(rows) => Ok(rows),
@@ -169,12 +169,12 @@ fn rows_of(
             .filter(|r| {
                 r.mapping.scope_type == id.scope_type && r.mapping.scope_key == id.scope_key
             })
-            .map(|r| (r.rowid, Arc::new(r.mapping)))
+            .map(|r| (r.row, Arc::new(r.mapping)))
             .collect()),
     }
 }
 
-fn rowids<T>(rows: &[(i64, T)]) -> Vec<i64> {
+fn refs<T>(rows: &[(RowRef, T)]) -> Vec<RowRef> {
     rows.iter().map(|(r, _)| *r).collect()
 }
 
@@ -184,7 +184,7 @@ fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<db
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
     };
-    db::write_mapping(tx, m, &rowids(&rows_of(tx, snap, &id)?))
+    db::write_mapping(tx, m, &refs(&rows_of(tx, snap, &id)?))
 }
 
 /// The snapshot after a write: `snap` with the written mappings and removed ids, or, when a
@@ -200,14 +200,21 @@ fn after_write(
         return load_in(tx);
     }
     Ok(snap.with_changes(
-        written.into_iter().map(|(m, w)| (m, Some(w.rowid))),
+        written.into_iter().map(|(m, w)| {
+            // The upsert bound `m.id` as TEXT: the row is under its normal id now.
+            let row = RowRef {
+                rowid: w.rowid,
+                normal_id: true,
+            };
+            (m, Some(row))
+        }),
         removals,
     ))
 }
 
 /// Deletes every stored row of an id; how many there were.
 fn delete_rows(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<usize> {
-    db::delete_rows(tx, &rowids(&rows_of(tx, snap, id)?))
+    db::delete_rows(tx, &refs(&rows_of(tx, snap, id)?))
 }
 
 impl Store {
@@ -539,7 +546,7 @@ impl Store {
             .to_owned();
         self.write(|tx, snap| {
             let rows = rows_of(tx, snap, &id)?;
-            let row_ids = rowids(&rows);
+            let row_ids = refs(&rows);
             // Several rows can name one id only when others wrote them; take the newest.
             let current = rows
                 .into_iter()
