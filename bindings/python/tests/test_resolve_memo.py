@@ -169,6 +169,31 @@ def test_a_repeated_resolve_is_decoded_once_unless_it_nests_deeper(db_path, monk
         assert len(decoded) == 10
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"a": 1, "b": "x", "c": None, "d": True, "e": 0.5},
+        {"m": {"k": 1}, "l": [1, "two", None], "e": [], "f": {}},
+        {"chain": [{"a": 1}, {"b": False}], "hit": {"s": "p"}, "none": None},
+        {"mixed": [{"a": 1}, "scalar"]},  # dicts mixed with scalars: decoded afresh
+        {"deep": {"inner": {"x": [1]}}},
+        {"lists": [[1], [2]]},
+        {"dict_in_list_dict": [{"a": {"b": 1}}]},
+        [{"top": "list"}],
+        "just a string",
+        None,
+    ],
+)
+def test_any_json_shape_is_decoded_and_copied_safely(doc):
+    data = json.dumps(doc).encode()
+    want = json.dumps(doc)
+    for _ in range(3):
+        got = store_module._decode_result(data)
+        assert json.dumps(got) == want
+        mutate(got)
+    assert json.dumps(store_module._decode_result(data)) == want
+
+
 def test_every_memo_entry_decodes_its_own_bytes(db_path):
     """The memo maps bytes to what ``json.loads`` makes of those very bytes, so a changed mapping
     (different bytes) can never be answered with an old entry."""
