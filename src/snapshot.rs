@@ -153,9 +153,10 @@ pub(crate) struct ShardedMap<V> {
 
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
+        // One shared empty shard: a shard is copied on its first write anyway.
+        let empty = Arc::new(HashMap::default());
         ShardedMap {
-            // One shared empty shard: a shard is copied on its first write anyway.
-            shards: vec![Arc::new(HashMap::default()); SHARDS],
+            shards: (0..SHARDS).map(|_| Arc::clone(&empty)).collect(),
         }
     }
 }
