@@ -205,7 +205,7 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                 };
                 // A missing or unreadable timestamp is stamped with the import time, which must
                 // not make the entry win a collision.
-                Ok((input.carried_instant(), input.validate(true)?))
+                Ok((input.carried_instant(), input.into_mapping(true)?))
             });
             let (carried, m) = match built {
                 Ok(built) => built,

@@ -140,8 +140,24 @@ impl MappingInput {
     /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
     /// `keep_timestamp` and it parses, else now).
     pub fn validate(&self, keep_timestamp: bool) -> Result<Mapping> {
+        self.checked(keep_timestamp, self.name.clone(), self.metadata.clone())
+    }
+
+    /// [`MappingInput::validate`] without copying the name and metadata.
+    pub fn into_mapping(mut self, keep_timestamp: bool) -> Result<Mapping> {
+        let name = self.name.take();
+        let metadata = std::mem::take(&mut self.metadata);
+        self.checked(keep_timestamp, name, metadata)
+    }
+
+    fn checked(
+        &self,
+        keep_timestamp: bool,
+        name: Option<String>,
+        metadata: Metadata,
+    ) -> Result<Mapping> {
         let id = MappingId::new(&self.scope_type, &self.scope_key)?;
-        if let Some(name) = &self.name {
+        if let Some(name) = &name {
             check_len("name", name)?;
         }
         let default_model = self
@@ -168,9 +184,7 @@ impl MappingInput {
         for c in &candidates {
             check_len("candidates", c)?;
         }
-        let meta_len = serde_json::to_string(&self.metadata)
-            .map(|s| s.len())
-            .unwrap_or(usize::MAX);
+        let meta_len = serialized_len(&metadata);
         if meta_len > MAX_METADATA_BYTES {
             return Err(Error::payload(
                 "metadata",
@@ -187,13 +201,32 @@ impl MappingInput {
             id: id.id(),
             scope_type: id.scope_type,
             scope_key: id.scope_key,
-            name: self.name.clone(),
+            name,
             default_model,
             candidates,
             is_active: self.is_active,
             updated_at: Some(updated_at),
-            metadata: self.metadata.clone(),
+            metadata,
         })
+    }
+}
+
+/// Bytes of `value` as JSON, counted without building the text.
+fn serialized_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
 

@@ -516,7 +516,7 @@ impl Store {
             (_, Some(Value::String(id))) => count_legacy_id(&self.legacy_keys, id),
             _ => {}
         }
-        self.store_mapping(MappingInput::from_json(payload)?.validate(false)?)
+        self.store_mapping(MappingInput::from_json(payload)?.into_mapping(false)?)
     }
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
@@ -565,7 +565,7 @@ impl Store {
                 metadata: current.metadata.clone(),
                 updated_at: None,
             };
-            let m = input.validate(false)?;
+            let m = input.into_mapping(false)?;
             let w = db::write_mapping(tx, &m, &row_ids)?;
             let next = after_write(tx, snap, vec![(m.clone(), w)], &[])?;
             Ok((Arc::new(m), next))

@@ -99,7 +99,7 @@ pub(crate) fn plan_import(items: &[Value]) -> (Vec<Planned>, Vec<ImportError>) {
             input.scope_key = scope.scope_key;
             Ok(Planned {
                 carried: input.carried_instant(),
-                mapping: input.validate(true)?,
+                mapping: input.into_mapping(true)?,
             })
         });
         match built {

@@ -37,22 +37,34 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Whether `text` has the exact shape this crate stores (`2026-01-08T02:07:59+00:00`): such a
-/// text is already normal, so reading the table keeps it as it is.
-pub fn is_canonical(text: &str) -> bool {
-    const SHAPE: &[u8; 25] = b"dddd-dd-ddTdd:dd:dd+00:00";
-    let b = text.as_bytes();
-    b.len() == SHAPE.len()
+/// The first 19 bytes read `dddd-dd-ddTdd:dd:dd` (digits where `d` is).
+fn has_date_time_shape(b: &[u8]) -> bool {
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    b.len() >= SHAPE.len()
         && b.iter().zip(SHAPE).all(|(c, s)| match s {
             b'd' => c.is_ascii_digit(),
             _ => c == s,
         })
 }
 
-/// The stored shape read field by field: a snapshot parses one per row, and chrono's general
-/// RFC 3339 parser costs several times more.
+/// Whether `text` has the exact shape this crate stores (`2026-01-08T02:07:59+00:00`): such a
+/// text is already normal, so reading the table keeps it as it is.
+pub fn is_canonical(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 25 && has_date_time_shape(b) && &b[19..] == b"+00:00"
+}
+
+/// `2026-01-08T02:07:59Z`: the stored shape with `Z` for the offset, as the backend's legacy
+/// files and most clients write it.
+fn is_canonical_z(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 20 && has_date_time_shape(b) && b[19] == b'Z'
+}
+
+/// The stored shape (or its `Z` spelling) read field by field: a snapshot parses one per row,
+/// and chrono's general RFC 3339 parser costs several times more.
 fn parse_canonical(text: &str) -> Option<DateTime<Utc>> {
-    if !is_canonical(text) {
+    if !is_canonical(text) && !is_canonical_z(text) {
         return None;
     }
     let b = text.as_bytes();
@@ -65,6 +77,10 @@ fn parse_canonical(text: &str) -> Option<DateTime<Utc>> {
 
 /// Normalises a carried timestamp to the stored form; `None` when it cannot be parsed.
 pub fn normalize(text: &str) -> Option<String> {
+    if is_canonical_z(text) {
+        // Valid as a date: the stored form is the same fields with `+00:00`.
+        return parse_canonical(text).map(|_| format!("{}+00:00", &text[..19]));
+    }
     parse(text).map(format)
 }
 
@@ -108,6 +124,22 @@ mod tests {
         ] {
             assert!(!is_canonical(t), "{t}");
         }
+    }
+
+    #[test]
+    fn the_z_shape_normalises_like_the_general_path() {
+        for t in [
+            "2026-01-08T02:07:59Z",
+            "0999-12-31T23:59:59Z",
+            "2024-02-29T00:00:00Z",
+        ] {
+            let general = DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|d| format(d.with_timezone(&Utc)));
+            assert_eq!(normalize(t), general, "{t}");
+        }
+        assert_eq!(normalize("2025-02-29T00:00:00Z"), None);
+        assert_eq!(normalize("2026-01-08T02:07:60Z"), None);
     }
 
     #[test]
