@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python binding's tests: creates .venv when missing, installs the test tools and the
-# package (`pip install ./bindings/python`, which runs `cargo build --release`), runs pytest on
+# package (`pip install ./bindings/python`, which runs `cargo build --release`), checks its type
+# hints with `mypy --strict`, runs pytest on
 # bindings/python/tests (no test collected is a failure) and the Python quickstart.
 # Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
 set -euo pipefail
@@ -15,8 +16,11 @@ if [ ! -x "$PY" ]; then
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # Build tools too, so the package builds without an isolated build env (faster, no re-download).
-"$PY" -m pip install -q "setuptools>=70.1" wheel pytest aiosqlite cffi
+"$PY" -m pip install -q "setuptools>=70.1" wheel pytest aiosqlite cffi mypy
 "$PY" -m pip install -q --no-build-isolation "$ROOT/bindings/python"
+
+# The package's type hints hold (it ships py.typed).
+"$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" "$ROOT/bindings/python/model_mapping"
 
 # Test the installed copy, not a stray library: MODEL_MAPPING_LIB would override it.
 unset MODEL_MAPPING_LIB
