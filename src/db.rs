@@ -176,9 +176,9 @@ pub(crate) const ROW_COLUMNS: &str = "rowid, id, scope_type, scope_key, name, de
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RowRef {
     pub rowid: i64,
-    /// Its `id` column is the mapping's normal id as TEXT, so `id = ?` finds it and an upsert
-    /// of the id updates it.
-    pub normal_id: bool,
+    /// Its `id`, `scope_type` and `scope_key` columns hold the mapping's normal spellings as
+    /// TEXT: `id = ?` finds it, and a write of the same id only changes the other columns.
+    pub normal: bool,
 }
 
 /// A row as stored, read tolerantly, with where it lives in the table.
@@ -262,9 +262,12 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
     let id = format!("{scope_type}:{scope_key}");
-    let normal_id = matches!(row.get_ref(1)?, ValueRef::Text(t) if t == id.as_bytes());
+    let is_text = |i: usize, want: &str| -> rusqlite::Result<bool> {
+        Ok(matches!(row.get_ref(i)?, ValueRef::Text(t) if t == want.as_bytes()))
+    };
+    let normal = is_text(1, &id)? && is_text(2, &scope_type)? && is_text(3, &scope_key)?;
     Ok(Some(StoredRow {
-        row: RowRef { rowid, normal_id },
+        row: RowRef { rowid, normal },
         mapping: Mapping {
             id,
             scope_type,
@@ -321,16 +324,23 @@ pub(crate) struct Written {
 /// others (`tenant:` or other spellings) are deleted.
 pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<Written> {
     use rusqlite::OptionalExtension;
-    // The row the upsert will update, if any. The usual case, one row already under its normal
-    // id, needs no lookup; otherwise a primary-key lookup (`RETURNING rowid` would cost an
-    // ephemeral table per statement).
-    let existing: Option<i64> = match rows {
-        [only] if only.normal_id => Some(only.rowid),
-        _ => conn
-            .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
-            .query_row([&m.id], |r| r.get(0))
-            .optional()?,
-    };
+    // The usual case: one row, already spelled normally. Update its other columns by rowid,
+    // which leaves the primary-key and scope index entries alone.
+    if let [only] = rows {
+        if only.normal {
+            update_row(conn, only.rowid, m)?;
+            return Ok(Written {
+                rowid: only.rowid,
+                took_foreign_row: false,
+            });
+        }
+    }
+    // The row the upsert will update, if any: a primary-key lookup (`RETURNING rowid` would
+    // cost an ephemeral table per statement).
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
+        .query_row([&m.id], |r| r.get(0))
+        .optional()?;
     // Every other row of the id goes: `id` is unique, so none of them is named `m.id`.
     for r in rows.iter().filter(|r| Some(r.rowid) != existing) {
         conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1")?
@@ -357,6 +367,26 @@ const UPSERT_ROW: &str = "INSERT INTO llm_model_mappings (id, scope_type, scope_
     candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
     updated_at = excluded.updated_at, metadata_json = excluded.metadata_json";
 
+/// Rewrites every column but `id`, `scope_type` and `scope_key` of one row.
+fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
+    let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
+    let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
+    conn.prepare_cached(
+        "UPDATE llm_model_mappings SET name = ?1, default_model = ?2, candidates_json = ?3, \
+         is_active = ?4, updated_at = ?5, metadata_json = ?6 WHERE rowid = ?7",
+    )?
+    .execute((
+        &m.name,
+        &m.default_model,
+        candidates,
+        m.is_active as i64,
+        &m.updated_at,
+        metadata,
+        rowid,
+    ))?;
+    Ok(())
+}
+
 /// Inserts or replaces the row of `m.id` alone.
 pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
     let mut stmt = conn.prepare_cached(UPSERT_ROW)?;
@@ -380,12 +410,43 @@ pub(crate) fn insert_all(
         out.push((
             RowRef {
                 rowid,
-                normal_id: true,
+                normal: true,
             },
             m,
         ));
     }
     Ok(out)
+}
+
+/// A `BEGIN IMMEDIATE` transaction through cached statements (a write is small, and compiling
+/// `BEGIN IMMEDIATE` and `COMMIT` for each one costs about as much as its `UPDATE`). Rolled
+/// back when dropped without [`WriteTx::commit`], on an error or a panic.
+pub(crate) struct WriteTx<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    pub(crate) fn begin(conn: &'c Connection) -> Result<WriteTx<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(WriteTx { conn, done: false })
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done && !self.conn.is_autocommit() {
+            // Nothing to report from a destructor: a failed rollback leaves SQLite to roll
+            // back when the connection next starts a transaction or closes.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// `PRAGMA data_version`: moves when another connection commits (frozen inside a transaction

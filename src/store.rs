@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -150,7 +150,7 @@ fn count_legacy_type(counter: &Counter, raw: &str) {
 /// whatever spelling others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach
 /// all the rows reads show (SPEC B1, B11) without reading the table again.
 fn rows_of(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     snap: &Snapshot,
     id: &MappingId,
 ) -> Result<Vec<(RowRef, Arc<Mapping>)>> {
@@ -179,7 +179,7 @@ fn refs<T>(rows: &[(RowRef, T)]) -> Vec<RowRef> {
 }
 
 /// Writes `m` over every stored row of its id.
-fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<db::Written> {
+fn replace_rows(tx: &Connection, snap: &Snapshot, m: &Mapping) -> Result<db::Written> {
     let id = MappingId {
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
@@ -191,7 +191,7 @@ fn replace_rows(tx: &Transaction<'_>, snap: &Snapshot, m: &Mapping) -> Result<db
 /// write took over a row the snapshot filed under another mapping, the table as this
 /// transaction now sees it.
 fn after_write(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     snap: &Snapshot,
     written: Vec<(Mapping, db::Written)>,
     removals: &[MappingId],
@@ -201,10 +201,10 @@ fn after_write(
     }
     Ok(snap.with_changes(
         written.into_iter().map(|(m, w)| {
-            // The upsert bound `m.id` as TEXT: the row is under its normal id now.
+            // The write bound the normal id and scope as TEXT (or found them so).
             let row = RowRef {
                 rowid: w.rowid,
-                normal_id: true,
+                normal: true,
             };
             (m, Some(row))
         }),
@@ -213,7 +213,7 @@ fn after_write(
 }
 
 /// Deletes every stored row of an id; how many there were.
-fn delete_rows(tx: &Transaction<'_>, snap: &Snapshot, id: &MappingId) -> Result<usize> {
+fn delete_rows(tx: &Connection, snap: &Snapshot, id: &MappingId) -> Result<usize> {
     db::delete_rows(tx, &refs(&rows_of(tx, snap, id)?))
 }
 
@@ -412,23 +412,21 @@ impl Store {
     /// commits do not move the version, so after the commit the snapshot stays current.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &Snapshot) -> Result<(T, Snapshot)>,
+        f: impl FnOnce(&Connection, &Snapshot) -> Result<(T, Snapshot)>,
     ) -> Result<T> {
         let mut guard = self.conn.lock();
         let c = guard.as_mut().ok_or(Error::StoreClosed)?;
         self.ensure_own_connection(c)?;
         let known = c.data_version;
-        let tx = c
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version = db::data_version(&tx)?;
+        let tx = db::WriteTx::begin(&c.conn)?;
+        let version = db::data_version(&c.conn)?;
         let reloaded = version != known;
         let current = if reloaded {
-            Arc::new(load_in(&tx)?)
+            Arc::new(load_in(&c.conn)?)
         } else {
             self.snapshot.load_full()
         };
-        let (out, next) = f(&tx, &current)?;
+        let (out, next) = f(&c.conn, &current)?;
         tx.commit()?;
         self.snapshot.store(Arc::new(next));
         c.data_version = version;

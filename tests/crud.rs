@@ -447,3 +447,21 @@ fn a_mapping_input_built_in_rust_is_validated_the_same_way() {
     assert_eq!(err.code(), "invalid_payload");
     assert!(err.to_string().contains("name"));
 }
+
+#[test]
+fn a_write_that_fails_inside_its_transaction_is_rolled_back_and_the_store_stays_writable() {
+    let db = fresh();
+    let store = db.open();
+    // Fails inside BEGIN IMMEDIATE, after the transaction started.
+    assert!(store.activate_default("mapping:absent", "m").is_err());
+    // No transaction was left open: this connection and another one can still write.
+    put(&store, json!({"id": "mapping:x", "default_model": "a"}));
+    db.sql()
+        .execute(
+            "INSERT INTO mm_blocked_models (model, blocked_at) VALUES ('z', 'now')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(store.blocked_models().unwrap(), ["z"]);
+    assert_eq!(db.row_count(), 1);
+}
