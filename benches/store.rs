@@ -4,10 +4,11 @@
 //! `cargo bench --bench store` (full) · `cargo test --benches` (each once, for CI)
 //!
 //! Criterion measures one benchmark after another, so a burst of load from another user of a
-//! shared machine can land on a resolve variant and not on its reference (or the reverse). P1 is
-//! therefore also measured *paired*: the reference and the variant alternate in short blocks
-//! within one loop and the ratio is the median of the per-round ratios. Those results go to
-//! `target/criterion/p1_paired.json`, which `scripts/bench-report.py` judges P1 on.
+//! shared machine (or a slow minute of the disk's fsync) can land on a variant and not on its
+//! reference (or the reverse). P1 and P4's durable upsert are therefore also measured *paired*:
+//! the reference and the variant alternate in short blocks within one loop and the ratio is the
+//! median of the per-round ratios. Those results go to `target/criterion/paired.json`, which
+//! `scripts/bench-report.py` judges P1 and the durable upsert on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
@@ -72,7 +73,7 @@ fn legacy_dir(dir: &Path, n: usize) -> std::path::PathBuf {
     storage
 }
 
-/// Paired P1 results, written to `target/criterion/p1_paired.json` at the end of `resolve`.
+/// Paired results, written to `target/criterion/paired.json` after each group.
 static PAIRED: Mutex<BTreeMap<String, Value>> = Mutex::new(BTreeMap::new());
 
 /// Whether this is `cargo bench` (criterion gets `--bench`) rather than `cargo test --benches`.
@@ -130,7 +131,7 @@ fn write_paired() {
     let dir = target.join("criterion");
     std::fs::create_dir_all(&dir).unwrap();
     let doc = json!({ "results": *PAIRED.lock().unwrap() });
-    std::fs::write(dir.join("p1_paired.json"), doc.to_string()).unwrap();
+    std::fs::write(dir.join("paired.json"), doc.to_string()).unwrap();
 }
 
 fn resolve(c: &mut Criterion) {
