@@ -69,14 +69,55 @@ pub(crate) fn init(conn: &mut Connection) -> Result<i64> {
 /// `(id, scope_type, scope_key, updated_at)` of a row to rewrite.
 type ScopeRow = (String, String, String, Option<String>);
 
+/// Scope types already in normal form: rows of any other TEXT type are rewritten at open.
+const NORMAL_SCOPE_TYPES: [&str; 6] = [
+    "global",
+    "mapping",
+    "module",
+    "premium_user",
+    "prompt",
+    "user",
+];
+
+/// Whether every TEXT scope type in the table is one of the normal ones, found by walking the
+/// scope index from one distinct value to the next (a few seeks, where the filter query reads
+/// every row on each open). `false` means "look closer", also when there are many distinct
+/// values. Values that are not TEXT are never rewritten, so they do not count.
+fn all_scope_types_normal(conn: &Connection) -> Result<bool> {
+    use rusqlite::types::Value;
+    // TEXT sorts after every number and before every BLOB: start at the smallest text.
+    let mut after = Value::Text(String::new());
+    let mut inclusive = true;
+    for _ in 0..32 {
+        let sql = if inclusive {
+            "SELECT min(scope_type) FROM llm_model_mappings WHERE scope_type >= ?1"
+        } else {
+            "SELECT min(scope_type) FROM llm_model_mappings WHERE scope_type > ?1"
+        };
+        let next: Value = conn
+            .prepare_cached(sql)?
+            .query_row([&after], |r| r.get(0))?;
+        match next {
+            Value::Null => return Ok(true),
+            Value::Text(t) if !NORMAL_SCOPE_TYPES.contains(&t.as_str()) => return Ok(false),
+            other => after = other,
+        }
+        inclusive = false;
+    }
+    Ok(false)
+}
+
 /// Rewrites rows whose scope type is not in normal form (`tenant`, `Tenant`, ` MAPPING`) to
 /// the normal form; when that collides with an existing row the newer `updated_at` wins.
 /// Returns how many rows were rewritten or dropped.
 pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
-    const QUERY: &str = "SELECT id, scope_type, scope_key, updated_at FROM llm_model_mappings \
-        WHERE scope_type NOT IN ('prompt', 'user', 'premium_user', 'mapping', 'global', 'module')";
+    let query = format!(
+        "SELECT id, scope_type, scope_key, updated_at FROM llm_model_mappings \
+         WHERE scope_type NOT IN ('{}')",
+        NORMAL_SCOPE_TYPES.join("', '")
+    );
     let needs = |conn: &Connection| -> Result<Vec<ScopeRow>> {
-        let mut stmt = conn.prepare(QUERY)?;
+        let mut stmt = conn.prepare(&query)?;
         // Rows written by others may hold anything (a BLOB id, bytes that are not UTF-8):
         // only text is rewritten; anything else is read around, never touched, and never
         // stops the store from opening.
@@ -105,7 +146,7 @@ pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
         }
         Ok(out)
     };
-    if needs(conn)?.is_empty() {
+    if all_scope_types_normal(conn)? || needs(conn)?.is_empty() {
         return Ok(0);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -145,4 +186,46 @@ pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
     }
     tx.commit()?;
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(types: &[&str]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MAPPINGS_TABLE).unwrap();
+        for (i, t) in types.iter().enumerate() {
+            conn.execute(
+                &format!("INSERT INTO llm_model_mappings (id, scope_type, scope_key) VALUES (?1, {t}, 'k')"),
+                [i.to_string()],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn the_scope_type_walk_sees_every_distinct_text_value() {
+        assert!(all_scope_types_normal(&table(&[])).unwrap());
+        assert!(
+            all_scope_types_normal(&table(&["'mapping'", "'global'", "'mapping'", "'user'"]))
+                .unwrap()
+        );
+        // BLOBs are never rewritten, so they do not count (a number becomes TEXT: the column
+        // has TEXT affinity, and an unknown text sends the open to the full check).
+        assert!(all_scope_types_normal(&table(&["'mapping'", "X'00'", "X'ff'"])).unwrap());
+        for odd in [
+            "'tenant'",
+            "'Mapping'",
+            "' mapping'",
+            "''",
+            "'zzz'",
+            "'a'",
+            "7",
+        ] {
+            let t = table(&["'global'", "'mapping'", "X'00'", odd]);
+            assert!(!all_scope_types_normal(&t).unwrap(), "{odd}");
+        }
+    }
 }
