@@ -191,7 +191,9 @@ pub fn candidates<'a, I>(raw: I, default_model: Option<&str>) -> Vec<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let mut out: Vec<String> = Vec::new();
+    let raw = raw.into_iter();
+    // Sized once: the default is usually appended after the candidates.
+    let mut out: Vec<String> = Vec::with_capacity(raw.size_hint().0 + 1);
     for c in raw {
         if let Some(c) = model_name(c) {
             if !out.iter().any(|seen| seen == c) {
