@@ -1,0 +1,184 @@
+//! A driver for instruction counts under callgrind (perf counters do not work on the machines
+//! BENCHMARKS.md was measured on). Each mode repeats one operation `N` times on a 10,000-mapping
+//! database it builds in `DIR` on first use; run a mode twice with different `N` and divide the
+//! difference in instructions by the difference in `N`, so setup cancels out:
+//!
+//! ```sh
+//! cargo build --release --example profile_store
+//! B=target/release/examples/profile_store
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $B /tmp/prof resolve 10000 mapping:key5000
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $B /tmp/prof resolve 110000 mapping:key5000
+//! ```
+//!
+//! Modes: `resolve N KEY` (bounded staleness), `open N`, `upsert N` (durable),
+//! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
+//! `legacy N` (legacy import of 10,000 entries into a fresh database). Each prints its wall time
+//! per operation too, which is only indicative.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use model_mapping::{MappingInput, Store, StoreOptions, Synchronous};
+use serde_json::json;
+
+const N: usize = 10_000;
+
+fn items() -> Vec<serde_json::Value> {
+    (0..N)
+        .map(|i| {
+            json!({
+                "id": format!("mapping:key{i}"), "name": format!("Mapping {i}"),
+                "default_model": format!("model-{i}-a"),
+                "candidates": [format!("model-{i}-a"), format!("model-{i}-b"), "shared-fallback"],
+                "updated_at": "2026-01-08T02:07:59+00:00",
+                "metadata": {"preferred_endpoint_id": i % 17, "temperature": 0.5, "required_tier": "pro"}
+            })
+        })
+        .collect()
+}
+
+fn legacy_source(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("legacy_source");
+    if !src.join("model_mappings.json").exists() {
+        std::fs::create_dir_all(&src).unwrap();
+        let tenant: serde_json::Map<String, serde_json::Value> = (0..N)
+            .map(|i| {
+                let entry = json!({"name": format!("Mapping {i}"), "mapping": {
+                    "default_model": format!("model-{i}-a"),
+                    "candidates": [format!("model-{i}-a"), format!("model-{i}-b")],
+                    "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
+                    "metadata": {"preferred_endpoint_id": i % 17}}});
+                (format!("key{i}"), entry)
+            })
+            .collect();
+        let doc = json!({ "tenant": tenant });
+        std::fs::write(src.join("model_mappings.json"), doc.to_string()).unwrap();
+        std::fs::write(
+            src.join("blocked_models.json"),
+            r#"{"blocked": ["model-1-a"]}"#,
+        )
+        .unwrap();
+    }
+    src
+}
+
+fn durable_input(i: usize) -> MappingInput {
+    let mut input = MappingInput::new(&format!("mapping:key{}", i % N), Some("model-x")).unwrap();
+    input.candidates = vec!["model-y".into()];
+    input
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(dir), Some(mode), Some(Ok(n))) = (
+        args.get(1).map(Path::new),
+        args.get(2).map(String::as_str),
+        args.get(3).map(|s| s.parse::<usize>()),
+    ) else {
+        eprintln!("usage: profile_store DIR resolve|open|upsert|rawupsert|legacy N [KEY]");
+        return ExitCode::from(2);
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    let db = dir.join("profile_10k.db");
+    if !db.exists() {
+        Store::open(&db, StoreOptions::default())
+            .unwrap()
+            .import_items(&items())
+            .unwrap();
+    }
+    // Reset after each mode's setup, so the printed time is the loop's alone.
+    let mut t = Instant::now();
+    match mode {
+        "resolve" => {
+            let key = args.get(4).map_or("key5000", String::as_str);
+            let options = StoreOptions {
+                max_staleness: Duration::from_secs(3600),
+                ..StoreOptions::default()
+            };
+            let store = Store::open(&db, options).unwrap();
+            t = Instant::now();
+            for _ in 0..n {
+                black_box(store.resolve_model_key(black_box(key)).unwrap());
+            }
+        }
+        "open" => {
+            for _ in 0..n {
+                drop(black_box(
+                    Store::open(&db, StoreOptions::default()).unwrap(),
+                ));
+            }
+        }
+        "upsert" => {
+            let options = StoreOptions {
+                synchronous: Synchronous::Full,
+                ..StoreOptions::default()
+            };
+            let store = Store::open(&db, options).unwrap();
+            t = Instant::now();
+            for i in 0..n {
+                black_box(store.upsert(&durable_input(i)).unwrap());
+            }
+        }
+        "rawupsert" => {
+            let copy = dir.join("profile_raw.db");
+            if !copy.exists() {
+                rusqlite::Connection::open(&db)
+                    .unwrap()
+                    .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                    .unwrap();
+            }
+            let raw = rusqlite::Connection::open(&copy).unwrap();
+            raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+            raw.pragma_update(None, "synchronous", "FULL").unwrap();
+            t = Instant::now();
+            for i in 0..n {
+                let key = i % N;
+                let tx = raw.unchecked_transaction().unwrap();
+                tx.prepare_cached(
+                    "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, \
+                     default_model, candidates_json, is_active, updated_at, metadata_json) \
+                     VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
+                     ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, \
+                     scope_key = excluded.scope_key, name = excluded.name, \
+                     default_model = excluded.default_model, \
+                     candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
+                     updated_at = excluded.updated_at, metadata_json = excluded.metadata_json",
+                )
+                .unwrap()
+                .execute((
+                    format!("mapping:key{key}"),
+                    format!("key{key}"),
+                    model_mapping::timestamp::now(),
+                ))
+                .unwrap();
+                tx.commit().unwrap();
+            }
+        }
+        "legacy" => {
+            let src = legacy_source(dir);
+            t = Instant::now();
+            for _ in 0..n {
+                let run = tempfile::tempdir_in(dir).unwrap();
+                let storage = run.path().join("storage");
+                std::fs::create_dir_all(&storage).unwrap();
+                for f in ["model_mappings.json", "blocked_models.json"] {
+                    std::fs::copy(src.join(f), storage.join(f)).unwrap();
+                }
+                let store = Store::open(
+                    run.path().join("legacy.db"),
+                    StoreOptions::with_storage_dir(&storage),
+                )
+                .unwrap();
+                assert_eq!(store.last_migration().unwrap().imported_count, N);
+            }
+        }
+        other => {
+            eprintln!("profile_store: unknown mode {other:?}");
+            return ExitCode::from(2);
+        }
+    }
+    eprintln!("{mode}: {:?} per operation", t.elapsed() / n.max(1) as u32);
+    ExitCode::SUCCESS
+}
