@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::counter::Counter;
 use crate::db::{self, RowRef};
 use crate::error::{Error, Result};
+use crate::ffi::fork::fork_generation;
 use crate::legacy::{self, MigrationReport};
 use crate::model::{Mapping, MappingInput};
 use crate::normalize::{self, MappingId};
@@ -26,8 +27,8 @@ use crate::timestamp;
 
 struct Conn {
     conn: Connection,
-    /// The process that opened it: after `fork()` the child opens its own (SPEC B16).
-    pid: u32,
+    /// The fork generation that opened it: after `fork()` the child opens its own (SPEC B16).
+    generation: u64,
     /// `PRAGMA data_version` the snapshot reflects; own writes do not move it.
     data_version: i64,
 }
@@ -243,7 +244,7 @@ impl Store {
             path,
             conn: Mutex::new(Some(Conn {
                 conn,
-                pid: std::process::id(),
+                generation: fork_generation(),
                 data_version: version,
             })),
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -283,7 +284,7 @@ impl Store {
         self.closed.store(true, Relaxed);
         let mut guard = self.conn.lock();
         if let Some(c) = guard.take() {
-            if c.pid == std::process::id() {
+            if c.generation == fork_generation() {
                 drop(c.conn);
             } else {
                 // Inherited across fork(): closing it here could disturb the parent's locks.
@@ -314,20 +315,20 @@ impl Store {
 
     /// After `fork()` the inherited connection belongs to the parent: leave it, open our own.
     fn ensure_own_connection(&self, c: &mut Conn) -> Result<()> {
-        let pid = std::process::id();
-        if c.pid == pid {
+        let generation = fork_generation();
+        if c.generation == generation {
             return Ok(());
         }
         if db::is_memory(&self.path) {
             // A private in-memory database has no file and no locks: the child's copy is its
             // own, and a fresh connection would be an empty database.
-            c.pid = pid;
+            c.generation = generation;
             return Ok(());
         }
         let fresh = db::open(&self.path, &self.options)?;
         let inherited = std::mem::replace(&mut c.conn, fresh);
         std::mem::forget(inherited);
-        c.pid = pid;
+        c.generation = generation;
         c.data_version = i64::MIN; // force a reload on the new connection
         self.health.lock().reopened_after_fork += 1;
         Ok(())
@@ -728,7 +729,7 @@ impl Store {
         let snap = self.snapshot()?;
         let guard = self.conn.lock();
         let c = guard.as_ref().ok_or(Error::StoreClosed)?;
-        let own = c.pid == std::process::id();
+        let own = c.generation == fork_generation();
         let journal_mode = own
             .then(|| {
                 c.conn
