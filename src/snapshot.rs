@@ -358,7 +358,7 @@ impl Snapshot {
     /// fall in are copied.
     pub(crate) fn with_changes(
         &self,
-        upserts: impl IntoIterator<Item = (Mapping, Option<RowRef>)>,
+        upserts: impl IntoIterator<Item = (Arc<Mapping>, Option<RowRef>)>,
         removals: &[MappingId],
     ) -> Snapshot {
         let mut next = self.clone();
@@ -366,7 +366,7 @@ impl Snapshot {
             let bare_key = BARE_SCOPES
                 .contains(&m.scope_type.as_str())
                 .then(|| Arc::from(m.scope_key.as_str()));
-            next.insert_row(Arc::new(m), row, true);
+            next.insert_row(m, row, true);
             if let Some(k) = bare_key {
                 next.reindex_bare(k);
             }
@@ -474,8 +474,8 @@ mod tests {
         let before = Snapshot::new(rows, Vec::<String>::new());
         let after = before.with_changes(
             [
-                (mapping("mapping:k7", "new"), None),
-                (mapping("global:k9999", "g"), None),
+                (Arc::new(mapping("mapping:k7", "new")), None),
+                (Arc::new(mapping("global:k9999", "g")), None),
             ],
             &[MappingId::parse("mapping:k8").unwrap()],
         );
@@ -526,7 +526,7 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "m"))
             .collect();
         let before = Snapshot::new(rows, Vec::<String>::new());
-        let after = before.with_changes([(mapping("mapping:k1", "x"), None)], &[]);
+        let after = before.with_changes([(Arc::new(mapping("mapping:k1", "x")), None)], &[]);
         let (b, a) = (
             before.by_scope.get("mapping").unwrap(),
             after.by_scope.get("mapping").unwrap(),

@@ -194,7 +194,7 @@ fn replace_rows(tx: &Connection, snap: &Snapshot, m: &Mapping) -> Result<db::Wri
 fn after_write(
     tx: &Connection,
     snap: &Snapshot,
-    written: Vec<(Mapping, db::Written)>,
+    written: Vec<(Arc<Mapping>, db::Written)>,
     removals: &[MappingId],
 ) -> Result<Snapshot> {
     if written.iter().any(|(_, w)| w.took_foreign_row) {
@@ -519,10 +519,12 @@ impl Store {
     }
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {
+        // One allocation serves the cache and the caller.
+        let m = Arc::new(m);
         self.write(|tx, snap| {
             let w = replace_rows(tx, snap, &m)?;
-            let next = after_write(tx, snap, vec![(m.clone(), w)], &[])?;
-            Ok((Arc::new(m), next))
+            let next = after_write(tx, snap, vec![(Arc::clone(&m), w)], &[])?;
+            Ok((m, next))
         })
     }
 
@@ -564,10 +566,10 @@ impl Store {
                 metadata: current.metadata.clone(),
                 updated_at: None,
             };
-            let m = input.into_mapping(false)?;
+            let m = Arc::new(input.into_mapping(false)?);
             let w = db::write_mapping(tx, &m, &row_ids)?;
-            let next = after_write(tx, snap, vec![(m.clone(), w)], &[])?;
-            Ok((Arc::new(m), next))
+            let next = after_write(tx, snap, vec![(Arc::clone(&m), w)], &[])?;
+            Ok((m, next))
         })
     }
 
@@ -650,7 +652,7 @@ impl Store {
                 let mut written = Vec::with_capacity(valid.len());
                 for p in valid {
                     let w = replace_rows(tx, snap, &p.mapping)?;
-                    written.push((p.mapping, w));
+                    written.push((Arc::new(p.mapping), w));
                 }
                 let next = after_write(tx, snap, written, &[])?;
                 Ok(((), next))
@@ -707,7 +709,7 @@ impl Store {
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
             let mut written = Vec::with_capacity(plan.writes.len());
             for m in &plan.writes {
-                written.push((m.clone(), replace_rows(tx, snap, m)?));
+                written.push((Arc::new(m.clone()), replace_rows(tx, snap, m)?));
             }
             let deleted = plan
                 .deleted
