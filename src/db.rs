@@ -369,8 +369,7 @@ const UPSERT_ROW: &str = "INSERT INTO llm_model_mappings (id, scope_type, scope_
 
 /// Rewrites every column but `id`, `scope_type` and `scope_key` of one row.
 fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
-    let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
-    let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
+    let (candidates, metadata) = json_columns(m);
     conn.prepare_cached(
         "UPDATE llm_model_mappings SET name = ?1, default_model = ?2, candidates_json = ?3, \
          is_active = ?4, updated_at = ?5, metadata_json = ?6 WHERE rowid = ?7",
@@ -457,9 +456,16 @@ pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// `candidates_json` and `metadata_json` as the backend stores them.
+fn json_columns(m: &Mapping) -> (String, String) {
+    (
+        serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into()),
+        serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into()),
+    )
+}
+
 fn bind_upsert(stmt: &mut rusqlite::Statement<'_>, m: &Mapping) -> Result<()> {
-    let candidates = serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into());
-    let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into());
+    let (candidates, metadata) = json_columns(m);
     stmt.execute((
         &m.id,
         &m.scope_type,
