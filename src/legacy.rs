@@ -221,18 +221,15 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                 });
             }
             let normal_form = raw_type.trim() == scope_type;
+            let mine = |idx, label| Seen {
+                idx,
+                label,
+                normal_form,
+                carried,
+            };
             match seen.get(&m.id) {
                 None => {
-                    let idx = plan.mappings.len();
-                    seen.insert(
-                        m.id.clone(),
-                        Seen {
-                            idx,
-                            label,
-                            normal_form,
-                            carried,
-                        },
-                    );
+                    seen.insert(m.id.clone(), mine(plan.mappings.len(), label));
                     plan.mappings.push(m);
                 }
                 Some(other) => {
@@ -244,15 +241,7 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                             key: other_label,
                             reason: format!("collision_lost: {label} is newer"),
                         });
-                        seen.insert(
-                            m.id.clone(),
-                            Seen {
-                                idx,
-                                label,
-                                normal_form,
-                                carried,
-                            },
-                        );
+                        seen.insert(m.id.clone(), mine(idx, label));
                         plan.mappings[idx] = m;
                     } else {
                         plan.errors.push(ReportError {
