@@ -20,22 +20,11 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use model_mapping::{Mapping, MappingInput, MessageRequest, Store, StoreOptions, Synchronous};
 use serde_json::{json, Value};
 
-const SIZES: [usize; 2] = [1_000, 10_000];
+mod data;
 
-fn items(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            json!({
-                "id": format!("mapping:key{i}"),
-                "name": format!("Mapping {i}"),
-                "default_model": format!("model-{i}-a"),
-                "candidates": [format!("model-{i}-a"), format!("model-{i}-b"), "shared-fallback"],
-                "updated_at": "2026-01-08T02:07:59+00:00",
-                "metadata": {"preferred_endpoint_id": i % 17, "temperature": 0.5, "required_tier": "pro"}
-            })
-        })
-        .collect()
-}
+use data::{durable_input, items, raw_upsert};
+
+const SIZES: [usize; 2] = [1_000, 10_000];
 
 /// A database with `n` mappings, a `global:global`, and `model-0-a` blocked.
 fn populated(dir: &Path, n: usize) -> std::path::PathBuf {
@@ -51,25 +40,7 @@ fn populated(dir: &Path, n: usize) -> std::path::PathBuf {
 
 fn legacy_dir(dir: &Path, n: usize) -> std::path::PathBuf {
     let storage = dir.join(format!("legacy_{n}"));
-    std::fs::create_dir_all(&storage).unwrap();
-    let mut tenant = serde_json::Map::new();
-    for i in 0..n {
-        tenant.insert(
-            format!("key{i}"),
-            json!({"name": format!("Mapping {i}"), "mapping": {
-                "default_model": format!("model-{i}-a"),
-                "candidates": [format!("model-{i}-a"), format!("model-{i}-b")],
-                "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
-                "metadata": {"preferred_endpoint_id": i % 17}}}),
-        );
-    }
-    let doc = json!({ "tenant": tenant });
-    std::fs::write(storage.join("model_mappings.json"), doc.to_string()).unwrap();
-    std::fs::write(
-        storage.join("blocked_models.json"),
-        r#"{"blocked": ["model-1-a"]}"#,
-    )
-    .unwrap();
+    data::write_legacy(&storage, n);
     storage
 }
 
@@ -252,38 +223,6 @@ fn bench_keys(
     g.bench_function("resolve_blocked_default", |b| {
         b.iter(|| black_box(store.resolve_model_key(black_box("key0")).unwrap()))
     });
-}
-
-/// The durable upsert P4 times: key `i` of the 10,000, a new default and one candidate.
-fn durable_input(i: u64) -> MappingInput {
-    let mut input =
-        MappingInput::new(&format!("mapping:key{}", i % 10_000), Some("model-x")).unwrap();
-    input.candidates = vec!["model-y".into()];
-    input
-}
-
-/// P4's reference: one `INSERT ... ON CONFLICT` + `COMMIT` on a plain rusqlite connection, with
-/// a fresh `updated_at` as the library writes (an index entry moves either way).
-fn raw_upsert(raw: &rusqlite::Connection, key: u64) {
-    let tx = raw.unchecked_transaction().unwrap();
-    tx.prepare_cached(
-        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-         candidates_json, is_active, updated_at, metadata_json) \
-         VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
-         ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, \
-         scope_key = excluded.scope_key, name = excluded.name, \
-         default_model = excluded.default_model, candidates_json = excluded.candidates_json, \
-         is_active = excluded.is_active, updated_at = excluded.updated_at, \
-         metadata_json = excluded.metadata_json",
-    )
-    .unwrap()
-    .execute((
-        format!("mapping:key{key}"),
-        format!("key{key}"),
-        model_mapping::timestamp::now(),
-    ))
-    .unwrap();
-    tx.commit().unwrap();
 }
 
 fn writes(c: &mut Criterion) {

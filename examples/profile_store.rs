@@ -15,59 +15,24 @@
 //! `legacy N` (legacy import of 10,000 entries into a fresh database). Each prints its wall time
 //! per operation too, which is only indicative.
 
+#[path = "../benches/data/mod.rs"]
+mod data;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use model_mapping::{MappingInput, Store, StoreOptions, Synchronous};
-use serde_json::json;
+use model_mapping::{Store, StoreOptions, Synchronous};
 
 const N: usize = 10_000;
-
-fn items() -> Vec<serde_json::Value> {
-    (0..N)
-        .map(|i| {
-            json!({
-                "id": format!("mapping:key{i}"), "name": format!("Mapping {i}"),
-                "default_model": format!("model-{i}-a"),
-                "candidates": [format!("model-{i}-a"), format!("model-{i}-b"), "shared-fallback"],
-                "updated_at": "2026-01-08T02:07:59+00:00",
-                "metadata": {"preferred_endpoint_id": i % 17, "temperature": 0.5, "required_tier": "pro"}
-            })
-        })
-        .collect()
-}
 
 fn legacy_source(dir: &Path) -> std::path::PathBuf {
     let src = dir.join("legacy_source");
     if !src.join("model_mappings.json").exists() {
-        std::fs::create_dir_all(&src).unwrap();
-        let tenant: serde_json::Map<String, serde_json::Value> = (0..N)
-            .map(|i| {
-                let entry = json!({"name": format!("Mapping {i}"), "mapping": {
-                    "default_model": format!("model-{i}-a"),
-                    "candidates": [format!("model-{i}-a"), format!("model-{i}-b")],
-                    "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
-                    "metadata": {"preferred_endpoint_id": i % 17}}});
-                (format!("key{i}"), entry)
-            })
-            .collect();
-        let doc = json!({ "tenant": tenant });
-        std::fs::write(src.join("model_mappings.json"), doc.to_string()).unwrap();
-        std::fs::write(
-            src.join("blocked_models.json"),
-            r#"{"blocked": ["model-1-a"]}"#,
-        )
-        .unwrap();
+        data::write_legacy(&src, N);
     }
     src
-}
-
-fn durable_input(i: usize) -> MappingInput {
-    let mut input = MappingInput::new(&format!("mapping:key{}", i % N), Some("model-x")).unwrap();
-    input.candidates = vec!["model-y".into()];
-    input
 }
 
 fn main() -> ExitCode {
@@ -85,7 +50,7 @@ fn main() -> ExitCode {
     if !db.exists() {
         Store::open(&db, StoreOptions::default())
             .unwrap()
-            .import_items(&items())
+            .import_items(&data::items(N))
             .unwrap();
     }
     // Reset after each mode's setup, so the printed time is the loop's alone.
@@ -118,7 +83,7 @@ fn main() -> ExitCode {
             let store = Store::open(&db, options).unwrap();
             t = Instant::now();
             for i in 0..n {
-                black_box(store.upsert(&durable_input(i)).unwrap());
+                black_box(store.upsert(&data::durable_input(i as u64)).unwrap());
             }
         }
         "rawupsert" => {
@@ -134,26 +99,7 @@ fn main() -> ExitCode {
             raw.pragma_update(None, "synchronous", "FULL").unwrap();
             t = Instant::now();
             for i in 0..n {
-                let key = i % N;
-                let tx = raw.unchecked_transaction().unwrap();
-                tx.prepare_cached(
-                    "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, \
-                     default_model, candidates_json, is_active, updated_at, metadata_json) \
-                     VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
-                     ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, \
-                     scope_key = excluded.scope_key, name = excluded.name, \
-                     default_model = excluded.default_model, \
-                     candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
-                     updated_at = excluded.updated_at, metadata_json = excluded.metadata_json",
-                )
-                .unwrap()
-                .execute((
-                    format!("mapping:key{key}"),
-                    format!("key{key}"),
-                    model_mapping::timestamp::now(),
-                ))
-                .unwrap();
-                tx.commit().unwrap();
+                data::raw_upsert(&raw, (i % N) as u64);
             }
         }
         "legacy" => {

@@ -1,0 +1,80 @@
+//! The data sets and the rusqlite reference shared by `benches/store.rs` and
+//! `examples/profile_store.rs` (which includes this file by path), so that the instruction
+//! counts and the criterion times measure the same thing.
+
+use std::path::Path;
+
+use model_mapping::MappingInput;
+use serde_json::{json, Value};
+
+/// `n` loose items `mapping:key<i>`: a default, 3 candidates, metadata with
+/// `preferred_endpoint_id`, `temperature` and `required_tier`.
+pub fn items(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("mapping:key{i}"),
+                "name": format!("Mapping {i}"),
+                "default_model": format!("model-{i}-a"),
+                "candidates": [format!("model-{i}-a"), format!("model-{i}-b"), "shared-fallback"],
+                "updated_at": "2026-01-08T02:07:59+00:00",
+                "metadata": {"preferred_endpoint_id": i % 17, "temperature": 0.5, "required_tier": "pro"}
+            })
+        })
+        .collect()
+}
+
+/// Writes a legacy storage dir into `storage`: `n` entries under the old `tenant` type and
+/// `model-1-a` blocked.
+pub fn write_legacy(storage: &Path, n: usize) {
+    std::fs::create_dir_all(storage).unwrap();
+    let tenant: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            let entry = json!({"name": format!("Mapping {i}"), "mapping": {
+                "default_model": format!("model-{i}-a"),
+                "candidates": [format!("model-{i}-a"), format!("model-{i}-b")],
+                "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
+                "metadata": {"preferred_endpoint_id": i % 17}}});
+            (format!("key{i}"), entry)
+        })
+        .collect();
+    let doc = json!({ "tenant": tenant });
+    std::fs::write(storage.join("model_mappings.json"), doc.to_string()).unwrap();
+    std::fs::write(
+        storage.join("blocked_models.json"),
+        r#"{"blocked": ["model-1-a"]}"#,
+    )
+    .unwrap();
+}
+
+/// The durable upsert P4 times: key `i` of the 10,000, a new default and one candidate.
+pub fn durable_input(i: u64) -> MappingInput {
+    let mut input =
+        MappingInput::new(&format!("mapping:key{}", i % 10_000), Some("model-x")).unwrap();
+    input.candidates = vec!["model-y".into()];
+    input
+}
+
+/// P4's reference: one `INSERT ... ON CONFLICT` + `COMMIT` on a plain rusqlite connection, with
+/// a fresh `updated_at` as the library writes (an index entry moves either way).
+pub fn raw_upsert(raw: &rusqlite::Connection, key: u64) {
+    let tx = raw.unchecked_transaction().unwrap();
+    tx.prepare_cached(
+        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
+         candidates_json, is_active, updated_at, metadata_json) \
+         VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
+         ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, \
+         scope_key = excluded.scope_key, name = excluded.name, \
+         default_model = excluded.default_model, candidates_json = excluded.candidates_json, \
+         is_active = excluded.is_active, updated_at = excluded.updated_at, \
+         metadata_json = excluded.metadata_json",
+    )
+    .unwrap()
+    .execute((
+        format!("mapping:key{key}"),
+        format!("key{key}"),
+        model_mapping::timestamp::now(),
+    ))
+    .unwrap();
+    tx.commit().unwrap();
+}
