@@ -282,13 +282,6 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     }))
 }
 
-/// Every readable row of `llm_model_mappings`.
-pub(crate) fn read_all_rows(conn: &Connection) -> Result<Vec<StoredRow>> {
-    let mut out = Vec::new();
-    for_each_row(conn, |r| out.push(r))?;
-    Ok(out)
-}
-
 /// Hands every readable row of `llm_model_mappings` to `f` as it is read, so a full load
 /// builds its snapshot without first collecting every row.
 pub(crate) fn for_each_row(conn: &Connection, mut f: impl FnMut(StoredRow)) -> Result<()> {

@@ -16,8 +16,8 @@ use crate::timestamp;
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
-    /// Where the row lives in the table; `None` for snapshots built from bare mappings.
-    pub row: Option<RowRef>,
+    /// Where the row lives in the table.
+    pub row: RowRef,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
     /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
@@ -27,7 +27,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(mapping: Arc<Mapping>, row: Option<RowRef>, blocked: &Blocked) -> Entry {
+    fn new(mapping: Arc<Mapping>, row: RowRef, blocked: &Blocked) -> Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
         let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
@@ -266,29 +266,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from rows (already normalised) and the blocked set.
-    pub fn new(rows: Vec<Mapping>, blocked: impl IntoIterator<Item = String>) -> Snapshot {
-        Snapshot::build(
-            rows.into_iter().map(|m| (Arc::new(m), None)),
-            Blocked::new(blocked),
-        )
-    }
-
     /// Builds a snapshot from the table's rows, remembering where each lives.
     pub(crate) fn from_rows(
         rows: impl IntoIterator<Item = (RowRef, Mapping)>,
         blocked: impl IntoIterator<Item = String>,
     ) -> Snapshot {
         Snapshot::build(
-            rows.into_iter().map(|(r, m)| (Arc::new(m), Some(r))),
+            rows.into_iter().map(|(r, m)| (Arc::new(m), r)),
             Blocked::new(blocked),
         )
     }
 
-    fn build(
-        rows: impl Iterator<Item = (Arc<Mapping>, Option<RowRef>)>,
-        blocked: Blocked,
-    ) -> Snapshot {
+    fn build(rows: impl Iterator<Item = (Arc<Mapping>, RowRef)>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
             by_scope: ScopeMap::default(),
             bare: ShardedMap::default(),
@@ -303,7 +292,7 @@ impl Snapshot {
 
     /// Adds one table row while building (see [`Snapshot::index_bare_keys`]).
     pub(crate) fn add_row(&mut self, row: RowRef, mapping: Mapping) {
-        self.insert_row(Arc::new(mapping), Some(row), false);
+        self.insert_row(Arc::new(mapping), row, false);
     }
 
     /// Indexes bare keys after rows were added one by one.
@@ -338,7 +327,7 @@ impl Snapshot {
         }
     }
 
-    fn insert_row(&mut self, mapping: Arc<Mapping>, row: Option<RowRef>, replace: bool) {
+    fn insert_row(&mut self, mapping: Arc<Mapping>, row: RowRef, replace: bool) {
         let entry = Entry::new(mapping, row, &self.blocked);
         let keys = self.by_scope.entry(&entry.mapping.scope_type);
         match keys.get_mut(entry.mapping.scope_key.as_str()) {
@@ -358,7 +347,7 @@ impl Snapshot {
     /// fall in are copied.
     pub(crate) fn with_changes(
         &self,
-        upserts: impl IntoIterator<Item = (Arc<Mapping>, Option<RowRef>)>,
+        upserts: impl IntoIterator<Item = (Arc<Mapping>, RowRef)>,
         removals: &[MappingId],
     ) -> Snapshot {
         let mut next = self.clone();
@@ -466,16 +455,31 @@ mod tests {
             .unwrap()
     }
 
+    /// A stand-in for where a row lives (these tests never touch a table).
+    fn row(rowid: i64) -> RowRef {
+        RowRef {
+            rowid,
+            normal: true,
+        }
+    }
+
+    fn snapshot(rows: Vec<Mapping>, blocked: &[&str]) -> Snapshot {
+        Snapshot::from_rows(
+            rows.into_iter().zip(1..).map(|(m, i)| (row(i), m)),
+            blocked.iter().map(|b| b.to_string()),
+        )
+    }
+
     #[test]
     fn a_derived_snapshot_never_changes_the_one_readers_hold() {
         let rows: Vec<Mapping> = (0..500)
             .map(|i| mapping(&format!("mapping:k{i}"), "old"))
             .collect();
-        let before = Snapshot::new(rows, Vec::<String>::new());
+        let before = snapshot(rows, &[]);
         let after = before.with_changes(
             [
-                (Arc::new(mapping("mapping:k7", "new")), None),
-                (Arc::new(mapping("global:k9999", "g")), None),
+                (Arc::new(mapping("mapping:k7", "new")), row(8)),
+                (Arc::new(mapping("global:k9999", "g")), row(501)),
             ],
             &[MappingId::parse("mapping:k8").unwrap()],
         );
@@ -508,7 +512,7 @@ mod tests {
     fn a_new_blocked_set_recomputes_picks_over_the_same_mappings() {
         let mut m = mapping("mapping:x", "a");
         m.candidates.push("b".into());
-        let before = Snapshot::new(vec![m], ["z".to_string(), "z".to_string()]);
+        let before = snapshot(vec![m], &["z", "z"]);
         let after = before.with_blocked(["a".to_string()]);
         assert!(Arc::ptr_eq(
             before.get("mapping", "x").unwrap(),
@@ -525,8 +529,8 @@ mod tests {
         let rows: Vec<Mapping> = (0..1000)
             .map(|i| mapping(&format!("mapping:k{i}"), "m"))
             .collect();
-        let before = Snapshot::new(rows, Vec::<String>::new());
-        let after = before.with_changes([(Arc::new(mapping("mapping:k1", "x")), None)], &[]);
+        let before = snapshot(rows, &[]);
+        let after = before.with_changes([(Arc::new(mapping("mapping:k1", "x")), row(2))], &[]);
         let (b, a) = (
             before.by_scope.get("mapping").unwrap(),
             after.by_scope.get("mapping").unwrap(),

@@ -150,29 +150,23 @@ fn count_legacy_type(counter: &Counter, raw: &str) {
 /// transaction's view (see `Store::write`), which holds every row that normalises to the id in
 /// whatever spelling others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach
 /// all the rows reads show (SPEC B1, B11) without reading the table again.
-fn rows_of(
-    tx: &Connection,
-    snap: &Snapshot,
-    id: &MappingId,
-) -> Result<Vec<(RowRef, Arc<Mapping>)>> {
-    let Some(slot) = snap.slot(&id.scope_type, &id.scope_key) else {
-        return Ok(Vec::new());
-    };
-    let known: Option<Vec<(RowRef, Arc<Mapping>)>> = slot
-        .rows()
-        .map(|e| e.row.map(|r| (r, Arc::clone(&e.mapping))))
-        .collect();
-    match known {
-        Some(rows) => Ok(rows),
-        // Only a snapshot built from bare mappings lacks rowids: find the rows in the table.
-        None => Ok(db::read_all_rows(tx)?
-            .into_iter()
-            .filter(|r| {
-                r.mapping.scope_type == id.scope_type && r.mapping.scope_key == id.scope_key
-            })
-            .map(|r| (r.row, Arc::new(r.mapping)))
-            .collect()),
-    }
+fn rows_of(snap: &Snapshot, id: &MappingId) -> Vec<(RowRef, Arc<Mapping>)> {
+    snap.slot(&id.scope_type, &id.scope_key)
+        .map(|slot| {
+            slot.rows()
+                .map(|e| (e.row, Arc::clone(&e.mapping)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every mapping (the row reads show for each id), by id: what a remote snapshot is planned
+/// against.
+fn local_mappings(snap: &Snapshot) -> std::collections::HashMap<String, Mapping> {
+    snap.list(None, None)
+        .into_iter()
+        .map(|m| (m.id.clone(), (*m).clone()))
+        .collect()
 }
 
 fn refs<T>(rows: &[(RowRef, T)]) -> Vec<RowRef> {
@@ -185,7 +179,7 @@ fn replace_rows(tx: &Connection, snap: &Snapshot, m: &Mapping) -> Result<db::Wri
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
     };
-    db::write_mapping(tx, m, &refs(&rows_of(tx, snap, &id)?))
+    db::write_mapping(tx, m, &refs(&rows_of(snap, &id)))
 }
 
 /// The snapshot after a write: `snap` with the written mappings and removed ids, or, when a
@@ -207,7 +201,7 @@ fn after_write(
                 rowid: w.rowid,
                 normal: true,
             };
-            (m, Some(row))
+            (m, row)
         }),
         removals,
     ))
@@ -215,7 +209,7 @@ fn after_write(
 
 /// Deletes every stored row of an id; how many there were.
 fn delete_rows(tx: &Connection, snap: &Snapshot, id: &MappingId) -> Result<usize> {
-    db::delete_rows(tx, &refs(&rows_of(tx, snap, id)?))
+    db::delete_rows(tx, &refs(&rows_of(snap, id)))
 }
 
 impl Store {
@@ -546,7 +540,7 @@ impl Store {
             .ok_or_else(|| Error::payload("model", "must be a non-empty model name"))?
             .to_owned();
         self.write(|tx, snap| {
-            let rows = rows_of(tx, snap, &id)?;
+            let rows = rows_of(snap, &id);
             let row_ids = refs(&rows);
             // Several rows can name one id only when others wrote them; take the newest.
             let current = rows
@@ -677,12 +671,7 @@ impl Store {
         overwrite: bool,
         delete_missing: bool,
     ) -> Result<SnapshotPlan> {
-        let local = self
-            .snapshot()?
-            .list(None, None)
-            .into_iter()
-            .map(|m| (m.id.clone(), (*m).clone()))
-            .collect();
+        let local = local_mappings(&*self.snapshot()?);
         Ok(sync::plan_snapshot(
             remote,
             &local,
@@ -701,11 +690,8 @@ impl Store {
         delete_missing: bool,
     ) -> Result<PullReport> {
         self.write(|tx, snap| {
-            // Plan against the rows as they are under the write lock, not the cache.
-            let local = db::read_all_rows(tx)?
-                .into_iter()
-                .map(|r| (r.mapping.id.clone(), r.mapping))
-                .collect();
+            // The snapshot a write runs on is the table as this transaction sees it.
+            let local = local_mappings(snap);
             let plan = sync::plan_snapshot(remote, &local, overwrite, delete_missing);
             let mut written = Vec::with_capacity(plan.writes.len());
             for m in &plan.writes {
