@@ -141,30 +141,36 @@ impl ScopeMap {
     }
 }
 
-/// Children per node of a [`ShardedMap`]: 16 × 16 = 256 shards.
+/// Children per node of a [`ShardedMap`]: 16 × 16 × 16 = 4,096 shards.
 const FANOUT: usize = 16;
 #[cfg(test)]
-const SHARDS: usize = FANOUT * FANOUT;
+const SHARDS: usize = FANOUT * FANOUT * FANOUT;
 
 type Shard<V> = HashMap<Arc<str>, V>;
-type Branch<V> = [Arc<Shard<V>>; FANOUT];
+type Node<T> = Arc<[T; FANOUT]>;
+/// 16 shards.
+type Twig<V> = Node<Arc<Shard<V>>>;
+/// 16 twigs.
+type Branch<V> = Node<Twig<V>>;
 
-/// A string-keyed map in 256 shards under a two-level tree of `Arc`s, copied on write like a
-/// persistent map. Cloning it touches one reference count; changing a key copies the root's 16
-/// pointers, one branch's 16 and one shard (about 40 entries of a 10,000-key map), instead of
-/// the whole map. Every pointer copied is a reference count touched now and again when the old
-/// copy is freed, and after a write has slept in fsync each is a cache miss: the tree keeps
-/// them few. A lookup costs one extra hash and two pointer hops.
+/// A string-keyed map in 4,096 shards under a three-level tree of `Arc`s, copied on write like
+/// a persistent map. Cloning it touches one reference count; changing a key copies three
+/// nodes of 16 pointers and one shard (two or three entries of a 10,000-key map) instead of
+/// the whole map. Every pointer copied is a reference count touched now and again when the
+/// old copy is freed, and the shards' entries are spread over megabytes, so each is a cache
+/// miss, and after a write has slept in fsync even the nodes' are: small shards keep the
+/// misses of an upsert to a few dozen. A lookup costs one extra hash and three pointer hops.
 #[derive(Debug, Clone)]
 pub(crate) struct ShardedMap<V> {
-    root: Arc<[Arc<Branch<V>>; FANOUT]>,
+    root: Node<Branch<V>>,
 }
 
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
-        // One shared empty shard and branch: a path is copied on its first write anyway.
+        // One shared empty shard, twig and branch: a path is copied on its first write anyway.
         let shard = Arc::new(HashMap::default());
-        let branch = Arc::new(std::array::from_fn(|_| Arc::clone(&shard)));
+        let twig: Twig<V> = Arc::new(std::array::from_fn(|_| Arc::clone(&shard)));
+        let branch: Branch<V> = Arc::new(std::array::from_fn(|_| Arc::clone(&twig)));
         ShardedMap {
             root: Arc::new(std::array::from_fn(|_| Arc::clone(&branch))),
         }
@@ -172,24 +178,26 @@ impl<V> Default for ShardedMap<V> {
 }
 
 impl<V: Clone> ShardedMap<V> {
-    /// (branch, shard) of a key, from the top bits of a hash: the shards' own maps index by
-    /// the low bits of another seed's hash.
-    fn path_of(key: &str) -> (usize, usize) {
+    /// (branch, twig, shard) of a key, from the top bits of a hash: the shards' own maps index
+    /// by the low bits of another seed's hash.
+    fn path_of(key: &str) -> (usize, usize, usize) {
         use std::hash::BuildHasher;
         let h = foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key);
-        ((h >> 60) as usize, ((h >> 56) & 0xf) as usize)
+        let nibble = |shift: u32| ((h >> shift) & 0xf) as usize;
+        (nibble(60), nibble(56), nibble(52))
     }
 
     fn shard(&self, key: &str) -> &Shard<V> {
-        let (b, s) = Self::path_of(key);
-        &self.root[b][s]
+        let (b, t, s) = Self::path_of(key);
+        &self.root[b][t][s]
     }
 
     /// The shard of `key`, copied along its path when shared.
     fn shard_mut(&mut self, key: &str) -> &mut Shard<V> {
-        let (b, s) = Self::path_of(key);
+        let (b, t, s) = Self::path_of(key);
         let branch = &mut Arc::make_mut(&mut self.root)[b];
-        Arc::make_mut(&mut Arc::make_mut(branch)[s])
+        let twig = &mut Arc::make_mut(branch)[t];
+        Arc::make_mut(&mut Arc::make_mut(twig)[s])
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
@@ -215,7 +223,10 @@ impl<V: Clone> ShardedMap<V> {
     }
 
     fn shards(&self) -> impl Iterator<Item = &Arc<Shard<V>>> + '_ {
-        self.root.iter().flat_map(|b| b.iter())
+        self.root
+            .iter()
+            .flat_map(|b| b.iter())
+            .flat_map(|t| t.iter())
     }
 
     fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
