@@ -157,12 +157,6 @@ fn target(key: &str) -> Option<Target<'_>> {
     Some(Target::Id(ty, k))
 }
 
-fn active<'s>(snap: &'s Snapshot, scope_type: &str, key: &str) -> Option<&'s Arc<Entry>> {
-    snap.slot(scope_type, key)
-        .map(|s| &s.winner)
-        .filter(|e| e.mapping.is_active)
-}
-
 /// Resolves the model key a client sent (SPEC B8).
 pub fn resolve_model_key<'k>(snap: &Snapshot, key: &'k str) -> Resolution<'k> {
     let key = normalize::trim(key);
@@ -170,12 +164,7 @@ pub fn resolve_model_key<'k>(snap: &Snapshot, key: &'k str) -> Resolution<'k> {
         return Resolution(Found::Blank);
     }
     let found = match target(key) {
-        // The bare-key index holds the active `mapping` row of a key when there is one, so
-        // `mapping:k` is one lookup there instead of a scope-type scan and a slot lookup.
-        Some(Target::Id(ty, k)) if ty == "mapping" => {
-            snap.bare(k).filter(|e| e.mapping.scope_type == "mapping")
-        }
-        Some(Target::Id(ty, k)) => active(snap, &ty, k),
+        Some(Target::Id(ty, k)) => snap.active(&ty, k),
         Some(Target::Bare(k)) => snap.bare(k),
         None => None,
     };

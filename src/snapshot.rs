@@ -233,10 +233,6 @@ impl<V: Clone> ShardedMap<V> {
         self.shards().flat_map(|s| s.iter())
     }
 
-    fn keys(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
-        self.iter().map(|(k, _)| k)
-    }
-
     fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }
@@ -270,9 +266,10 @@ pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 /// An immutable view of all mappings and blocked models.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// A bare key (no `:`) is served from here too, by [`Snapshot::bare`], rather than from an
+    /// index of its own: a write then copies one path of one map, and the cold cache lines an
+    /// upsert touches after its fsync are what a durable upsert pays for most.
     by_scope: ScopeMap,
-    /// Bare keys (no `:`): the active `mapping` row, else the active `global` row (SPEC B8).
-    bare: ShardedMap<Arc<Entry>>,
     blocked: Blocked,
 }
 
@@ -291,51 +288,17 @@ impl Snapshot {
     fn build(rows: impl Iterator<Item = (Arc<Mapping>, RowRef)>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
             by_scope: ScopeMap::default(),
-            bare: ShardedMap::default(),
             blocked,
         };
         for (mapping, row) in rows {
             snap.insert_row(mapping, row, false);
         }
-        snap.index_bare_keys();
         snap
     }
 
-    /// Adds one table row while building (see [`Snapshot::index_bare_keys`]).
+    /// Adds one table row while building.
     pub(crate) fn add_row(&mut self, row: RowRef, mapping: Mapping) {
         self.insert_row(Arc::new(mapping), row, false);
-    }
-
-    /// Indexes bare keys after rows were added one by one.
-    pub(crate) fn index_bare_keys(&mut self) {
-        let snap = self;
-        let keys: Vec<Arc<str>> = BARE_SCOPES
-            .iter()
-            .filter_map(|t| snap.by_scope.get(t))
-            .flat_map(|m| m.keys().cloned())
-            .collect();
-        for k in keys {
-            snap.reindex_bare(k);
-        }
-    }
-
-    /// Recomputes the bare-key entry for `key` from the `mapping` and `global` slots.
-    fn reindex_bare(&mut self, key: Arc<str>) {
-        let best = BARE_SCOPES.iter().find_map(|t| {
-            let slot = self.by_scope.get(t)?.get(&key)?;
-            slot.winner
-                .mapping
-                .is_active
-                .then(|| Arc::clone(&slot.winner))
-        });
-        match best {
-            Some(e) => {
-                self.bare.insert(key, e);
-            }
-            None => {
-                self.bare.remove(&key);
-            }
-        }
     }
 
     fn insert_row(&mut self, mapping: Arc<Mapping>, row: RowRef, replace: bool) {
@@ -363,20 +326,11 @@ impl Snapshot {
     ) -> Snapshot {
         let mut next = self.clone();
         for (m, row) in upserts {
-            let bare_key = BARE_SCOPES
-                .contains(&m.scope_type.as_str())
-                .then(|| Arc::from(m.scope_key.as_str()));
             next.insert_row(m, row, true);
-            if let Some(k) = bare_key {
-                next.reindex_bare(k);
-            }
         }
         for id in removals {
             if let Some(keys) = next.by_scope.get_mut(&id.scope_type) {
                 keys.remove(&id.scope_key);
-            }
-            if BARE_SCOPES.contains(&id.scope_type.as_str()) {
-                next.reindex_bare(Arc::from(id.scope_key.as_str()));
             }
         }
         next
@@ -391,9 +345,17 @@ impl Snapshot {
         Snapshot::build(rows, Blocked::new(blocked))
     }
 
-    /// The entry a bare key (no `:`) resolves to.
+    /// The entry a bare key (no `:`) resolves to: the active `mapping` row, else the active
+    /// `global` row (SPEC B8).
     pub(crate) fn bare(&self, key: &str) -> Option<&Arc<Entry>> {
-        self.bare.get(key)
+        BARE_SCOPES.iter().find_map(|t| self.active(t, key))
+    }
+
+    /// The winning row of an id when it is active.
+    pub(crate) fn active(&self, scope_type: &str, scope_key: &str) -> Option<&Arc<Entry>> {
+        self.slot(scope_type, scope_key)
+            .map(|s| &s.winner)
+            .filter(|e| e.mapping.is_active)
     }
 
     pub(crate) fn slot(&self, scope_type: &str, scope_key: &str) -> Option<&Slot> {

@@ -127,7 +127,6 @@ fn load(conn: &Connection) -> Result<(i64, Snapshot)> {
 fn load_in(conn: &Connection) -> Result<Snapshot> {
     let mut snap = Snapshot::from_rows([], db::read_blocked(conn)?);
     db::for_each_row(conn, |r| snap.add_row(r.row, r.mapping))?;
-    snap.index_bare_keys();
     Ok(snap)
 }
 
