@@ -18,6 +18,8 @@ pub(crate) struct Entry {
     pub mapping: Arc<Mapping>,
     /// Where the row lives in the table.
     pub row: RowRef,
+    /// `mapping.is_active`, here so a lookup decides without reading the mapping.
+    pub active: bool,
     pub updated: Option<DateTime<Utc>>,
     pub endpoint: Option<i64>,
     /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
@@ -32,6 +34,7 @@ impl Entry {
         let endpoint = mapping.preferred_endpoint_id();
         let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
         Entry {
+            active: mapping.is_active,
             mapping,
             row,
             updated,
@@ -82,7 +85,7 @@ impl Slot {
 
     fn add(&mut self, entry: Entry) {
         let entry = Arc::new(entry);
-        let better = match (entry.mapping.is_active, self.winner.mapping.is_active) {
+        let better = match (entry.active, self.winner.active) {
             (true, false) => true,
             (false, true) => false,
             _ => newer(&entry, &self.winner),
@@ -355,7 +358,7 @@ impl Snapshot {
     pub(crate) fn active(&self, scope_type: &str, scope_key: &str) -> Option<&Arc<Entry>> {
         self.slot(scope_type, scope_key)
             .map(|s| &s.winner)
-            .filter(|e| e.mapping.is_active)
+            .filter(|e| e.active)
     }
 
     pub(crate) fn slot(&self, scope_type: &str, scope_key: &str) -> Option<&Slot> {
