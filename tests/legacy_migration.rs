@@ -754,3 +754,46 @@ fn the_cache_an_import_builds_equals_the_table_and_writes_reach_the_imported_row
     assert_eq!(db.row_count(), 2);
     assert_eq!(listed(&store), listed(&db.open()));
 }
+
+#[test]
+fn an_import_of_several_batches_gives_each_cached_row_its_own_table_row() {
+    let db = fresh();
+    let dir = db.storage();
+    // More rows than one INSERT carries, and not a multiple of it.
+    let entries: serde_json::Map<String, Value> = (0..150)
+        .map(|i| (format!("k{i:03}"), entry(&format!("m{i}"), None)))
+        .collect();
+    write_json(&dir, MAPPINGS, &json!({ "tenant": entries }));
+    let store = db.open_migrating();
+    assert_eq!(report(&store).imported_count, 150);
+    // Writes address rows by the rowids the import handed the cache: first, last, and either
+    // side of each batch boundary.
+    for i in [0, 63, 64, 65, 127, 128, 149] {
+        store
+            .upsert(&input(&format!("mapping:k{i:03}"), Some("new"), &[]))
+            .unwrap();
+    }
+    for i in [1, 66, 148] {
+        assert!(store.delete(&format!("mapping:k{i:03}")).unwrap());
+    }
+    assert_eq!(db.row_count(), 147);
+    let listed = |s: &Store| -> Vec<model_mapping::Mapping> {
+        s.list(None, None)
+            .unwrap()
+            .iter()
+            .map(|m| (**m).clone())
+            .collect()
+    };
+    assert_eq!(listed(&store), listed(&db.open()));
+    let m = store.get("mapping:k064").unwrap().unwrap();
+    assert_eq!(m.default_model.as_deref(), Some("new"));
+    assert_eq!(
+        db.open()
+            .get("mapping:k065")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("new")
+    );
+}
