@@ -395,9 +395,11 @@ const INSERT_CHUNK: usize = 64;
 /// each index grows at its end, `INSERT_CHUNK` rows to a statement.
 pub(crate) fn insert_all(
     conn: &Connection,
-    mut mappings: Vec<Mapping>,
+    mappings: Vec<Mapping>,
 ) -> Result<Vec<(RowRef, Mapping)>> {
-    mappings.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    // Sort positions, not mappings: a `Mapping` is a few hundred bytes to move.
+    let mut order: Vec<usize> = (0..mappings.len()).collect();
+    order.sort_unstable_by(|&a, &b| mappings[a].id.cmp(&mappings[b].id));
     let sql = |rows: usize| {
         format!(
             "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
@@ -407,7 +409,7 @@ pub(crate) fn insert_all(
     };
     let mut full = conn.prepare(&sql(INSERT_CHUNK))?;
     let mut inserted = 0i64;
-    for chunk in mappings.chunks(INSERT_CHUNK) {
+    for chunk in order.chunks(INSERT_CHUNK) {
         let mut partial;
         let stmt = if chunk.len() == INSERT_CHUNK {
             &mut full
@@ -415,7 +417,7 @@ pub(crate) fn insert_all(
             partial = conn.prepare(&sql(chunk.len()))?;
             &mut partial
         };
-        for (i, m) in chunk.iter().enumerate() {
+        for (i, m) in chunk.iter().map(|&at| &mappings[at]).enumerate() {
             let (candidates, metadata) = json_columns(m);
             let at = i * 9;
             stmt.raw_bind_parameter(at + 1, &m.id)?;
@@ -439,10 +441,15 @@ pub(crate) fn insert_all(
             )));
         }
     }
-    Ok(mappings
+    // Row `k` of `order` got rowid k + 1.
+    let mut rowids = vec![0; mappings.len()];
+    for (rowid, &at) in (1..).zip(&order) {
+        rowids[at] = rowid;
+    }
+    Ok(rowids
         .into_iter()
-        .zip(1..)
-        .map(|(m, rowid)| {
+        .zip(mappings)
+        .map(|(rowid, m)| {
             (
                 RowRef {
                     rowid,
