@@ -10,12 +10,14 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+mod doc;
 
 use crate::db;
 use crate::error::{Error, Result};
-use crate::model::{self, IsActive, Mapping};
+use crate::model::{IsActive, Mapping};
 use crate::normalize;
 use crate::snapshot::Snapshot;
 use crate::timestamp;
@@ -109,8 +111,13 @@ fn invalid_json(file: &str, err: &Error) -> ReportError {
 
 /// Parses legacy JSON bytes: a UTF-8 BOM is accepted, anything not UTF-8 is `invalid_json`.
 pub fn parse_json(bytes: &[u8]) -> Result<Value> {
+    serde_json::from_str(utf8_text(bytes)?).map_err(|e| Error::from_json(&e))
+}
+
+/// The text of legacy JSON bytes, without a UTF-8 BOM; anything not UTF-8 is `invalid_json`.
+fn utf8_text(bytes: &[u8]) -> Result<&str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Err(e) = std::str::from_utf8(bytes) {
+    std::str::from_utf8(bytes).map_err(|e| {
         let before = &bytes[..e.valid_up_to()];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
         let column = before.len()
@@ -119,13 +126,12 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value> {
                 .rposition(|b| *b == b'\n')
                 .map_or(0, |p| p + 1)
             + 1;
-        return Err(Error::InvalidJson {
+        Error::InvalidJson {
             line,
             column,
             detail: format!("not valid UTF-8 at byte {}", e.valid_up_to()),
-        });
-    }
-    serde_json::from_slice(bytes).map_err(|e| Error::from_json(&e))
+        }
+    })
 }
 
 /// The entry that holds an id so far, while planning.
@@ -143,42 +149,52 @@ struct Seen {
 /// Plans the import of a parsed `model_mappings.json`. Errors only when the top level is
 /// not an object.
 pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
-    let top = doc.as_object().ok_or_else(|| Error::InvalidJson {
+    plan(doc::Doc::deserialize(doc).map_err(|e| Error::from_json(&e))?)
+}
+
+/// Parses and plans `model_mappings.json` in one pass (the import's way: no JSON tree of the
+/// whole file is built, copied from and freed).
+fn plan_file(bytes: &[u8]) -> Result<MappingsPlan> {
+    plan(serde_json::from_str(utf8_text(bytes)?).map_err(|e| Error::from_json(&e))?)
+}
+
+fn plan(doc: doc::Doc) -> Result<MappingsPlan> {
+    let top = doc.object().ok_or_else(|| Error::InvalidJson {
         line: 1,
         column: 1,
         detail: "the top level must be an object of scope types".into(),
     })?;
     let mut plan = MappingsPlan::default();
-    // id → (index in plan.mappings, raw key, whether its raw type was already normal)
     let mut seen: HashMap<String, Seen> = HashMap::new();
-    for (raw_type, entries) in top {
-        let skip = |plan: &mut MappingsPlan, key: String, reason: String| {
-            plan.errors.push(ReportError { key, reason })
-        };
-        let Some(entries) = entries.as_object() else {
+    let skip = |plan: &mut MappingsPlan, key: String, reason: String| {
+        plan.errors.push(ReportError { key, reason })
+    };
+    for (raw_type, entries) in top.0 {
+        let Some(entries) = entries.object() else {
             skip(
                 &mut plan,
-                raw_type.clone(),
+                raw_type,
                 "not_an_object: a scope type must map keys to entries".into(),
             );
             continue;
         };
-        let scope_type = match normalize::scope_type(raw_type) {
+        let scope_type = match normalize::scope_type(&raw_type) {
             Ok(t) => t,
             Err(e) => {
-                for raw_key in entries.keys() {
+                for (raw_key, _) in &entries.0 {
                     skip(&mut plan, format!("{raw_type}:{raw_key}"), e.to_string());
                 }
                 continue;
             }
         };
-        for (raw_key, entry) in entries {
+        let normal_form = raw_type.trim() == scope_type;
+        for (raw_key, entry) in entries.0 {
             let label = format!("{raw_type}:{raw_key}");
-            let Some(entry) = entry.as_object() else {
+            let Some(entry) = entry.object() else {
                 skip(&mut plan, label, "entry_not_object".into());
                 continue;
             };
-            let Some(mapping) = entry.get("mapping").and_then(Value::as_object) else {
+            let Some(mapping) = entry.mapping else {
                 skip(
                     &mut plan,
                     label,
@@ -186,27 +202,33 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                 );
                 continue;
             };
-            let scope_key = match normalize::scope_key(raw_key) {
+            let scope_key = match normalize::scope_key(&raw_key) {
                 Ok(k) => k,
                 Err(e) => {
                     skip(&mut plan, label, format!("empty_scope_key: {e}"));
                     continue;
                 }
             };
+            let gave_updated_at = !matches!(mapping.updated_at, None | Some(Value::Null));
             // The old code read these files with Python's truthiness; so does the import,
             // rather than skip (and lose) an entry whose `is_active` is `"false"` or `0`.
-            let built = model::fields_of(mapping, IsActive::PythonTruthy).and_then(|mut input| {
-                input.scope_type = scope_type.clone();
-                input.scope_key = scope_key.clone();
-                input.name = match entry.get("name").or_else(|| mapping.get("name")) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    None | Some(Value::Null) => None,
-                    Some(_) => return Err(Error::payload("name", "must be a string or null")),
-                };
-                // A missing or unreadable timestamp is stamped with the import time, which must
-                // not make the entry win a collision.
-                Ok((input.carried_instant(), input.into_mapping(true)?))
-            });
+            let built = mapping
+                .into_input(IsActive::PythonTruthy)
+                .and_then(|mut input| {
+                    input.scope_type = scope_type.clone();
+                    input.scope_key = scope_key;
+                    // The entry's own `name` wins over the mapping's.
+                    if let Some(name) = entry.name {
+                        input.name = match name {
+                            Value::String(s) => Some(s),
+                            Value::Null => None,
+                            _ => return Err(Error::payload("name", "must be a string or null")),
+                        };
+                    }
+                    // A missing or unreadable timestamp is stamped with the import time, which
+                    // must not make the entry win a collision.
+                    Ok((input.carried_instant(), input.into_mapping(true)?))
+                });
             let (carried, m) = match built {
                 Ok(built) => built,
                 Err(e) => {
@@ -214,13 +236,12 @@ pub fn plan_mappings(doc: &Value) -> Result<MappingsPlan> {
                     continue;
                 }
             };
-            if !matches!(mapping.get("updated_at"), None | Some(Value::Null)) && carried.is_none() {
+            if gave_updated_at && carried.is_none() {
                 plan.warnings.push(ReportError {
                     key: label.clone(),
                     reason: "invalid_updated_at: not an RFC 3339 timestamp; imported with the import time".into(),
                 });
             }
-            let normal_form = raw_type.trim() == scope_type;
             let mine = |idx, label| Seen {
                 idx,
                 label,
@@ -368,7 +389,7 @@ pub(crate) fn run(
                     MigrationStatus::Failed
                 }
                 FileState::Bytes(bytes) => {
-                    match parse_json(&bytes).and_then(|doc| plan_mappings(&doc)) {
+                    match plan_file(&bytes) {
                         Err(e) => {
                             report.errors.push(invalid_json(MAPPINGS_FILE, &e));
                             MigrationStatus::Failed

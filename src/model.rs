@@ -269,65 +269,110 @@ pub(crate) enum IsActive {
 
 /// Everything but the scope, from a loose JSON object, with errors naming the field.
 pub(crate) fn fields_of(obj: &Map<String, Value>, active: IsActive) -> Result<MappingInput> {
-    let opt_string = |field: &str| -> Result<Option<String>> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::payload(field, "must be a string or null")),
+    Fields::of(obj).into_input(active)
+}
+
+/// The members of a loose mapping object that make a [`MappingInput`], as given (`None`:
+/// absent). [`fields_of`] copies them out of a parsed object; the legacy import parses its
+/// entries straight into this, skipping everything else unparsed.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    pub name: Option<Value>,
+    pub default_model: Option<Value>,
+    pub candidates: Option<Value>,
+    pub is_active: Option<Value>,
+    pub metadata: Option<Value>,
+    pub updated_at: Option<Value>,
+}
+
+impl Fields {
+    fn of(obj: &Map<String, Value>) -> Fields {
+        Fields {
+            name: obj.get("name").cloned(),
+            default_model: obj.get("default_model").cloned(),
+            candidates: obj.get("candidates").cloned(),
+            is_active: obj.get("is_active").cloned(),
+            metadata: obj.get("metadata").cloned(),
+            updated_at: obj.get("updated_at").cloned(),
         }
-    };
-    let name = opt_string("name")?;
-    let default_model = opt_string("default_model")?;
-    let candidates = match obj.get("candidates") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                match item {
-                    Value::String(s) => out.push(s.clone()),
-                    Value::Number(n) => out.push(n.to_string()),
-                    Value::Null => {}
-                    _ => {
-                        return Err(Error::payload(
-                            "candidates",
-                            format!("item {i} must be a string"),
-                        ))
+    }
+
+    /// Where the member named `key` goes, if it is one of them.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+        Some(match key {
+            "name" => &mut self.name,
+            "default_model" => &mut self.default_model,
+            "candidates" => &mut self.candidates,
+            "is_active" => &mut self.is_active,
+            "metadata" => &mut self.metadata,
+            "updated_at" => &mut self.updated_at,
+            _ => return None,
+        })
+    }
+
+    /// Checks the types, field by field in a fixed order (the first bad one is the error), and
+    /// moves the values into a [`MappingInput`] without a scope.
+    pub fn into_input(self, active: IsActive) -> Result<MappingInput> {
+        let opt_string = |field: &str, v: Option<Value>| -> Result<Option<String>> {
+            match v {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(Error::payload(field, "must be a string or null")),
+            }
+        };
+        let name = opt_string("name", self.name)?;
+        let default_model = opt_string("default_model", self.default_model)?;
+        let candidates = match self.candidates {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        Value::Number(n) => out.push(n.to_string()),
+                        Value::Null => {}
+                        _ => {
+                            return Err(Error::payload(
+                                "candidates",
+                                format!("item {i} must be a string"),
+                            ))
+                        }
                     }
                 }
+                out
             }
-            out
-        }
-        Some(_) => return Err(Error::payload("candidates", "must be a list of strings")),
-    };
-    let is_active = match obj.get("is_active") {
-        None => true,
-        Some(v) if active == IsActive::PythonTruthy => python_truthy(v),
-        Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
-            n.as_i64() == Some(1)
-        }
-        Some(_) => return Err(Error::payload("is_active", "must be a boolean")),
-    };
-    let metadata = match obj.get("metadata") {
-        None | Some(Value::Null) => Metadata::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(Error::payload("metadata", "must be a JSON object")),
-    };
-    let updated_at = match obj.get("updated_at") {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    };
-    Ok(MappingInput {
-        scope_type: String::new(),
-        scope_key: String::new(),
-        name,
-        default_model,
-        candidates,
-        is_active,
-        metadata,
-        updated_at,
-    })
+            Some(_) => return Err(Error::payload("candidates", "must be a list of strings")),
+        };
+        let is_active = match self.is_active {
+            None => true,
+            Some(v) if active == IsActive::PythonTruthy => python_truthy(&v),
+            Some(Value::Null) => true,
+            Some(Value::Bool(b)) => b,
+            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+                n.as_i64() == Some(1)
+            }
+            Some(_) => return Err(Error::payload("is_active", "must be a boolean")),
+        };
+        let metadata = match self.metadata {
+            None | Some(Value::Null) => Metadata::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(Error::payload("metadata", "must be a JSON object")),
+        };
+        let updated_at = match self.updated_at {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        Ok(MappingInput {
+            scope_type: String::new(),
+            scope_key: String::new(),
+            name,
+            default_model,
+            candidates,
+            is_active,
+            metadata,
+            updated_at,
+        })
+    }
 }
 
 /// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float

@@ -797,3 +797,53 @@ fn an_import_of_several_batches_gives_each_cached_row_its_own_table_row() {
         Some("new")
     );
 }
+
+#[test]
+fn a_repeated_key_keeps_its_first_place_and_last_value_as_python_read_the_file() {
+    let db = fresh();
+    let dir = db.storage();
+    // What Python's json.loads makes of this: tenant {a: second (name None), b: b2},
+    // global {h}.
+    let text = r#"{"tenant": {"a": {"mapping": {"default_model": "first"}},
+                              "b": {"mapping": {"default_model": "b1", "default_model": "b2"}},
+                              "a": {"name": "A", "mapping": {"default_model": "second"}, "name": null}},
+                   "global": {"g": {"mapping": {"default_model": "g"}}},
+                   "global": {"h": {"mapping": {"default_model": "h"}}}}"#;
+    std::fs::write(dir.join(MAPPINGS), text).unwrap();
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported);
+    assert_eq!(r.imported_count, 3);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let a = store.get("mapping:a").unwrap().unwrap();
+    assert_eq!(a.default_model.as_deref(), Some("second"));
+    assert_eq!(a.name, None);
+    let b = store.get("mapping:b").unwrap().unwrap();
+    assert_eq!(b.default_model.as_deref(), Some("b2"));
+    assert!(store.get("global:g").unwrap().is_none());
+    assert!(store.get("global:h").unwrap().is_some());
+}
+
+#[test]
+fn members_an_entry_does_not_use_are_skipped_but_must_still_be_json() {
+    let db = fresh();
+    let dir = db.storage();
+    let text = r#"{"tenant": {"a": {"note": {"x": [1, {"y": null}]}, "mapping":
+                  {"default_model": "m", "extra": [true, 1.5e3, "s"], "metadata": {"k": [1]}}}}}"#;
+    std::fs::write(dir.join(MAPPINGS), text).unwrap();
+    let store = db.open_migrating();
+    assert_eq!(report(&store).imported_count, 1);
+    let a = store.get("mapping:a").unwrap().unwrap();
+    assert_eq!(a.metadata.get("k"), Some(&json!([1])));
+    // A syntax error inside a skipped member still fails the whole file.
+    let db = fresh();
+    let dir = db.storage();
+    let bytes = br#"{"tenant": {"a": {"note": [1, 2,], "mapping": {"default_model": "m"}}}}"#;
+    std::fs::write(dir.join(MAPPINGS), bytes).unwrap();
+    let r = assert_failed_untouched(&db, bytes);
+    assert!(
+        r.errors[0].reason.contains("line 1 column"),
+        "{}",
+        r.errors[0].reason
+    );
+}
