@@ -342,3 +342,23 @@ def test_the_resolve_for_message_request_is_what_json_dumps_writes(user_id, mapp
         "prompt_id": store_module._scalar(prompt_id),
         "prompt_mapping": None,
     }, ensure_ascii=False, default=str).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1, "b": "\\u00e9t\\u00e9", "c": [1.5, -2, 12345678901234567890], "d": null}',
+        '{"k": "été ☃", "n": {"x": [true, false]}}'.encode(),
+        b"[]",
+        b'"text"',
+        b"0",
+    ],
+)
+def test_library_output_decodes_as_json_loads_would(data):
+    assert _ffi.loads_output(data) == json.loads(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b'{"a": }', b"\xff\xfe", b"nul"])
+def test_undecodable_library_output_raises_what_json_loads_raises(data):
+    with pytest.raises(ValueError):
+        _ffi.loads_output(data)
