@@ -55,7 +55,7 @@ one durable ``Store.upsert`` (timed from the payload dict) against one Python ``
 with the same pragmas (timed from building its row: two JSON columns and a timestamp, then
 ``INSERT ... ON CONFLICT`` + ``commit()``; the statement and commit alone are printed for
 reference), interleaved with the order flipped every round, each on its own copy of the
-10,000-row database; the time to
+10,000-row database, and judged on the median of the per-round ratios; the time to
 open a ``Store`` on 10,000 rows; and the RSS delta (``/proc/self/statm``, in a fresh process)
 of opening a ``Store`` on 10,000 mappings.
 
@@ -76,6 +76,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -866,7 +867,7 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
     assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     conn.execute("PRAGMA synchronous=FULL")
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    lib_samples, py_samples, py_exec_samples = [], [], []
+    lib_samples, py_samples, py_exec_samples, ratios = [], [], [], []
     pc = time.perf_counter_ns
 
     def lib_upsert(k: int) -> int:
@@ -902,8 +903,12 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
             lib_samples.append(lib)
             py_samples.append(py)
             py_exec_samples.append(py_exec)
+            ratios.append(lib / py)
     conn.close()
     store.close()
+    # Judged paired, as the Rust harness does: fsync latency drifts over seconds, and the
+    # median of per-round ratios compares each upsert with its neighbour only.
+    res.extra["p4_upsert_paired_ratio"] = statistics.median(ratios)
     res.add_samples("p4/library durable upsert", lib_samples, correct=False)
     res.add_samples("p4/python sqlite3 upsert+commit", py_samples, correct=False)
     res.add_samples("p4/python sqlite3 execute+commit only (reference)", py_exec_samples,
@@ -981,9 +986,11 @@ def judge(res: Results, sizes: Sequence[int]) -> None:
     res.target(f"P4: {rows:,} committed upserts (scaled from {res.extra['p4_per_row_rows_timed']}) "
                f"/ library legacy import of {rows:,}",
                res.extra["p4_per_row_scaled_total_ns"] / lib_import, ">=", P4_IMPORT_MIN)
-    res.target("P4: library durable upsert / Python sqlite3 upsert+commit (medians)",
-               res.stats["p4/library durable upsert"]["median_ns"]
-               / res.stats["p4/python sqlite3 upsert+commit"]["median_ns"], "<=", P4_UPSERT_MAX)
+    res.target("P4: library durable upsert / Python sqlite3 upsert+commit (paired: median of "
+               "per-round ratios)", res.extra["p4_upsert_paired_ratio"], "<=", P4_UPSERT_MAX,
+               detail="ratio of the two medians: %.2f×" % (
+                   res.stats["p4/library durable upsert"]["median_ns"]
+                   / res.stats["p4/python sqlite3 upsert+commit"]["median_ns"]))
     res.target(f"P5: Store open on {rows:,} rows (Python, median)",
                res.stats["p5/Store open"]["median_ns"] / 1e6, "<=", P5_OPEN_MAX_MS, unit="ms")
     res.target(f"P5: RSS delta of a Store on {rows:,} mappings",
@@ -996,7 +1003,9 @@ def print_targets(res: Results) -> None:
         state = "n/a (quick)" if res.quick else ("met" if t["met"] else "MISSED")
         op = "≤" if t["op"] == "<=" else "≥"
         limit = fmt_value(t["limit"], t["unit"])
-        print(f"  [{state:>6}] {t['label']}: {fmt_value(t['value'], t['unit'])} (target {op} {limit})")
+        detail = f"; {t['detail']}" if t.get("detail") else ""
+        print(f"  [{state:>6}] {t['label']}: {fmt_value(t['value'], t['unit'])} (target {op} {limit}"
+              f"{detail})")
     if not res.quick:
         missed = [t for t in res.targets if not t["met"]]
         print(f"\n{len(res.targets) - len(missed)} met, {len(missed)} missed")
@@ -1012,7 +1021,7 @@ async def main_async(args: argparse.Namespace) -> int:
              per_row_rows=20, upserts=5, warmup_upserts=1, open_reps=2)
         if quick else
         dict(fast=args.fast, slow_1k=500, slow_10k=100, rfm_base=2000, rounds=10, warmup=50,
-             import_reps=5, per_row_rows=500, upserts=200, warmup_upserts=5, open_reps=20)
+             import_reps=5, per_row_rows=500, upserts=1000, warmup_upserts=10, open_reps=20)
     )
     info = machine()
     print("model_mapping Python benchmarks" + (" (--quick: tiny counts, no targets judged)" if quick else ""))
