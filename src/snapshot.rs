@@ -99,48 +99,56 @@ impl Slot {
     }
 }
 
-/// foldhash: the maps are probed with client-sent keys on every request, and their keys come
-/// from the database (not from clients), so a fast seeded hasher is the right trade.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type KeyMap = ShardedMap<Slot>;
 
-/// Scope type → its keys. A handful of types, so a linear scan of a short vector beats hashing
-/// the type on every lookup.
+/// The scope type most keys resolve in (bare keys, `mapping:` and `tenant:` ids).
+const MAPPING: &str = "mapping";
+
+/// Scope type → its keys. `mapping` has a field of its own, so the usual lookup compares no
+/// type name; the few others sit in a short vector, where a linear scan beats hashing.
 #[derive(Debug, Clone, Default)]
-struct ScopeMap(Vec<(Arc<str>, KeyMap)>);
+struct ScopeMap {
+    mapping: KeyMap,
+    others: Vec<(Arc<str>, KeyMap)>,
+}
 
 impl ScopeMap {
     fn get(&self, scope_type: &str) -> Option<&KeyMap> {
-        self.0
+        if scope_type == MAPPING {
+            return Some(&self.mapping);
+        }
+        self.others
             .iter()
             .find(|(t, _)| &**t == scope_type)
             .map(|(_, k)| k)
     }
 
     fn get_mut(&mut self, scope_type: &str) -> Option<&mut KeyMap> {
-        self.0
+        if scope_type == MAPPING {
+            return Some(&mut self.mapping);
+        }
+        self.others
             .iter_mut()
             .find(|(t, _)| &**t == scope_type)
             .map(|(_, k)| k)
     }
 
     fn entry(&mut self, scope_type: &str) -> &mut KeyMap {
-        let i = match self.0.iter().position(|(t, _)| &**t == scope_type) {
+        if scope_type == MAPPING {
+            return &mut self.mapping;
+        }
+        let i = match self.others.iter().position(|(t, _)| &**t == scope_type) {
             Some(i) => i,
             None => {
-                self.0.push((Arc::from(scope_type), KeyMap::default()));
-                self.0.len() - 1
+                self.others.push((Arc::from(scope_type), KeyMap::default()));
+                self.others.len() - 1
             }
         };
-        &mut self.0[i].1
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &KeyMap)> + '_ {
-        self.0.iter().map(|(t, k)| (t, k))
+        &mut self.others[i].1
     }
 
     fn values(&self) -> impl Iterator<Item = &KeyMap> + '_ {
-        self.0.iter().map(|(_, k)| k)
+        std::iter::once(&self.mapping).chain(self.others.iter().map(|(_, k)| k))
     }
 }
 
@@ -149,7 +157,10 @@ const FANOUT: usize = 16;
 #[cfg(test)]
 const SHARDS: usize = FANOUT * FANOUT * FANOUT;
 
-type Shard<V> = HashMap<Arc<str>, V>;
+/// A shard's keys with their hashes, unordered: two or three of them in a 10,000-key map, so
+/// a scan comparing hashes is quicker than a hash table, and the one hash of a lookup serves
+/// both the path and the scan.
+type Shard<V> = Vec<(u64, Arc<str>, V)>;
 type Node<T> = Arc<[T; FANOUT]>;
 /// 16 shards.
 type Twig<V> = Node<Arc<Shard<V>>>;
@@ -171,7 +182,7 @@ pub(crate) struct ShardedMap<V> {
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
         // One shared empty shard, twig and branch: a path is copied on its first write anyway.
-        let shard = Arc::new(HashMap::default());
+        let shard = Arc::new(Vec::new());
         let twig: Twig<V> = Arc::new(std::array::from_fn(|_| Arc::clone(&shard)));
         let branch: Branch<V> = Arc::new(std::array::from_fn(|_| Arc::clone(&twig)));
         ShardedMap {
@@ -181,48 +192,66 @@ impl<V> Default for ShardedMap<V> {
 }
 
 impl<V: Clone> ShardedMap<V> {
-    /// (branch, twig, shard) of a key, from the top bits of a hash: the shards' own maps index
-    /// by the low bits of another seed's hash.
-    fn path_of(key: &str) -> (usize, usize, usize) {
+    /// A key's hash: its top 12 bits choose the path, all 64 are compared in the shard.
+    fn hash(key: &str) -> u64 {
         use std::hash::BuildHasher;
-        let h = foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key);
+        foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key)
+    }
+
+    /// (branch, twig, shard) of a hash.
+    fn path(h: u64) -> (usize, usize, usize) {
         let nibble = |shift: u32| ((h >> shift) & 0xf) as usize;
         (nibble(60), nibble(56), nibble(52))
     }
 
-    fn shard(&self, key: &str) -> &Shard<V> {
-        let (b, t, s) = Self::path_of(key);
+    fn shard(&self, h: u64) -> &Shard<V> {
+        let (b, t, s) = Self::path(h);
         &self.root[b][t][s]
     }
 
-    /// The shard of `key`, copied along its path when shared.
-    fn shard_mut(&mut self, key: &str) -> &mut Shard<V> {
-        let (b, t, s) = Self::path_of(key);
+    /// The shard of hash `h`, copied along its path when shared.
+    fn shard_mut(&mut self, h: u64) -> &mut Shard<V> {
+        let (b, t, s) = Self::path(h);
         let branch = &mut Arc::make_mut(&mut self.root)[b];
         let twig = &mut Arc::make_mut(branch)[t];
         Arc::make_mut(&mut Arc::make_mut(twig)[s])
     }
 
+    fn position(shard: &Shard<V>, h: u64, key: &str) -> Option<usize> {
+        shard.iter().position(|(eh, k, _)| *eh == h && **k == *key)
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
-        self.shard(key).get(key)
+        let h = Self::hash(key);
+        self.shard(h)
+            .iter()
+            .find(|(eh, k, _)| *eh == h && **k == *key)
+            .map(|(_, _, v)| v)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        if !self.shard(key).contains_key(key) {
-            return None; // don't copy a shared path for a miss
-        }
-        self.shard_mut(key).get_mut(key)
+        let h = Self::hash(key);
+        // Don't copy a shared path for a miss.
+        let at = Self::position(self.shard(h), h, key)?;
+        Some(&mut self.shard_mut(h)[at].2)
     }
 
     fn insert(&mut self, key: Arc<str>, value: V) -> Option<V> {
-        self.shard_mut(&key).insert(key, value)
+        let h = Self::hash(&key);
+        let shard = self.shard_mut(h);
+        match Self::position(shard, h, &key) {
+            Some(at) => Some(std::mem::replace(&mut shard[at].2, value)),
+            None => {
+                shard.push((h, key, value));
+                None
+            }
+        }
     }
 
     fn remove(&mut self, key: &str) -> Option<V> {
-        if !self.shard(key).contains_key(key) {
-            return None;
-        }
-        self.shard_mut(key).remove(key)
+        let h = Self::hash(key);
+        let at = Self::position(self.shard(h), h, key)?;
+        Some(self.shard_mut(h).swap_remove(at).2)
     }
 
     fn shards(&self) -> impl Iterator<Item = &Arc<Shard<V>>> + '_ {
@@ -232,12 +261,8 @@ impl<V: Clone> ShardedMap<V> {
             .flat_map(|t| t.iter())
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
-        self.shards().flat_map(|s| s.iter())
-    }
-
     fn values(&self) -> impl Iterator<Item = &V> + '_ {
-        self.iter().map(|(_, v)| v)
+        self.shards().flat_map(|s| s.iter()).map(|(_, _, v)| v)
     }
 
     fn len(&self) -> usize {
@@ -397,13 +422,15 @@ impl Snapshot {
     /// Mappings filtered by normalised scope type and key, ordered by SPEC B4: `updated_at`
     /// newest first, missing last, ties by id.
     pub fn list(&self, scope_type: Option<&str>, scope_key: Option<&str>) -> Vec<Arc<Mapping>> {
-        let mut entries: Vec<&Arc<Entry>> = self
-            .by_scope
-            .iter()
-            .filter(|(t, _)| scope_type.is_none_or(|want| want == &***t))
-            .flat_map(|(_, keys)| keys.iter())
-            .filter(|(k, _)| scope_key.is_none_or(|want| want == &***k))
-            .map(|(_, slot)| &slot.winner)
+        let maps: Vec<&KeyMap> = match scope_type {
+            Some(t) => self.by_scope.get(t).into_iter().collect(),
+            None => self.by_scope.values().collect(),
+        };
+        let mut entries: Vec<&Arc<Entry>> = maps
+            .into_iter()
+            .flat_map(ShardedMap::values)
+            .map(|slot| &slot.winner)
+            .filter(|e| scope_key.is_none_or(|want| want == e.mapping.scope_key))
             .collect();
         entries.sort_by(|a, b| {
             b.updated
