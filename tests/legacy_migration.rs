@@ -24,6 +24,22 @@ fn entry(default_model: &str, updated_at: Option<&str>) -> Value {
     json!({"name": default_model, "mapping": mapping})
 }
 
+/// `n` entries, entry `i` under key `key(i)` with default model `m<i>`.
+fn entries(n: usize, key: impl Fn(usize) -> String) -> serde_json::Map<String, Value> {
+    (0..n)
+        .map(|i| (key(i), entry(&format!("m{i}"), None)))
+        .collect()
+}
+
+/// Every mapping a store lists, by value.
+fn listed(s: &Store) -> Vec<model_mapping::Mapping> {
+    s.list(None, None)
+        .unwrap()
+        .iter()
+        .map(|m| (**m).clone())
+        .collect()
+}
+
 fn write_json(dir: &Path, file: &str, value: &Value) {
     std::fs::write(dir.join(file), serde_json::to_vec_pretty(value).unwrap()).unwrap();
 }
@@ -626,10 +642,11 @@ fn child_process_entry() {
 fn four_processes_opening_one_fresh_database_at_once_import_exactly_once() {
     let db = fresh();
     let dir = db.storage();
-    let entries: serde_json::Map<String, Value> = (0..200)
-        .map(|i| (format!("k{i}"), entry(&format!("m{i}"), None)))
-        .collect();
-    write_json(&dir, MAPPINGS, &json!({ "tenant": entries }));
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({ "tenant": entries(200, |i| format!("k{i}")) }),
+    );
     write_json(&dir, BLOCKED, &json!({"blocked": ["m1", "m2"]}));
     let go = db.dir.path().join("go");
     let db_path = db.path.to_str().unwrap().to_owned();
@@ -737,13 +754,6 @@ fn the_cache_an_import_builds_equals_the_table_and_writes_reach_the_imported_row
     write_json(&dir, BLOCKED, &json!({"blocked": ["x"]}));
     let store = db.open_migrating();
     assert_eq!(report(&store).imported_count, 3);
-    let listed = |s: &Store| -> Vec<model_mapping::Mapping> {
-        s.list(None, None)
-            .unwrap()
-            .iter()
-            .map(|m| (**m).clone())
-            .collect()
-    };
     // The same mappings, field for field, as a store that reads the table.
     assert_eq!(listed(&store), listed(&db.open()));
     assert_eq!(store.blocked_models().unwrap(), ["x"]);
@@ -760,10 +770,11 @@ fn an_import_of_several_batches_gives_each_cached_row_its_own_table_row() {
     let db = fresh();
     let dir = db.storage();
     // More rows than one INSERT carries, and not a multiple of it.
-    let entries: serde_json::Map<String, Value> = (0..150)
-        .map(|i| (format!("k{i:03}"), entry(&format!("m{i}"), None)))
-        .collect();
-    write_json(&dir, MAPPINGS, &json!({ "tenant": entries }));
+    write_json(
+        &dir,
+        MAPPINGS,
+        &json!({ "tenant": entries(150, |i| format!("k{i:03}")) }),
+    );
     let store = db.open_migrating();
     assert_eq!(report(&store).imported_count, 150);
     // Writes address rows by the rowids the import handed the cache: first, last, and either
@@ -777,13 +788,6 @@ fn an_import_of_several_batches_gives_each_cached_row_its_own_table_row() {
         assert!(store.delete(&format!("mapping:k{i:03}")).unwrap());
     }
     assert_eq!(db.row_count(), 147);
-    let listed = |s: &Store| -> Vec<model_mapping::Mapping> {
-        s.list(None, None)
-            .unwrap()
-            .iter()
-            .map(|m| (**m).clone())
-            .collect()
-    };
     assert_eq!(listed(&store), listed(&db.open()));
     let m = store.get("mapping:k064").unwrap().unwrap();
     assert_eq!(m.default_model.as_deref(), Some("new"));
