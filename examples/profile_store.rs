@@ -12,7 +12,9 @@
 //!
 //! Modes: `resolve N KEY` (bounded staleness), `open N`, `upsert N` (durable),
 //! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
-//! `legacy N` (legacy import of 10,000 entries into a fresh database). Each prints its wall time
+//! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
+//! under that import: the 10,000 rows it writes, prebuilt as text, inserted by rusqlite into a
+//! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed). Each prints its wall time
 //! per operation too, which is only indicative.
 
 #[path = "../benches/data/mod.rs"]
@@ -33,6 +35,55 @@ fn legacy_source(dir: &Path) -> std::path::PathBuf {
         data::write_legacy(&src, N);
     }
     src
+}
+
+/// The columns of the rows a legacy import of `data::write_legacy` writes, as text, in id order.
+fn import_rows() -> Vec<[String; 8]> {
+    let mut rows: Vec<[String; 8]> = (0..N)
+        .map(|i| {
+            [
+                format!("mapping:key{i}"),
+                "mapping".into(),
+                format!("key{i}"),
+                format!("Mapping {i}"),
+                format!("model-{i}-a"),
+                format!("[\"model-{i}-a\",\"model-{i}-b\"]"),
+                "2026-01-08T02:07:59+00:00".into(),
+                format!("{{\"preferred_endpoint_id\":{}}}", i % 17),
+            ]
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Creates the backend's table at `path` (WAL, synchronous=FULL, as the library opens it) and
+/// inserts `rows` in one transaction, 64 to a statement; how long the transaction took.
+fn raw_insert(path: &Path, rows: &[[String; 8]]) -> Duration {
+    const CHUNK: usize = 64;
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        .unwrap();
+    c.execute_batch(include_str!("../src/sql/mappings_table.sql"))
+        .unwrap();
+    let sql = |k: usize| {
+        format!(
+            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
+             candidates_json, updated_at, metadata_json, is_active) VALUES {}",
+            vec!["(?,?,?,?,?,?,?,?,1)"; k].join(",")
+        )
+    };
+    let t = Instant::now();
+    let tx = c.unchecked_transaction().unwrap();
+    for chunk in rows.chunks(CHUNK) {
+        let mut stmt = tx.prepare_cached(&sql(chunk.len())).unwrap();
+        for (i, v) in chunk.iter().flatten().enumerate() {
+            stmt.raw_bind_parameter(i + 1, v.as_str()).unwrap();
+        }
+        stmt.raw_execute().unwrap();
+    }
+    tx.commit().unwrap();
+    t.elapsed()
 }
 
 fn main() -> ExitCode {
@@ -119,6 +170,18 @@ fn main() -> ExitCode {
                 .unwrap();
                 assert_eq!(store.last_migration().unwrap().imported_count, N);
             }
+        }
+        "rawinsert" => {
+            // Only the transaction is timed: creating the file and closing it are not the
+            // import's inserts.
+            let rows = import_rows();
+            let mut spent = Duration::ZERO;
+            for _ in 0..n {
+                let run = tempfile::tempdir_in(dir).unwrap();
+                spent += raw_insert(&run.path().join("floor.db"), &rows);
+            }
+            eprintln!("rawinsert: {:?} per transaction", spent / n.max(1) as u32);
+            return ExitCode::SUCCESS;
         }
         other => {
             eprintln!("profile_store: unknown mode {other:?}");
