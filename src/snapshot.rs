@@ -192,10 +192,18 @@ impl<V> Default for ShardedMap<V> {
 }
 
 impl<V: Clone> ShardedMap<V> {
-    /// A key's hash: its top 12 bits choose the path, all 64 are compared in the shard.
+    /// A key's hash: its top 12 bits choose the path, all 64 are compared in the shard. The
+    /// seed is random per process, so keys chosen by whoever writes mappings cannot be made to
+    /// pile into one shard (a shard is scanned).
     fn hash(key: &str) -> u64 {
-        use std::hash::BuildHasher;
-        foldhash::fast::FixedState::with_seed(0x6d6d_5f73_6861_7264).hash_one(key)
+        use std::hash::{BuildHasher, Hasher};
+        static SEED: OnceLock<u64> = OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        });
+        foldhash::fast::FixedState::with_seed(seed).hash_one(key)
     }
 
     /// (branch, twig, shard) of a hash.
