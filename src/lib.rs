@@ -41,6 +41,7 @@ mod db;
 pub mod error;
 pub mod ffi;
 pub mod legacy;
+mod members;
 pub mod model;
 pub mod normalize;
 pub mod options;

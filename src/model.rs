@@ -1,9 +1,11 @@
 //! The mapping record (SPEC B3), the upsert payload (SPEC B2) and values derived from metadata.
 
+use serde::de::MapAccess;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::members::{FromMembers, Key, Skip};
 use crate::normalize::{self, MappingId, MAX_CANDIDATES, MAX_METADATA_BYTES, MAX_NAME_CHARS};
 use crate::timestamp;
 
@@ -372,6 +374,22 @@ impl Fields {
             metadata,
             updated_at,
         })
+    }
+}
+
+/// The legacy import and the C ABI parse mapping objects straight into [`Fields`].
+impl<'de> FromMembers<'de> for Fields {
+    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            match fields.slot(&key) {
+                Some(slot) => *slot = Some(map.next_value()?),
+                None => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(fields)
     }
 }
 
