@@ -5,7 +5,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::members::{FromMembers, Key, Skip};
+use crate::members::{FromMembers, Key, Obj, Skip};
 use crate::normalize::{self, MappingId, MAX_CANDIDATES, MAX_METADATA_BYTES, MAX_NAME_CHARS};
 use crate::timestamp;
 
@@ -245,11 +245,22 @@ fn check_len(field: &str, value: &str) -> Result<()> {
 /// The scope named by a loose item: `scope_type` + `scope_key` when given, else `id`.
 /// `Ok(None)` when neither is there (the import's `missing_scope`).
 pub(crate) fn scope_of(obj: &Map<String, Value>) -> Result<Option<MappingId>> {
-    let text = |k: &str| match obj.get(k) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
-        _ => None,
-    };
-    match (text("scope_type"), text("scope_key"), text("id")) {
+    scope_from(obj.get("scope_type"), obj.get("scope_key"), obj.get("id"))
+}
+
+/// [`scope_of`] from the three members, each as given.
+fn scope_from(
+    scope_type: Option<&Value>,
+    scope_key: Option<&Value>,
+    id: Option<&Value>,
+) -> Result<Option<MappingId>> {
+    fn text(v: Option<&Value>) -> Option<&str> {
+        match v {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    match (text(scope_type), text(scope_key), text(id)) {
         (Some(t), Some(k), _) => MappingId::new(t, k).map(Some),
         (_, _, Some(id)) => MappingId::parse(id).map(Some),
         (Some(_), None, None) | (None, Some(_), None) => Err(Error::InvalidMappingId(
@@ -393,6 +404,64 @@ impl<'de> FromMembers<'de> for Fields {
     }
 }
 
+/// An upsert payload as the C ABI reads it: the scope members and the [`Fields`], parsed
+/// straight from the text (no JSON tree of the whole payload to build and copy out of).
+#[derive(Debug, Default)]
+pub(crate) struct Payload {
+    pub scope_type: Option<Value>,
+    pub scope_key: Option<Value>,
+    pub id: Option<Value>,
+    pub fields: Fields,
+}
+
+impl Payload {
+    /// Parses JSON text: bad JSON is `invalid_json`, anything but an object `invalid_payload`.
+    pub fn parse(text: &str) -> Result<Payload> {
+        match serde_json::from_str::<Obj<Payload>>(text) {
+            Ok(Obj::Object(p)) => Ok(p),
+            Ok(Obj::Other) => Err(Error::payload("payload", "must be a JSON object")),
+            Err(e) => Err(Error::from_json(&e)),
+        }
+    }
+
+    /// What [`MappingInput::from_json`] makes of the same payload, errors included.
+    pub fn into_input(self) -> Result<MappingInput> {
+        let scope = scope_from(
+            self.scope_type.as_ref(),
+            self.scope_key.as_ref(),
+            self.id.as_ref(),
+        )?
+        .ok_or_else(|| {
+            Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
+        })?;
+        let mut input = self.fields.into_input(IsActive::Strict)?;
+        input.scope_type = scope.scope_type;
+        input.scope_key = scope.scope_key;
+        Ok(input)
+    }
+}
+
+impl<'de> FromMembers<'de> for Payload {
+    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
+        let mut p = Payload::default();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            let slot = match &*key {
+                "scope_type" => Some(&mut p.scope_type),
+                "scope_key" => Some(&mut p.scope_key),
+                "id" => Some(&mut p.id),
+                other => p.fields.slot(other),
+            };
+            match slot {
+                Some(slot) => *slot = Some(map.next_value()?),
+                None => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
 /// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float
 /// (truncated toward zero) or a string holding an integer; booleans and junk are skipped.
 pub fn preferred_endpoint_id(metadata: &Metadata) -> Option<i64> {
@@ -445,6 +514,42 @@ mod tests {
 
     fn meta(v: Value) -> Metadata {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_payload_read_from_text_gives_what_the_parsed_payload_gives() {
+        let cases = [
+            r#"{"id": "mapping:xai", "default_model": " grok ", "candidates": ["a", 1, null]}"#,
+            r#"{"scope_type": "tenant", "scope_key": "k", "metadata": {"x": [1, {"y": 2}]}}"#,
+            r#"{"scope_type": "mapping", "scope_key": " ", "id": "global:g"}"#,
+            r#"{"scope_type": "mapping"}"#,
+            r#"{"id": 5, "scope_type": ["x"]}"#,
+            r#"{"default_model": "m"}"#,
+            r#"{"id": "mapping:a", "id": "mapping:b", "name": "n", "name": null}"#,
+            r#"{"id": "mapping:a", "is_active": 0, "extra": {"deep": [[[1]]]}, "updated_at": 3}"#,
+            r#"{"id": "mapping:a", "is_active": "yes"}"#,
+            r#"{"id": "mapping:a", "candidates": "m"}"#,
+            r#"{"id": "mapping:a", "candidates": [["m"]]}"#,
+            r#"{"id": "mapping:a", "metadata": [1]}"#,
+            r#"{"id": "mapping:a", "name": 1}"#,
+            r#"{"id": "bad id with no colon"}"#,
+            r#"["id", "mapping:a"]"#,
+            r#""mapping:a""#,
+            r#"{"id": "mapping:a",}"#,
+            r#"{"id": "mapping:a"} trailing"#,
+            "",
+        ];
+        for text in cases {
+            let typed = Payload::parse(text).and_then(Payload::into_input);
+            let tree = serde_json::from_str::<Value>(text)
+                .map_err(|e| Error::from_json(&e))
+                .and_then(|v| MappingInput::from_json(&v));
+            match (typed, tree) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
+                (a, b) => panic!("{text}: {a:?} against {b:?}"),
+            }
+        }
     }
 
     #[test]

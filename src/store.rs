@@ -16,7 +16,7 @@ use crate::db::{self, RowRef};
 use crate::error::{Error, Result};
 use crate::ffi::fork::fork_generation;
 use crate::legacy::{self, MigrationReport};
-use crate::model::{Mapping, MappingInput};
+use crate::model::{Mapping, MappingInput, Payload};
 use crate::normalize::{self, MappingId};
 use crate::options::StoreOptions;
 use crate::resolve::{self, Explanation, MessageRequest, MessageSelection, Resolution};
@@ -509,6 +509,18 @@ impl Store {
             _ => {}
         }
         self.store_mapping(MappingInput::from_json(payload)?.into_mapping(false)?)
+    }
+
+    /// [`Store::upsert_json`] of JSON text, read straight into the members it uses (the C ABI's
+    /// way: no JSON tree of the payload to build and copy out of).
+    pub(crate) fn upsert_json_text(&self, text: &str) -> Result<Arc<Mapping>> {
+        let payload = Payload::parse(text)?;
+        match (&payload.scope_type, &payload.id) {
+            (Some(Value::String(t)), _) => count_legacy_type(&self.legacy_keys, t.as_str()),
+            (_, Some(Value::String(id))) => count_legacy_id(&self.legacy_keys, id.as_str()),
+            _ => {}
+        }
+        self.store_mapping(payload.into_input()?.into_mapping(false)?)
     }
 
     fn store_mapping(&self, m: Mapping) -> Result<Arc<Mapping>> {

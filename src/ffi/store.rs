@@ -194,7 +194,7 @@ pub unsafe extern "C" fn mm_store_upsert(
         let store = lookup(store)?;
         let payload = unsafe { arg_str(payload_json, "payload_json") }?;
         check_out(out_json, "out_json")?;
-        let mapping = store.upsert_json(&parse_json(payload)?)?;
+        let mapping = store.upsert_json_text(payload)?;
         unsafe { json_out(out_json, &*mapping) }
     })
 }
