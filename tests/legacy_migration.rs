@@ -24,6 +24,13 @@ fn entry(default_model: &str, updated_at: Option<&str>) -> Value {
     json!({"name": default_model, "mapping": mapping})
 }
 
+/// A fresh database whose storage dir holds `mappings` as `model_mappings.json`.
+fn with_mappings(mappings: &Value) -> Db {
+    let db = fresh();
+    write_json(&db.storage(), MAPPINGS, mappings);
+    db
+}
+
 /// `n` entries, entry `i` under key `key(i)` with default model `m<i>`.
 fn entries(n: usize, key: impl Fn(usize) -> String) -> serde_json::Map<String, Value> {
     (0..n)
@@ -168,22 +175,16 @@ fn non_boolean_is_active_is_read_the_way_the_backend_read_it_not_skipped() {
 
 #[test]
 fn a_tenant_mapping_collision_keeps_the_newer_entry_and_reports_the_loser() {
-    let db = fresh();
-    let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({
-            "tenant": {
-                "xai": entry("tenant-newer", Some("2026-01-02T00:00:00Z")),
-                "grok": entry("tenant-older", Some("2026-01-01T00:00:00Z"))
-            },
-            "mapping": {
-                "xai": entry("mapping-older", Some("2026-01-01T23:00:00+02:00")),
-                "grok": entry("mapping-newer", Some("2026-01-01T00:00:01+00:00"))
-            }
-        }),
-    );
+    let db = with_mappings(&json!({
+        "tenant": {
+            "xai": entry("tenant-newer", Some("2026-01-02T00:00:00Z")),
+            "grok": entry("tenant-older", Some("2026-01-01T00:00:00Z"))
+        },
+        "mapping": {
+            "xai": entry("mapping-older", Some("2026-01-01T23:00:00+02:00")),
+            "grok": entry("mapping-newer", Some("2026-01-01T00:00:01+00:00"))
+        }
+    }));
     let store = db.open_migrating();
     let r = report(&store);
     assert_eq!(r.status, MigrationStatus::Imported);
@@ -209,19 +210,13 @@ fn a_tenant_mapping_collision_keeps_the_newer_entry_and_reports_the_loser() {
 
 #[test]
 fn an_unreadable_updated_at_is_reported_and_never_wins_a_collision() {
-    let db = fresh();
-    let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({
-            "tenant": {"xai": {"mapping": {"default_model": "grok-junk-date", "updated_at": "not a date"}}},
-            "mapping": {
-                "xai": {"mapping": {"default_model": "grok-dated", "updated_at": "2026-01-08T02:07:59Z"}},
-                "solo": {"mapping": {"default_model": "m", "updated_at": 17}}
-            }
-        }),
-    );
+    let db = with_mappings(&json!({
+        "tenant": {"xai": {"mapping": {"default_model": "grok-junk-date", "updated_at": "not a date"}}},
+        "mapping": {
+            "xai": {"mapping": {"default_model": "grok-dated", "updated_at": "2026-01-08T02:07:59Z"}},
+            "solo": {"mapping": {"default_model": "m", "updated_at": 17}}
+        }
+    }));
     let store = db.open_migrating();
     let r = report(&store);
     assert_eq!(r.imported_count, 2, "{:?}", r.errors);
@@ -506,24 +501,18 @@ fn a_marker_file_is_written_after_an_import_and_legacy_files_are_never_modified(
 
 #[test]
 fn malformed_entries_are_skipped_and_reported_while_the_rest_imports() {
-    let db = fresh();
-    let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({
-            "tenant": {
-                "ok": entry("m", None),
-                "number": 5,
-                "no-mapping": {"name": "x"},
-                "mapping-not-object": {"mapping": ["m"]},
-                "  ": entry("blank-key", None),
-                "bad-candidates": {"mapping": {"candidates": "m"}}
-            },
-            "open ai": {"k": entry("bad-scope", None)},
-            "global": "not an object of entries"
-        }),
-    );
+    let db = with_mappings(&json!({
+        "tenant": {
+            "ok": entry("m", None),
+            "number": 5,
+            "no-mapping": {"name": "x"},
+            "mapping-not-object": {"mapping": ["m"]},
+            "  ": entry("blank-key", None),
+            "bad-candidates": {"mapping": {"candidates": "m"}}
+        },
+        "open ai": {"k": entry("bad-scope", None)},
+        "global": "not an object of entries"
+    }));
     let store = db.open_migrating();
     let r = report(&store);
     assert_eq!(r.status, MigrationStatus::Imported);
@@ -606,13 +595,7 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
 
 #[test]
 fn the_report_has_the_contract_fields() {
-    let db = fresh();
-    let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({"tenant": {"a": entry("m", None), "b": 1}}),
-    );
+    let db = with_mappings(&json!({"tenant": {"a": entry("m", None), "b": 1}}));
     let store = db.open_migrating();
     let v = serde_json::to_value(report(&store)).unwrap();
     assert_eq!(v["status"], "imported");
