@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::types::ValueRef;
+use rusqlite::types::{ToSql, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::Value;
 
@@ -335,10 +335,12 @@ pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> 
         .query_row([&m.id], |r| r.get(0))
         .optional()?;
     // Every other row of the id goes: `id` is unique, so none of them is named `m.id`.
-    for r in rows.iter().filter(|r| Some(r.rowid) != existing) {
-        conn.prepare_cached("DELETE FROM llm_model_mappings WHERE rowid = ?1")?
-            .execute([r.rowid])?;
-    }
+    let others: Vec<RowRef> = rows
+        .iter()
+        .copied()
+        .filter(|r| Some(r.rowid) != existing)
+        .collect();
+    delete_rows(conn, &others)?;
     upsert_row(conn, m)?;
     Ok(match existing {
         Some(rowid) => Written {
@@ -352,13 +354,39 @@ pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> 
     })
 }
 
-const UPSERT_ROW: &str = "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, \
-    default_model, candidates_json, is_active, updated_at, metadata_json) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+/// The columns a row is inserted with, in the order of [`row_params`] (a macro, so that
+/// `concat!` can build statements from it).
+macro_rules! insert_columns {
+    () => {
+        "id, scope_type, scope_key, name, default_model, candidates_json, is_active, \
+         updated_at, metadata_json"
+    };
+}
+
+/// The values of the insert columns for `m`; `json` is [`json_columns`] of `m`.
+fn row_params<'a>(m: &'a Mapping, json: &'a (String, String)) -> [&'a dyn ToSql; 9] {
+    [
+        &m.id,
+        &m.scope_type,
+        &m.scope_key,
+        &m.name,
+        &m.default_model,
+        &json.0,
+        &m.is_active,
+        &m.updated_at,
+        &json.1,
+    ]
+}
+
+const UPSERT_ROW: &str = concat!(
+    "INSERT INTO llm_model_mappings (",
+    insert_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
     ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, scope_key = excluded.scope_key, \
     name = excluded.name, default_model = excluded.default_model, \
     candidates_json = excluded.candidates_json, is_active = excluded.is_active, \
-    updated_at = excluded.updated_at, metadata_json = excluded.metadata_json";
+    updated_at = excluded.updated_at, metadata_json = excluded.metadata_json"
+);
 
 /// Rewrites every column but `id`, `scope_type` and `scope_key` of one row.
 fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
@@ -381,8 +409,10 @@ fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
 
 /// Inserts or replaces the row of `m.id` alone.
 pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
-    let mut stmt = conn.prepare_cached(UPSERT_ROW)?;
-    bind_upsert(&mut stmt, m)
+    let json = json_columns(m);
+    conn.prepare_cached(UPSERT_ROW)?
+        .execute(&row_params(m, &json)[..])?;
+    Ok(())
 }
 
 /// Rows per `INSERT` of a legacy import. One statement per row costs SQLite a statement start,
@@ -402,8 +432,11 @@ pub(crate) fn insert_all(
     order.sort_unstable_by(|&a, &b| mappings[a].id.cmp(&mappings[b].id));
     let sql = |rows: usize| {
         format!(
-            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-             candidates_json, is_active, updated_at, metadata_json) VALUES {}",
+            concat!(
+                "INSERT INTO llm_model_mappings (",
+                insert_columns!(),
+                ") VALUES {}"
+            ),
             vec!["(?,?,?,?,?,?,?,?,?)"; rows].join(",")
         )
     };
@@ -418,17 +451,10 @@ pub(crate) fn insert_all(
             &mut partial
         };
         for (i, m) in chunk.iter().map(|&at| &mappings[at]).enumerate() {
-            let (candidates, metadata) = json_columns(m);
-            let at = i * 9;
-            stmt.raw_bind_parameter(at + 1, &m.id)?;
-            stmt.raw_bind_parameter(at + 2, &m.scope_type)?;
-            stmt.raw_bind_parameter(at + 3, &m.scope_key)?;
-            stmt.raw_bind_parameter(at + 4, &m.name)?;
-            stmt.raw_bind_parameter(at + 5, &m.default_model)?;
-            stmt.raw_bind_parameter(at + 6, candidates)?;
-            stmt.raw_bind_parameter(at + 7, m.is_active as i64)?;
-            stmt.raw_bind_parameter(at + 8, &m.updated_at)?;
-            stmt.raw_bind_parameter(at + 9, metadata)?;
+            let json = json_columns(m);
+            for (j, value) in row_params(m, &json).into_iter().enumerate() {
+                stmt.raw_bind_parameter(i * 9 + j + 1, value)?;
+            }
         }
         stmt.raw_execute()?;
         // Into an empty table each row gets the largest rowid so far plus one, so the rows
@@ -506,22 +532,6 @@ fn json_columns(m: &Mapping) -> (String, String) {
         serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into()),
         serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into()),
     )
-}
-
-fn bind_upsert(stmt: &mut rusqlite::Statement<'_>, m: &Mapping) -> Result<()> {
-    let (candidates, metadata) = json_columns(m);
-    stmt.execute((
-        &m.id,
-        &m.scope_type,
-        &m.scope_key,
-        &m.name,
-        &m.default_model,
-        candidates,
-        m.is_active as i64,
-        &m.updated_at,
-        metadata,
-    ))?;
-    Ok(())
 }
 
 /// Deletes rows; how many there were.
