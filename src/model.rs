@@ -120,16 +120,7 @@ impl MappingInput {
 
     /// Parses a loose JSON payload: `scope_type` + `scope_key`, or `id` standing for both.
     pub fn from_json(value: &Value) -> Result<MappingInput> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::payload("payload", "must be a JSON object"))?;
-        let scope = scope_of(obj)?.ok_or_else(|| {
-            Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
-        })?;
-        let mut input = fields_of(obj, IsActive::Strict)?;
-        input.scope_type = scope.scope_type;
-        input.scope_key = scope.scope_key;
-        Ok(input)
+        Payload::of(value)?.into_input()
     }
 
     /// The instant the payload carried in `updated_at`, if it is a readable timestamp. A
@@ -414,17 +405,33 @@ pub(crate) struct Payload {
     pub fields: Fields,
 }
 
+/// A payload that is not a JSON object.
+fn not_an_object() -> Error {
+    Error::payload("payload", "must be a JSON object")
+}
+
 impl Payload {
+    /// The members of a parsed payload; anything but an object is `invalid_payload`.
+    pub fn of(value: &Value) -> Result<Payload> {
+        let obj = value.as_object().ok_or_else(not_an_object)?;
+        Ok(Payload {
+            scope_type: obj.get("scope_type").cloned(),
+            scope_key: obj.get("scope_key").cloned(),
+            id: obj.get("id").cloned(),
+            fields: Fields::of(obj),
+        })
+    }
+
     /// Parses JSON text: bad JSON is `invalid_json`, anything but an object `invalid_payload`.
     pub fn parse(text: &str) -> Result<Payload> {
         match serde_json::from_str::<Obj<Payload>>(text) {
             Ok(Obj::Object(p)) => Ok(p),
-            Ok(Obj::Other) => Err(Error::payload("payload", "must be a JSON object")),
+            Ok(Obj::Other) => Err(not_an_object()),
             Err(e) => Err(Error::from_json(&e)),
         }
     }
 
-    /// What [`MappingInput::from_json`] makes of the same payload, errors included.
+    /// The scope (`scope_type` + `scope_key`, or `id`), then the fields, as an input.
     pub fn into_input(self) -> Result<MappingInput> {
         let scope = scope_from(
             self.scope_type.as_ref(),

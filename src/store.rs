@@ -503,18 +503,16 @@ impl Store {
 
     /// Parses a loose JSON payload (`id` or scope fields) and upserts it.
     pub fn upsert_json(&self, payload: &Value) -> Result<Arc<Mapping>> {
-        match (payload.get("scope_type"), payload.get("id")) {
-            (Some(Value::String(t)), _) => count_legacy_type(&self.legacy_keys, t),
-            (_, Some(Value::String(id))) => count_legacy_id(&self.legacy_keys, id),
-            _ => {}
-        }
-        self.store_mapping(MappingInput::from_json(payload)?.into_mapping(false)?)
+        self.upsert_payload(Payload::of(payload)?)
     }
 
     /// [`Store::upsert_json`] of JSON text, read straight into the members it uses (the C ABI's
     /// way: no JSON tree of the payload to build and copy out of).
     pub(crate) fn upsert_json_text(&self, text: &str) -> Result<Arc<Mapping>> {
-        let payload = Payload::parse(text)?;
+        self.upsert_payload(Payload::parse(text)?)
+    }
+
+    fn upsert_payload(&self, payload: Payload) -> Result<Arc<Mapping>> {
         match (&payload.scope_type, &payload.id) {
             (Some(Value::String(t)), _) => count_legacy_type(&self.legacy_keys, t.as_str()),
             (_, Some(Value::String(id))) => count_legacy_id(&self.legacy_keys, id.as_str()),
