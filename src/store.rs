@@ -145,17 +145,13 @@ fn count_legacy_type(counter: &Counter, raw: &str) {
     }
 }
 
-/// The rows of one id, with where each lives. A write runs on the snapshot of its own
-/// transaction's view (see `Store::write`), which holds every row that normalises to the id in
-/// whatever spelling others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach
-/// all the rows reads show (SPEC B1, B11) without reading the table again.
-fn rows_of(snap: &Snapshot, id: &MappingId) -> Vec<(RowRef, Arc<Mapping>)> {
+/// Where the rows of one id live. A write runs on the snapshot of its own transaction's view
+/// (see `Store::write`), which holds every row that normalises to the id in whatever spelling
+/// others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach all the rows reads
+/// show (SPEC B1, B11) without reading the table again.
+fn row_refs(snap: &Snapshot, id: &MappingId) -> Vec<RowRef> {
     snap.slot(&id.scope_type, &id.scope_key)
-        .map(|slot| {
-            slot.rows()
-                .map(|e| (e.row, Arc::clone(&e.mapping)))
-                .collect()
-        })
+        .map(|slot| slot.rows().map(|e| e.row).collect())
         .unwrap_or_default()
 }
 
@@ -168,17 +164,13 @@ fn local_mappings(snap: &Snapshot) -> std::collections::HashMap<String, Mapping>
         .collect()
 }
 
-fn refs<T>(rows: &[(RowRef, T)]) -> Vec<RowRef> {
-    rows.iter().map(|(r, _)| *r).collect()
-}
-
 /// Writes `m` over every stored row of its id.
 fn replace_rows(tx: &Connection, snap: &Snapshot, m: &Mapping) -> Result<db::Written> {
     let id = MappingId {
         scope_type: m.scope_type.clone(),
         scope_key: m.scope_key.clone(),
     };
-    db::write_mapping(tx, m, &refs(&rows_of(snap, &id)))
+    db::write_mapping(tx, m, &row_refs(snap, &id))
 }
 
 /// The snapshot after a write: `snap` with the written mappings and removed ids, or, when a
@@ -208,7 +200,7 @@ fn after_write(
 
 /// Deletes every stored row of an id; how many there were.
 fn delete_rows(tx: &Connection, snap: &Snapshot, id: &MappingId) -> Result<usize> {
-    db::delete_rows(tx, &refs(&rows_of(snap, id)))
+    db::delete_rows(tx, &row_refs(snap, id))
 }
 
 impl Store {
@@ -549,13 +541,12 @@ impl Store {
             .ok_or_else(|| Error::payload("model", "must be a non-empty model name"))?
             .to_owned();
         self.write(|tx, snap| {
-            let rows = rows_of(snap, &id);
-            let row_ids = refs(&rows);
+            let row_ids = row_refs(snap, &id);
             // Several rows can name one id only when others wrote them; take the newest.
-            let current = rows
-                .into_iter()
-                .map(|(_, m)| m)
-                .max_by_key(|m| m.updated_at.as_deref().and_then(timestamp::parse))
+            let current = snap
+                .slot(&id.scope_type, &id.scope_key)
+                .and_then(|slot| slot.rows().max_by_key(|e| e.updated))
+                .map(|e| Arc::clone(&e.mapping))
                 .ok_or_else(|| Error::MappingNotFound(id.id()))?;
             let mut candidates = current.candidates.clone();
             candidates.push(model.clone());
