@@ -29,6 +29,35 @@ pub(crate) trait FromMembers<'de>: Sized {
     fn from_members<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
 
+/// Visitor methods that take any JSON scalar (`null`, a boolean, a number, a string) as `$v`.
+macro_rules! scalars_are {
+    ($v:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+    };
+}
+
 impl<'de, T: FromMembers<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(ObjVisitor(PhantomData))
@@ -48,34 +77,11 @@ impl<'de, T: FromMembers<'de>> Visitor<'de> for ObjVisitor<T> {
         T::from_members(map).map(Obj::Object)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Obj<T>, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Obj::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Obj<T>, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|_| Obj::Other)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
-
-    fn visit_unit<E>(self) -> Result<Obj<T>, E> {
-        Ok(Obj::Other)
-    }
+    scalars_are!(Obj::Other);
 }
 
 /// Any JSON value, read and dropped. Through `deserialize_any`, so nested arrays and objects
@@ -110,29 +116,7 @@ impl<'de> Visitor<'de> for SkipVisitor {
         Ok(Skip)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_unit<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
+    scalars_are!(Skip);
 }
 
 /// A member's key, borrowed from the text when it has no escapes.
