@@ -250,13 +250,8 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false" | "")
         }
     };
-    let updated_at = text_ref(row.get_ref(8)?).map(|t| {
-        if timestamp::is_canonical(&t) {
-            t.into_owned()
-        } else {
-            timestamp::normalize(&t).unwrap_or_else(|| t.into_owned())
-        }
-    });
+    let updated_at = text_ref(row.get_ref(8)?)
+        .map(|t| timestamp::normalize(&t).unwrap_or_else(|| t.into_owned()));
     // A non-object (or junk) is no metadata.
     let metadata: Metadata = text_ref(row.get_ref(9)?)
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())

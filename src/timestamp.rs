@@ -48,8 +48,8 @@ fn has_date_time_shape(b: &[u8]) -> bool {
 }
 
 /// Whether `text` has the exact shape this crate stores (`2026-01-08T02:07:59+00:00`): such a
-/// text is already normal, so reading the table keeps it as it is.
-pub fn is_canonical(text: &str) -> bool {
+/// text is already normal.
+fn is_canonical(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() == 25 && has_date_time_shape(b) && &b[19..] == b"+00:00"
 }
@@ -77,6 +77,10 @@ fn parse_canonical(text: &str) -> Option<DateTime<Utc>> {
 
 /// Normalises a carried timestamp to the stored form; `None` when it cannot be parsed.
 pub fn normalize(text: &str) -> Option<String> {
+    if is_canonical(text) {
+        // Already the stored form (reading the table meets it on every row): keep it.
+        return parse_canonical(text).map(|_| text.to_owned());
+    }
     if is_canonical_z(text) {
         // Valid as a date: the stored form is the same fields with `+00:00`.
         return parse_canonical(text).map(|_| format!("{}+00:00", &text[..19]));
@@ -108,6 +112,7 @@ mod tests {
                 parse_canonical(t),
                 Some(DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
             );
+            assert_eq!(normalize(t).as_deref(), Some(t), "stored text is kept as it is");
         }
         for t in [
             "2026-13-08T02:07:59+00:00",
@@ -116,6 +121,7 @@ mod tests {
         ] {
             assert!(is_canonical(t));
             assert_eq!(parse(t), None, "{t}");
+            assert_eq!(normalize(t), None, "{t}");
         }
         for t in [
             "2026-01-08T02:07:59Z",
