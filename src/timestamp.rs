@@ -112,7 +112,11 @@ mod tests {
                 parse_canonical(t),
                 Some(DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
             );
-            assert_eq!(normalize(t).as_deref(), Some(t), "stored text is kept as it is");
+            assert_eq!(
+                normalize(t).as_deref(),
+                Some(t),
+                "stored text is kept as it is"
+            );
         }
         for t in [
             "2026-13-08T02:07:59+00:00",
