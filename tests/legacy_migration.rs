@@ -78,20 +78,15 @@ fn legacy_records(db: &Db) -> usize {
 
 #[test]
 fn tenant_entries_are_imported_as_mapping_rows() {
-    let db = fresh();
+    let db = with_mappings(&json!({
+        "tenant": {"xai": {"name": "xAI", "mapping": {
+            "default_model": "grok-4", "candidates": [" grok-4 ", "grok-3", ""],
+            "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
+            "metadata": {"preferred_endpoint_id": 7}}}},
+        "global": {"global": entry("g", Some("2026-01-01T00:00:00+00:00"))},
+        "User": {"bob": entry("u", None)}
+    }));
     let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({
-            "tenant": {"xai": {"name": "xAI", "mapping": {
-                "default_model": "grok-4", "candidates": [" grok-4 ", "grok-3", ""],
-                "is_active": true, "updated_at": "2026-01-08T02:07:59Z",
-                "metadata": {"preferred_endpoint_id": 7}}}},
-            "global": {"global": entry("g", Some("2026-01-01T00:00:00+00:00"))},
-            "User": {"bob": entry("u", None)}
-        }),
-    );
     let store = db.open_migrating();
     let r = report(&store);
     assert_eq!(r.status, MigrationStatus::Imported);
@@ -274,13 +269,8 @@ fn a_tenant_mapping_collision_tie_keeps_the_mapping_entry_in_either_order() {
 
 #[test]
 fn a_marker_file_skips_the_mappings_but_blocked_models_are_still_imported_once() {
-    let db = fresh();
+    let db = with_mappings(&json!({"tenant": {"xai": entry("grok", None)}}));
     let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({"tenant": {"xai": entry("grok", None)}}),
-    );
     write_json(
         &dir,
         BLOCKED,
@@ -474,13 +464,8 @@ fn an_explicit_rerun_after_a_failure_imports_the_fixed_file() {
 
 #[test]
 fn a_marker_file_is_written_after_an_import_and_legacy_files_are_never_modified() {
-    let db = fresh();
+    let db = with_mappings(&json!({"tenant": {"a": entry("m", None), "b": entry("n", None)}}));
     let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({"tenant": {"a": entry("m", None), "b": entry("n", None)}}),
-    );
     write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
     let mappings_before = fingerprint(&dir.join(MAPPINGS));
     let blocked_before = fingerprint(&dir.join(BLOCKED));
@@ -577,9 +562,8 @@ fn a_broken_blocked_file_is_retried_and_never_silently_unblocks() {
 
 #[test]
 fn a_dry_run_reports_the_plan_and_writes_nothing() {
-    let db = fresh();
+    let db = with_mappings(&json!({"tenant": {"a": entry("m", None)}}));
     let dir = db.storage();
-    write_json(&dir, MAPPINGS, &json!({"tenant": {"a": entry("m", None)}}));
     write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
     let store = db.open();
     let r = store.migrate_legacy(&dir, true).unwrap();
@@ -623,13 +607,8 @@ fn child_process_entry() {
 
 #[test]
 fn four_processes_opening_one_fresh_database_at_once_import_exactly_once() {
-    let db = fresh();
+    let db = with_mappings(&json!({ "tenant": entries(200, |i| format!("k{i}")) }));
     let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({ "tenant": entries(200, |i| format!("k{i}")) }),
-    );
     write_json(&dir, BLOCKED, &json!({"blocked": ["m1", "m2"]}));
     let go = db.dir.path().join("go");
     let db_path = db.path.to_str().unwrap().to_owned();
@@ -719,21 +698,16 @@ fn a_legacy_file_with_a_utf8_bom_is_imported() {
 
 #[test]
 fn the_cache_an_import_builds_equals_the_table_and_writes_reach_the_imported_rows() {
-    let db = fresh();
+    let db = with_mappings(&json!({
+        "tenant": {
+            "b": {"name": "B", "mapping": {"default_model": " m ", "candidates": ["x", "m", "x"],
+                  "is_active": "false", "updated_at": "2026-01-08T04:07:59+02:00",
+                  "metadata": {"preferred_endpoint_id": 3, "nested": {"k": [1, 2.5, null]}}}},
+            "a": entry("a-model", Some("2026-01-08T02:07:59Z"))
+        },
+        "global": {"global": entry("g", None)}
+    }));
     let dir = db.storage();
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({
-            "tenant": {
-                "b": {"name": "B", "mapping": {"default_model": " m ", "candidates": ["x", "m", "x"],
-                      "is_active": "false", "updated_at": "2026-01-08T04:07:59+02:00",
-                      "metadata": {"preferred_endpoint_id": 3, "nested": {"k": [1, 2.5, null]}}}},
-                "a": entry("a-model", Some("2026-01-08T02:07:59Z"))
-            },
-            "global": {"global": entry("g", None)}
-        }),
-    );
     write_json(&dir, BLOCKED, &json!({"blocked": ["x"]}));
     let store = db.open_migrating();
     assert_eq!(report(&store).imported_count, 3);
@@ -750,14 +724,8 @@ fn the_cache_an_import_builds_equals_the_table_and_writes_reach_the_imported_row
 
 #[test]
 fn an_import_of_several_batches_gives_each_cached_row_its_own_table_row() {
-    let db = fresh();
-    let dir = db.storage();
     // More rows than one INSERT carries, and not a multiple of it.
-    write_json(
-        &dir,
-        MAPPINGS,
-        &json!({ "tenant": entries(150, |i| format!("k{i:03}")) }),
-    );
+    let db = with_mappings(&json!({ "tenant": entries(150, |i| format!("k{i:03}")) }));
     let store = db.open_migrating();
     assert_eq!(report(&store).imported_count, 150);
     // Writes address rows by the rowids the import handed the cache: first, last, and either
