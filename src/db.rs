@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::types::{ToSql, ValueRef};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::Value;
 
@@ -349,7 +349,7 @@ pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> 
     })
 }
 
-/// The columns a row is inserted with, in the order of [`row_params`] (a macro, so that
+/// The columns a row is inserted with, in the order of [`bind_row`] (a macro, so that
 /// `concat!` can build statements from it).
 macro_rules! insert_columns {
     () => {
@@ -358,19 +358,23 @@ macro_rules! insert_columns {
     };
 }
 
-/// The values of the insert columns for `m`; `json` is [`json_columns`] of `m`.
-fn row_params<'a>(m: &'a Mapping, json: &'a (String, String)) -> [&'a dyn ToSql; 9] {
-    [
-        &m.id,
-        &m.scope_type,
-        &m.scope_key,
-        &m.name,
-        &m.default_model,
-        &json.0,
-        &m.is_active,
-        &m.updated_at,
-        &json.1,
-    ]
+/// Binds the insert columns of `m` to parameters `at + 1 ..= at + 9` (`enc` is
+/// [`Encoded::of`] `m`). Each value with its own type: no `dyn ToSql`.
+fn bind_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    at: usize,
+    m: &Mapping,
+    enc: &Encoded,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(at + 1, &m.id)?;
+    stmt.raw_bind_parameter(at + 2, &m.scope_type)?;
+    stmt.raw_bind_parameter(at + 3, &m.scope_key)?;
+    stmt.raw_bind_parameter(at + 4, &m.name)?;
+    stmt.raw_bind_parameter(at + 5, &m.default_model)?;
+    stmt.raw_bind_parameter(at + 6, &enc.candidates)?;
+    stmt.raw_bind_parameter(at + 7, enc.is_active)?;
+    stmt.raw_bind_parameter(at + 8, &m.updated_at)?;
+    stmt.raw_bind_parameter(at + 9, &enc.metadata)
 }
 
 const UPSERT_ROW: &str = concat!(
@@ -385,7 +389,7 @@ const UPSERT_ROW: &str = concat!(
 
 /// Rewrites every column but `id`, `scope_type` and `scope_key` of one row.
 fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
-    let (candidates, metadata) = json_columns(m);
+    let enc = Encoded::of(m);
     conn.prepare_cached(
         "UPDATE llm_model_mappings SET name = ?1, default_model = ?2, candidates_json = ?3, \
          is_active = ?4, updated_at = ?5, metadata_json = ?6 WHERE rowid = ?7",
@@ -393,10 +397,10 @@ fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
     .execute((
         &m.name,
         &m.default_model,
-        candidates,
-        m.is_active as i64,
+        &enc.candidates,
+        enc.is_active,
         &m.updated_at,
-        metadata,
+        &enc.metadata,
         rowid,
     ))?;
     Ok(())
@@ -404,9 +408,9 @@ fn update_row(conn: &Connection, rowid: i64, m: &Mapping) -> Result<()> {
 
 /// Inserts or replaces the row of `m.id` alone.
 pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
-    let json = json_columns(m);
-    conn.prepare_cached(UPSERT_ROW)?
-        .execute(&row_params(m, &json)[..])?;
+    let mut stmt = conn.prepare_cached(UPSERT_ROW)?;
+    bind_row(&mut stmt, 0, m, &Encoded::of(m))?;
+    stmt.raw_execute()?;
     Ok(())
 }
 
@@ -446,10 +450,7 @@ pub(crate) fn insert_all(
             &mut partial
         };
         for (i, m) in chunk.iter().map(|&at| &mappings[at]).enumerate() {
-            let json = json_columns(m);
-            for (j, value) in row_params(m, &json).into_iter().enumerate() {
-                stmt.raw_bind_parameter(i * 9 + j + 1, value)?;
-            }
+            bind_row(stmt, i * 9, m, &Encoded::of(m))?;
         }
         stmt.raw_execute()?;
         // Into an empty table each row gets the largest rowid so far plus one, so the rows
@@ -521,12 +522,22 @@ pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// `candidates_json` and `metadata_json` as the backend stores them.
-fn json_columns(m: &Mapping) -> (String, String) {
-    (
-        serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into()),
-        serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into()),
-    )
+/// The columns of a mapping that are stored in another form than its fields: the two JSON
+/// texts and `is_active` as the integer the backend writes.
+struct Encoded {
+    candidates: String,
+    metadata: String,
+    is_active: i64,
+}
+
+impl Encoded {
+    fn of(m: &Mapping) -> Encoded {
+        Encoded {
+            candidates: serde_json::to_string(&m.candidates).unwrap_or_else(|_| "[]".into()),
+            metadata: serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".into()),
+            is_active: i64::from(m.is_active),
+        }
+    }
 }
 
 /// Deletes rows; how many there were.
