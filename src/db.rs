@@ -6,6 +6,7 @@ use std::io::ErrorKind as IoKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
@@ -419,16 +420,12 @@ pub(crate) fn upsert_row(conn: &Connection, m: &Mapping) -> Result<()> {
 /// under the 999 variables older SQLite builds allow.
 const INSERT_CHUNK: usize = 64;
 
-/// Inserts the mappings of a legacy import (one per id) into the table it has just found
-/// empty under the same write lock; returns them with their rowids. Rows go in `id` order, so
-/// each index grows at its end, `INSERT_CHUNK` rows to a statement.
-pub(crate) fn insert_all(
-    conn: &Connection,
-    mappings: Vec<Mapping>,
-) -> Result<Vec<(RowRef, Mapping)>> {
-    // Sort positions, not mappings: a `Mapping` is a few hundred bytes to move.
-    let mut order: Vec<usize> = (0..mappings.len()).collect();
-    order.sort_unstable_by(|&a, &b| mappings[a].id.cmp(&mappings[b].id));
+/// Inserts the mappings of a legacy import (one per id, sorted by id, so each index grows at
+/// its end) into the table it has just found empty under the same write lock,
+/// `INSERT_CHUNK` rows to a statement. Row `k` of `sorted` gets rowid `k + 1`: into an empty
+/// table each row gets the largest rowid so far plus one. That is checked after every batch,
+/// so a caller that built its cache on those rowids never keeps a wrong one.
+pub(crate) fn insert_sorted(conn: &Connection, sorted: &[Arc<Mapping>]) -> Result<()> {
     let sql = |rows: usize| {
         format!(
             concat!(
@@ -441,7 +438,7 @@ pub(crate) fn insert_all(
     };
     let mut full = conn.prepare(&sql(INSERT_CHUNK))?;
     let mut inserted = 0i64;
-    for chunk in order.chunks(INSERT_CHUNK) {
+    for chunk in sorted.chunks(INSERT_CHUNK) {
         let mut partial;
         let stmt = if chunk.len() == INSERT_CHUNK {
             &mut full
@@ -449,12 +446,10 @@ pub(crate) fn insert_all(
             partial = conn.prepare(&sql(chunk.len()))?;
             &mut partial
         };
-        for (i, m) in chunk.iter().map(|&at| &mappings[at]).enumerate() {
+        for (i, m) in chunk.iter().enumerate() {
             bind_row(stmt, i * 9, m, &Encoded::of(m))?;
         }
         stmt.raw_execute()?;
-        // Into an empty table each row gets the largest rowid so far plus one, so the rows
-        // are 1..=n in order; check it rather than hand the cache a wrong row.
         inserted += chunk.len() as i64;
         if conn.last_insert_rowid() != inserted {
             return Err(Error::Database(format!(
@@ -463,24 +458,7 @@ pub(crate) fn insert_all(
             )));
         }
     }
-    // Row `k` of `order` got rowid k + 1.
-    let mut rowids = vec![0; mappings.len()];
-    for (rowid, &at) in (1..).zip(&order) {
-        rowids[at] = rowid;
-    }
-    Ok(rowids
-        .into_iter()
-        .zip(mappings)
-        .map(|(rowid, m)| {
-            (
-                RowRef {
-                    rowid,
-                    normal: true,
-                },
-                m,
-            )
-        })
-        .collect())
+    Ok(())
 }
 
 /// A `BEGIN IMMEDIATE` transaction through cached statements (a write is small, and compiling

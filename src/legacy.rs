@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -324,24 +325,65 @@ fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
         .to_string()
 }
 
-/// The table as an import that filled it from empty left it, taken inside the import's
-/// transaction: the caller builds its cache from it instead of reading 10,000 rows back.
+/// The table as an import that filled it from empty left it, with the cache built from the
+/// imported mappings themselves instead of reading 10,000 rows back.
 pub(crate) struct FilledTable {
     /// `PRAGMA data_version` inside the import's transaction: a commit by anyone else after
     /// it moves the version, so the caller's next check reloads.
     data_version: i64,
-    rows: Vec<(db::RowRef, Mapping)>,
-    blocked: Vec<String>,
+    snapshot: Snapshot,
 }
 
 impl FilledTable {
     /// The data version and the snapshot of the table.
     pub(crate) fn into_snapshot(self) -> (i64, Snapshot) {
-        (
-            self.data_version,
-            Snapshot::from_rows(self.rows, self.blocked),
-        )
+        (self.data_version, self.snapshot)
     }
+}
+
+/// Inserts the imported mappings and commits the import's transaction. Meanwhile another
+/// thread builds the cache on the rowids the rows will get; the insert checks each batch's
+/// rowids, so a mismatch fails (and rolls back) the import instead of caching a wrong row.
+fn insert_and_commit(tx: Transaction<'_>, mappings: Vec<Mapping>) -> Result<FilledTable> {
+    let mut sorted: Vec<Arc<Mapping>> = mappings.into_iter().map(Arc::new).collect();
+    sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let sorted: Arc<[Arc<Mapping>]> = sorted.into();
+    let blocked = db::read_blocked(&tx)?;
+    // A plain thread, not a scoped one: a scope registers the calling thread with Rust's
+    // runtime, which a C host's thread never releases (valgrind: "possibly lost").
+    let builder = {
+        let (sorted, blocked) = (Arc::clone(&sorted), blocked.clone());
+        std::thread::Builder::new()
+            .name("mm-import-cache".into())
+            .spawn(move || imported_snapshot(&sorted, blocked))
+    };
+    let committed = db::insert_sorted(&tx, &sorted)
+        .and_then(|()| db::data_version(&tx))
+        .and_then(|version| Ok(tx.commit().map(|()| version)?));
+    // Joined whatever happened: no thread of ours outlives the call.
+    let snapshot = match builder {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        // No thread to be had: the work is the same on this one.
+        Err(_) => imported_snapshot(&sorted, blocked),
+    };
+    Ok(FilledTable {
+        data_version: committed?,
+        snapshot,
+    })
+}
+
+/// The cache of a table an import filled from empty with `sorted`: row `k` has rowid `k + 1`.
+fn imported_snapshot(sorted: &[Arc<Mapping>], blocked: Vec<String>) -> Snapshot {
+    let rows = sorted.iter().zip(1..).map(|(m, rowid)| {
+        let row = db::RowRef {
+            rowid,
+            normal: true,
+        };
+        (Arc::clone(m), row)
+    });
+    Snapshot::from_shared_rows(rows, blocked)
 }
 
 /// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`. When the mappings
@@ -368,7 +410,7 @@ pub(crate) fn run(
     };
 
     // Mappings.
-    let mut inserted = None;
+    let mut pending = None;
     if db::meta_get(&tx, MAPPINGS_RECORD)?.is_none() {
         let nonempty: bool =
             tx.query_row("SELECT EXISTS(SELECT 1 FROM llm_model_mappings)", [], |r| {
@@ -397,8 +439,9 @@ pub(crate) fn run(
                         Ok(plan) => {
                             report.imported_count = plan.mappings.len();
                             if !dry_run {
-                                // The table was found empty under this write lock.
-                                inserted = Some(db::insert_all(&tx, plan.mappings)?);
+                                // The table was found empty under this write lock; the rows
+                                // go in at the end, as the cache is built beside them.
+                                pending = Some(plan.mappings);
                             }
                             report.skipped_count = plan.errors.len();
                             report.errors.extend(plan.errors);
@@ -471,15 +514,13 @@ pub(crate) fn run(
         tx.rollback()?;
         return Ok((report, None));
     }
-    let filled = match inserted {
-        Some(rows) => Some(FilledTable {
-            data_version: db::data_version(&tx)?,
-            rows,
-            blocked: db::read_blocked(&tx)?,
-        }),
-        None => None,
+    let filled = match pending {
+        Some(mappings) => Some(insert_and_commit(tx, mappings)?),
+        None => {
+            tx.commit()?;
+            None
+        }
     };
-    tx.commit()?;
     if report.status == MigrationStatus::Imported {
         if let Err(e) = write_marker(&storage_dir.join(MARKER_FILE), report.imported_count) {
             report.errors.push(ReportError {

@@ -321,6 +321,15 @@ impl Snapshot {
         )
     }
 
+    /// A snapshot of rows whose mappings are already shared (the legacy import builds its
+    /// cache on another thread while it inserts the same mappings).
+    pub(crate) fn from_shared_rows(
+        rows: impl IntoIterator<Item = (Arc<Mapping>, RowRef)>,
+        blocked: impl IntoIterator<Item = String>,
+    ) -> Snapshot {
+        Snapshot::build(rows.into_iter(), Blocked::new(blocked))
+    }
+
     fn build(rows: impl Iterator<Item = (Arc<Mapping>, RowRef)>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
             by_scope: ScopeMap::default(),
