@@ -14,10 +14,13 @@ ctypes releases the GIL during each call.
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
 import threading
 from ctypes import byref, c_bool, c_void_p
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import (
+    Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast,
+)
 
 from . import _ffi
 from ._normalize import trim as _trim
@@ -42,7 +45,35 @@ _mm_resolve_for_message = _lib.mm_store_resolve_for_message
 _encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+def _c_encoder() -> Optional[Callable[[Any, int], List[str]]]:
+    """The C accelerator's encoder with ``_encode_json``'s options, made once (``encode`` makes
+    one per call, through two Python frames). It keeps no circular-reference record, so it is
+    shareable between threads; a circular value exhausts its recursion instead, and
+    ``_dumps`` then asks ``_encode_json`` for the error ``json.dumps`` gives."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encoder = make(None, str, json.encoder.encode_basestring, None, ": ", ", ",
+                       False, False, True)
+        if "".join(encoder({"a": [1.5, None, "\u00e9"]}, 0)) != _encode_json(
+                {"a": [1.5, None, "\u00e9"]}):
+            return None
+    except Exception:  # another Python's private signature: use the public way
+        return None
+    return cast(Callable[[Any, int], List[str]], encoder)
+
+
+_encode_chunks = _c_encoder()
+
+
 def _dumps(value: Any) -> bytes:
+    """``json.dumps(value, ensure_ascii=False, default=str)`` as UTF-8."""
+    if _encode_chunks is not None:
+        try:
+            return "".join(_encode_chunks(value, 0)).encode("utf-8")
+        except RecursionError:
+            pass  # circular, or nested deeper than Python recurses: json.dumps's own error
     return _encode_json(value).encode("utf-8")
 
 

@@ -284,3 +284,49 @@ def test_a_forked_child_uses_its_own_connection(db_path):
     assert store.resolve_model_key("from-child")["resolved_model"] == "c"
     assert store.quick_check() == ["ok"]
     store.close()
+
+
+class _Tier:
+    def __str__(self) -> str:
+        return "tier-5"
+
+
+@pytest.mark.parametrize("value", [
+    {"id": "mapping:xai", "name": "X", "default_model": "grok-4", "candidates": ["a", "b"],
+     "metadata": {"temperature": 0.2, "nested": {"k": [1, 2.5, None, True]}}},
+    {"unicode": "ünïcødé ✓ 𝔘 \u2028", "ctl": "tab\tnl\nnul\0\x01", "quote": "\"\\"},
+    {"floats": [float("nan"), float("inf"), -float("inf"), -0.0, 1e300, 5e-324]},
+    {"ints": [2**70, -(2**64), 0], 1: "int key", 2.5: "float key", True: "bool key",
+     None: "null key"},
+    {"not json": [_Tier(), __import__("datetime").date(2026, 1, 2)], "tuple": (1, "a")},
+    [], {}, "bare", 7, None,
+])
+def test_payload_encoding_is_what_json_dumps_writes(value):
+    from model_mapping import store as store_module
+    want = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    assert store_module._dumps(value) == want
+
+
+def test_payload_encoding_fails_as_json_dumps_does_on_circular_and_too_deep_values():
+    from model_mapping import store as store_module
+    circular: dict = {}
+    circular["self"] = [circular]
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        json.dumps(circular, ensure_ascii=False, default=str)
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        store_module._dumps(circular)
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        store_module._dumps(deep)
+
+
+def test_an_upsert_with_a_circular_payload_is_a_clear_error_and_writes_nothing(db_path):
+    store = Store(db_path)
+    payload = {"id": "mapping:loop", "default_model": "m", "metadata": {}}
+    payload["metadata"]["self"] = payload
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        store.upsert(payload)
+    assert store.get("mapping:loop") is None
+    store.close()
