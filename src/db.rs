@@ -257,7 +257,7 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     let metadata: Metadata = text_ref(row.get_ref(9)?)
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
-    let id = format!("{scope_type}:{scope_key}");
+    let id = normalize::joined(&scope_type, ":", &scope_key);
     let is_text = |i: usize, want: &str| -> rusqlite::Result<bool> {
         Ok(matches!(row.get_ref(i)?, ValueRef::Text(t) if t == want.as_bytes()))
     };

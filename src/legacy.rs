@@ -183,14 +183,18 @@ fn plan(doc: doc::Doc) -> Result<MappingsPlan> {
             Ok(t) => t,
             Err(e) => {
                 for (raw_key, _) in &entries.0 {
-                    skip(&mut plan, format!("{raw_type}:{raw_key}"), e.to_string());
+                    skip(
+                        &mut plan,
+                        normalize::joined(&raw_type, ":", raw_key),
+                        e.to_string(),
+                    );
                 }
                 continue;
             }
         };
         let normal_form = raw_type.trim() == scope_type;
         for (raw_key, entry) in entries.0 {
-            let label = format!("{raw_type}:{raw_key}");
+            let label = normalize::joined(&raw_type, ":", &raw_key);
             let Some(entry) = entry.object() else {
                 skip(&mut plan, label, "entry_not_object".into());
                 continue;
@@ -228,7 +232,7 @@ fn plan(doc: doc::Doc) -> Result<MappingsPlan> {
                     }
                     // A missing or unreadable timestamp is stamped with the import time, which
                     // must not make the entry win a collision.
-                    Ok((input.carried_instant(), input.into_mapping(true)?))
+                    input.into_carried_mapping()
                 });
             let (carried, m) = match built {
                 Ok(built) => built,

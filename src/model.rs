@@ -133,19 +133,46 @@ impl MappingInput {
     /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
     /// `keep_timestamp` and it parses, else now).
     pub fn validate(&self, keep_timestamp: bool) -> Result<Mapping> {
-        self.checked(keep_timestamp, self.name.clone(), self.metadata.clone())
+        let kept = self.kept_timestamp(keep_timestamp);
+        self.checked(kept, self.name.clone(), self.metadata.clone())
     }
 
     /// [`MappingInput::validate`] without copying the name and metadata.
     pub fn into_mapping(mut self, keep_timestamp: bool) -> Result<Mapping> {
+        let kept = self.kept_timestamp(keep_timestamp);
         let name = self.name.take();
         let metadata = std::mem::take(&mut self.metadata);
-        self.checked(keep_timestamp, name, metadata)
+        self.checked(kept, name, metadata)
     }
 
+    /// [`MappingInput::into_mapping`] keeping the carried timestamp, with the instant it names
+    /// ([`MappingInput::carried_instant`]), from one parse of it.
+    pub(crate) fn into_carried_mapping(
+        mut self,
+    ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Mapping)> {
+        let (kept, instant) = match self
+            .updated_at
+            .as_deref()
+            .and_then(timestamp::normalize_instant)
+        {
+            Some((text, instant)) => (Some(text), Some(instant)),
+            None => (None, None),
+        };
+        let name = self.name.take();
+        let metadata = std::mem::take(&mut self.metadata);
+        Ok((instant, self.checked(kept, name, metadata)?))
+    }
+
+    /// The carried `updated_at` in the stored form, when kept and readable.
+    fn kept_timestamp(&self, keep: bool) -> Option<String> {
+        keep.then(|| self.updated_at.as_deref().and_then(timestamp::normalize))
+            .flatten()
+    }
+
+    /// The mapping, stamped with `kept` (else now).
     fn checked(
         &self,
-        keep_timestamp: bool,
+        kept: Option<String>,
         name: Option<String>,
         metadata: Metadata,
     ) -> Result<Mapping> {
@@ -186,10 +213,7 @@ impl MappingInput {
                 ),
             ));
         }
-        let updated_at = keep_timestamp
-            .then(|| self.updated_at.as_deref().and_then(timestamp::normalize))
-            .flatten()
-            .unwrap_or_else(timestamp::now);
+        let updated_at = kept.unwrap_or_else(timestamp::now);
         Ok(Mapping {
             id: id.id(),
             scope_type: id.scope_type,

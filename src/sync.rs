@@ -97,10 +97,8 @@ pub(crate) fn plan_import(items: &[Value]) -> (Vec<Planned>, Vec<ImportError>) {
         let built = model::fields_of(obj, IsActive::Strict).and_then(|mut input: MappingInput| {
             input.scope_type = scope.scope_type;
             input.scope_key = scope.scope_key;
-            Ok(Planned {
-                carried: input.carried_instant(),
-                mapping: input.into_mapping(true)?,
-            })
+            let (carried, mapping) = input.into_carried_mapping()?;
+            Ok(Planned { carried, mapping })
         });
         match built {
             Ok(p) => ok.push(p),

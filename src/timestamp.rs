@@ -77,15 +77,21 @@ fn parse_canonical(text: &str) -> Option<DateTime<Utc>> {
 
 /// Normalises a carried timestamp to the stored form; `None` when it cannot be parsed.
 pub fn normalize(text: &str) -> Option<String> {
+    normalize_instant(text).map(|(stored, _)| stored)
+}
+
+/// [`normalize`], with the instant the text names ([`parse`]).
+pub fn normalize_instant(text: &str) -> Option<(String, DateTime<Utc>)> {
     if is_canonical(text) {
         // Already the stored form (reading the table meets it on every row): keep it.
-        return parse_canonical(text).map(|_| text.to_owned());
+        return parse_canonical(text).map(|t| (text.to_owned(), t));
     }
     if is_canonical_z(text) {
         // Valid as a date: the stored form is the same fields with `+00:00`.
-        return parse_canonical(text).map(|_| format!("{}+00:00", &text[..19]));
+        return parse_canonical(text)
+            .map(|t| (crate::normalize::joined(&text[..19], "+00:00", ""), t));
     }
-    parse(text).map(format)
+    parse(text).map(|t| (format(t), t))
 }
 
 #[cfg(test)]
