@@ -548,6 +548,31 @@ mod tests {
     }
 
     #[test]
+    fn a_carried_mapping_keeps_what_into_mapping_keeps_and_the_instant_carried_instant_reads() {
+        for carried in [
+            Some("2026-01-08T02:07:59+00:00"),
+            Some("2026-01-08T02:07:59Z"),
+            Some("2026-01-08T04:07:59+02:00"),
+            Some("2026-01-08T02:07:59.25"),
+            Some(" 2026-01-08 02:07:59 "),
+            Some("2025-02-29T00:00:00Z"),
+            Some("yesterday"),
+            None,
+        ] {
+            let mut input = MappingInput::new("tenant:k", Some("m")).unwrap();
+            input.updated_at = carried.map(str::to_owned);
+            let (instant, m) = input.clone().into_carried_mapping().unwrap();
+            assert_eq!(instant, input.carried_instant(), "{carried:?}");
+            if instant.is_some() {
+                assert_eq!(m, input.into_mapping(true).unwrap(), "{carried:?}");
+            } else {
+                // Unreadable or absent: stamped now, as into_mapping does.
+                assert!(m.updated_at.as_deref().and_then(timestamp::parse).is_some());
+            }
+        }
+    }
+
+    #[test]
     fn a_payload_read_from_text_gives_what_the_parsed_payload_gives() {
         let cases = [
             r#"{"id": "mapping:xai", "default_model": " grok ", "candidates": ["a", 1, null]}"#,
