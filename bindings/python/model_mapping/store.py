@@ -420,10 +420,13 @@ class Store:
             text = _as_char_p(out).value or b"null"
         finally:
             _string_free(out)
+        # Annotated, not `cast`: that is a call too.
+        stored: JSONDict
         try:
-            return cast(JSONDict, _scan_once(text.decode("utf-8"), 0)[0])
+            stored = _scan_once(text.decode("utf-8"), 0)[0]
         except (StopIteration, ValueError):
-            return cast(JSONDict, _loads(text))  # not one JSON value: json.loads says why
+            stored = _loads(text)  # not one JSON value: json.loads says why
+        return stored
 
     def delete(self, mapping_id: str) -> bool:
         """Deletes a mapping by id; whether a row was deleted (SPEC B5)."""
