@@ -1024,7 +1024,7 @@ async def main_async(args: argparse.Namespace) -> int:
              per_row_rows=20, upserts=5, warmup_upserts=1, open_reps=2)
         if quick else
         dict(fast=args.fast, slow_1k=500, slow_10k=100, rfm_base=2000, rounds=10, warmup=50,
-             import_reps=5, per_row_rows=500, upserts=1000, warmup_upserts=10, open_reps=20)
+             import_reps=5, per_row_rows=500, upserts=3000, warmup_upserts=10, open_reps=20)
     )
     info = machine()
     print("model_mapping Python benchmarks" + (" (--quick: tiny counts, no targets judged)" if quick else ""))
