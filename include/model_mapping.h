@@ -178,7 +178,9 @@ const char *mm_status_str(int32_t status);
  *
  * Ownership: close the handle with `mm_store_close` exactly once (a second close is a no-op).
  *
- * Thread-safety: the handle may be used from any number of threads at once.
+ * Thread-safety: the handle may be used from any number of threads at once. A migration that
+ * imports builds the cache on one helper thread, joined before this returns (on the calling
+ * thread when none can be started).
  *
  * Returns `MM_OK`, `MM_NULL_ARGUMENT`, `MM_INVALID_UTF8`, `MM_INVALID_JSON`,
  * `MM_INVALID_PAYLOAD`, or a database status (`MM_NOT_A_DATABASE`, `MM_DATABASE_CANT_OPEN`,
@@ -366,7 +368,8 @@ int32_t mm_store_resolve_for_message(MmStore *store, const char *request_json, c
  * - `dry_run`: true to report what would happen without writing anything.
  * - `out_json`: required; the caller frees it with `mm_string_free`.
  *
- * Thread-safety: any thread; concurrent migrations of one database import exactly once.
+ * Thread-safety: any thread; concurrent migrations of one database import exactly once. An
+ * import builds the cache on one helper thread, joined before this returns.
  *
  * # Safety
  * `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.

@@ -209,6 +209,8 @@ impl Store {
     /// `options.storage_dir` is set, and loads the cache.
     ///
     /// A migration whose file is broken does not fail the open: see [`Store::last_migration`].
+    /// A migration that imports builds the cache on one helper thread while it inserts the rows,
+    /// joined before this returns (on the calling thread when none can be started).
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let mut conn = db::open(&path, &options)?;
