@@ -138,17 +138,15 @@ impl MappingInput {
     }
 
     /// [`MappingInput::validate`] without copying the name and metadata.
-    pub fn into_mapping(mut self, keep_timestamp: bool) -> Result<Mapping> {
+    pub fn into_mapping(self, keep_timestamp: bool) -> Result<Mapping> {
         let kept = self.kept_timestamp(keep_timestamp);
-        let name = self.name.take();
-        let metadata = std::mem::take(&mut self.metadata);
-        self.checked(kept, name, metadata)
+        self.into_checked(kept)
     }
 
     /// [`MappingInput::into_mapping`] keeping the carried timestamp, with the instant it names
     /// ([`MappingInput::carried_instant`]), from one parse of it.
     pub(crate) fn into_carried_mapping(
-        mut self,
+        self,
     ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Mapping)> {
         let (kept, instant) = match self
             .updated_at
@@ -158,9 +156,14 @@ impl MappingInput {
             Some((text, instant)) => (Some(text), Some(instant)),
             None => (None, None),
         };
+        Ok((instant, self.into_checked(kept)?))
+    }
+
+    /// [`MappingInput::checked`], moving the name and metadata instead of copying them.
+    fn into_checked(mut self, kept: Option<String>) -> Result<Mapping> {
         let name = self.name.take();
         let metadata = std::mem::take(&mut self.metadata);
-        Ok((instant, self.checked(kept, name, metadata)?))
+        self.checked(kept, name, metadata)
     }
 
     /// The carried `updated_at` in the stored form, when kept and readable.
@@ -403,19 +406,28 @@ impl Fields {
     }
 }
 
-/// The legacy import and the C ABI parse mapping objects straight into [`Fields`].
-impl<'de> FromMembers<'de> for Fields {
-    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
-        let mut fields = Fields::default();
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            match fields.slot(&key) {
-                Some(slot) => *slot = Some(map.next_value()?),
-                None => {
-                    map.next_value::<Skip>()?;
-                }
+/// Reads an object's members into the slots `slot` names in `target`, skipping the others
+/// unparsed; a repeated member keeps its last value.
+fn read_slots<'de, A: MapAccess<'de>, T>(
+    mut map: A,
+    mut target: T,
+    slot: for<'t> fn(&'t mut T, &str) -> Option<&'t mut Option<Value>>,
+) -> std::result::Result<T, A::Error> {
+    while let Some(Key(key)) = map.next_key::<Key>()? {
+        match slot(&mut target, &key) {
+            Some(slot) => *slot = Some(map.next_value::<Value>()?),
+            None => {
+                map.next_value::<Skip>()?;
             }
         }
-        Ok(fields)
+    }
+    Ok(target)
+}
+
+/// The legacy import and the C ABI parse mapping objects straight into [`Fields`].
+impl<'de> FromMembers<'de> for Fields {
+    fn from_members<A: MapAccess<'de>>(map: A) -> std::result::Result<Self, A::Error> {
+        read_slots(map, Fields::default(), Fields::slot)
     }
 }
 
@@ -446,6 +458,16 @@ impl Payload {
         })
     }
 
+    /// Where the member named `key` goes, if it is one of them.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+        match key {
+            "scope_type" => Some(&mut self.scope_type),
+            "scope_key" => Some(&mut self.scope_key),
+            "id" => Some(&mut self.id),
+            other => self.fields.slot(other),
+        }
+    }
+
     /// Parses JSON text: bad JSON is `invalid_json`, anything but an object `invalid_payload`.
     pub fn parse(text: &str) -> Result<Payload> {
         match serde_json::from_str::<Obj<Payload>>(text) {
@@ -473,23 +495,8 @@ impl Payload {
 }
 
 impl<'de> FromMembers<'de> for Payload {
-    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
-        let mut p = Payload::default();
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            let slot = match &*key {
-                "scope_type" => Some(&mut p.scope_type),
-                "scope_key" => Some(&mut p.scope_key),
-                "id" => Some(&mut p.id),
-                other => p.fields.slot(other),
-            };
-            match slot {
-                Some(slot) => *slot = Some(map.next_value()?),
-                None => {
-                    map.next_value::<Skip>()?;
-                }
-            }
-        }
-        Ok(p)
+    fn from_members<A: MapAccess<'de>>(map: A) -> std::result::Result<Self, A::Error> {
+        read_slots(map, Payload::default(), Payload::slot)
     }
 }
 
