@@ -387,7 +387,7 @@ fn imported_snapshot(sorted: &[Arc<Mapping>], blocked: Vec<String>) -> Snapshot 
         };
         (Arc::clone(m), row)
     });
-    Snapshot::from_shared_rows(rows, blocked)
+    Snapshot::from_rows(rows, blocked)
 }
 
 /// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`. When the mappings

@@ -231,10 +231,8 @@ impl<V: Clone> ShardedMap<V> {
 
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
         let h = Self::hash(key);
-        self.shard(h)
-            .iter()
-            .find(|(eh, k, _)| *eh == h && **k == *key)
-            .map(|(_, _, v)| v)
+        let shard = self.shard(h);
+        Self::position(shard, h, key).map(|at| &shard[at].2)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut V> {
@@ -310,20 +308,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from the table's rows, remembering where each lives.
+    /// Builds a snapshot from the table's rows, remembering where each lives (a load adds rows
+    /// one by one with [`Snapshot::add_row`]; the legacy import builds its cache on another
+    /// thread from the same mappings it inserts).
     pub(crate) fn from_rows(
-        rows: impl IntoIterator<Item = (RowRef, Mapping)>,
-        blocked: impl IntoIterator<Item = String>,
-    ) -> Snapshot {
-        Snapshot::build(
-            rows.into_iter().map(|(r, m)| (Arc::new(m), r)),
-            Blocked::new(blocked),
-        )
-    }
-
-    /// A snapshot of rows whose mappings are already shared (the legacy import builds its
-    /// cache on another thread while it inserts the same mappings).
-    pub(crate) fn from_shared_rows(
         rows: impl IntoIterator<Item = (Arc<Mapping>, RowRef)>,
         blocked: impl IntoIterator<Item = String>,
     ) -> Snapshot {
@@ -485,7 +473,9 @@ mod tests {
 
     fn snapshot(rows: Vec<Mapping>, blocked: &[&str]) -> Snapshot {
         Snapshot::from_rows(
-            rows.into_iter().zip(1..).map(|(m, i)| (row(i), m)),
+            rows.into_iter()
+                .zip(1..)
+                .map(|(m, i)| (Arc::new(m), row(i))),
             blocked.iter().map(|b| b.to_string()),
         )
     }
