@@ -14,8 +14,8 @@
 //! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
 //! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
 //! under that import: the 10,000 rows it writes, prebuilt as text, inserted by rusqlite into a
-//! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed). Each prints its wall time
-//! per operation too, which is only indicative.
+//! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed).
+//! Each prints its wall time per operation too, which is only indicative.
 
 #[path = "../benches/data/mod.rs"]
 mod data;
@@ -37,19 +37,25 @@ fn legacy_source(dir: &Path) -> std::path::PathBuf {
     src
 }
 
-/// The columns of the rows a legacy import of `data::write_legacy` writes, as text, in id order.
-fn import_rows() -> Vec<[String; 8]> {
-    let mut rows: Vec<[String; 8]> = (0..N)
-        .map(|i| {
+/// The columns of the rows a legacy import of `src` writes, as text, in id order: the
+/// library's own plan of the file, so the floor inserts exactly what the import does.
+fn import_rows(src: &Path) -> Vec<[String; 8]> {
+    let text = std::fs::read(src.join("model_mappings.json")).unwrap();
+    let plan =
+        model_mapping::legacy::plan_mappings(&serde_json::from_slice(&text).unwrap()).unwrap();
+    let mut rows: Vec<[String; 8]> = plan
+        .mappings
+        .into_iter()
+        .map(|m| {
             [
-                format!("mapping:key{i}"),
-                "mapping".into(),
-                format!("key{i}"),
-                format!("Mapping {i}"),
-                format!("model-{i}-a"),
-                format!("[\"model-{i}-a\",\"model-{i}-b\"]"),
-                "2026-01-08T02:07:59+00:00".into(),
-                format!("{{\"preferred_endpoint_id\":{}}}", i % 17),
+                m.id,
+                m.scope_type,
+                m.scope_key,
+                m.name.unwrap_or_default(),
+                m.default_model.unwrap_or_default(),
+                serde_json::to_string(&m.candidates).unwrap(),
+                m.updated_at.unwrap_or_default(),
+                serde_json::to_string(&m.metadata).unwrap(),
             ]
         })
         .collect();
@@ -174,7 +180,7 @@ fn main() -> ExitCode {
         "rawinsert" => {
             // Only the transaction is timed: creating the file and closing it are not the
             // import's inserts.
-            let rows = import_rows();
+            let rows = import_rows(&legacy_source(dir));
             let mut spent = Duration::ZERO;
             for _ in 0..n {
                 let run = tempfile::tempdir_in(dir).unwrap();
