@@ -41,13 +41,14 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
             "{display} is an empty file; refusing to initialise a file this library did not create"
         )))
         }
-        // Opening a file (without create or truncate) changes nothing in it; it tells the
-        // permission problems apart before SQLite folds them into "unable to open".
-        Ok(_) => match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(_) => {}
+        // Tell the permission problems apart before SQLite folds them into "unable to open",
+        // without opening the file: closing any descriptor of it would drop every lock this
+        // process holds on it (SQLite's, the host's connections' too).
+        Ok(_) => match crate::ffi::os::may_access(path, true) {
+            Ok(()) => {}
             Err(e) if e.kind() == IoKind::PermissionDenied => {
-                return Err(match OpenOptions::new().read(true).open(path) {
-                    Ok(_) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
+                return Err(match crate::ffi::os::may_access(path, false) {
+                    Ok(()) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
                     Err(_) => Error::DatabasePermissionDenied(format!(
                         "{display}: no permission to read it: {e}"
                     )),
@@ -298,34 +299,20 @@ pub(crate) fn read_blocked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Where [`write_mapping`] put a mapping.
-pub(crate) struct Written {
-    /// The row that now holds it.
-    pub rowid: i64,
-    /// The row already holding its `id` was one the caller did not know as a row of this
-    /// mapping (others wrote `id` and scope columns that disagree): it was taken over in place,
-    /// so the caller's view of that other mapping is out of date.
-    pub took_foreign_row: bool,
-}
-
 /// Writes one validated mapping over the rows that hold its id now (`rows`): the row whose
 /// `id` is already the normal one is updated in place (the host's `created_at` survives), the
 /// others (`tenant:` or other spellings) are deleted.
-pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<Written> {
+pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<()> {
     use rusqlite::OptionalExtension;
     // The usual case: one row, already spelled normally. Update its other columns by rowid,
     // which leaves the primary-key and scope index entries alone.
     if let [only] = rows {
         if only.normal {
-            update_row(conn, only.rowid, m)?;
-            return Ok(Written {
-                rowid: only.rowid,
-                took_foreign_row: false,
-            });
+            return update_row(conn, only.rowid, m);
         }
     }
-    // The row the upsert will update, if any: a primary-key lookup (`RETURNING rowid` would
-    // cost an ephemeral table per statement).
+    // The row the upsert will update, if any (it may be one the caller files under another
+    // id: others wrote an `id` that disagrees with its scope columns).
     let existing: Option<i64> = conn
         .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
         .query_row([&m.id], |r| r.get(0))
@@ -337,17 +324,23 @@ pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> 
         .filter(|r| Some(r.rowid) != existing)
         .collect();
     delete_rows(conn, &others)?;
-    upsert_row(conn, m)?;
-    Ok(match existing {
-        Some(rowid) => Written {
-            rowid,
-            took_foreign_row: !rows.iter().any(|r| r.rowid == rowid),
-        },
-        None => Written {
-            rowid: conn.last_insert_rowid(),
-            took_foreign_row: false,
-        },
-    })
+    upsert_row(conn, m)
+}
+
+/// Blocks (`true`) or unblocks (`false`) models.
+pub(crate) fn set_blocked(conn: &Connection, changes: &[(String, bool)], now: &str) -> Result<()> {
+    for (model, blocked) in changes {
+        if *blocked {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)",
+            )?
+            .execute([model, now])?;
+        } else {
+            conn.prepare_cached("DELETE FROM mm_blocked_models WHERE model = ?1")?
+                .execute([model])?;
+        }
+    }
+    Ok(())
 }
 
 /// The columns a row is inserted with, in the order of [`bind_row`] (a macro, so that

@@ -18,9 +18,10 @@ mod doc;
 
 use crate::db;
 use crate::error::{Error, Result};
+use crate::feed;
 use crate::model::{IsActive, Mapping};
 use crate::normalize;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Position, Snapshot};
 use crate::timestamp;
 
 /// The legacy mappings file in the storage dir.
@@ -332,16 +333,14 @@ fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
 /// The table as an import that filled it from empty left it, with the cache built from the
 /// imported mappings themselves instead of reading 10,000 rows back.
 pub(crate) struct FilledTable {
-    /// `PRAGMA data_version` inside the import's transaction: a commit by anyone else after
-    /// it moves the version, so the caller's next check reloads.
-    data_version: i64,
+    /// Standing at the change feed's position inside the import's transaction.
     snapshot: Snapshot,
 }
 
 impl FilledTable {
-    /// The data version and the snapshot of the table.
-    pub(crate) fn into_snapshot(self) -> (i64, Snapshot) {
-        (self.data_version, self.snapshot)
+    /// The snapshot of the table.
+    pub(crate) fn into_snapshot(self) -> Snapshot {
+        self.snapshot
     }
 }
 
@@ -361,9 +360,13 @@ fn insert_and_commit(tx: Transaction<'_>, mappings: Vec<Mapping>) -> Result<Fill
             .name("mm-import-cache".into())
             .spawn(move || imported_snapshot(&sorted, blocked))
     };
-    let committed = db::insert_sorted(&tx, &sorted)
-        .and_then(|()| db::data_version(&tx))
-        .and_then(|version| Ok(tx.commit().map(|()| version)?));
+    // One `resync` entry instead of one per row: the triggers are off while the rows go in
+    // (other connections never see them off), and every reader reloads fully after.
+    let committed = feed::drop_triggers(&tx)
+        .and_then(|()| db::insert_sorted(&tx, &sorted))
+        .and_then(|()| feed::ensure_triggers(&tx))
+        .and_then(|_| feed::position(&tx, Position::default()))
+        .and_then(|pos| Ok(tx.commit().map(|()| pos)?));
     // Joined whatever happened: no thread of ours outlives the call.
     let snapshot = match builder {
         Ok(handle) => handle
@@ -373,8 +376,7 @@ fn insert_and_commit(tx: Transaction<'_>, mappings: Vec<Mapping>) -> Result<Fill
         Err(_) => imported_snapshot(&sorted, blocked),
     };
     Ok(FilledTable {
-        data_version: committed?,
-        snapshot,
+        snapshot: snapshot.at(committed?),
     })
 }
 

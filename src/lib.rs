@@ -39,7 +39,9 @@
 mod counter;
 mod db;
 pub mod error;
+mod feed;
 pub mod ffi;
+mod fork;
 pub mod legacy;
 mod members;
 pub mod model;
@@ -64,7 +66,7 @@ pub use resolve::{Explanation, MessageRequest, MessageSelection, Resolution};
 pub use schema::SCHEMA_VERSION;
 pub use snapshot::Snapshot;
 pub use sqlite_guard::{sqlite_source_id, sqlite_version};
-pub use store::{Health, HealthError, Store};
+pub use store::{Health, HealthError, RefreshKind, Store};
 pub use sync::{ImportReport, PullReport, SnapshotPlan};
 
 /// This crate's version.

@@ -13,11 +13,11 @@ use crate::normalize;
 use crate::timestamp;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MAPPINGS_TABLE: &str = include_str!("sql/mappings_table.sql");
 /// Upgrade steps: `UPGRADES[v]` takes the schema from version `v` to `v + 1`.
-const UPGRADES: [&str; 1] = [include_str!("sql/v1.sql")];
+const UPGRADES: [&str; 2] = [include_str!("sql/v1.sql"), include_str!("sql/v2.sql")];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>> {
     let has_meta: bool = conn.query_row(

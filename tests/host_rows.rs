@@ -279,7 +279,7 @@ fn a_new_database_gets_the_backend_table_exactly_and_prefixed_tables_of_its_own(
     assert_eq!(indexes(&ours), indexes(&sql));
 
     let tables: Vec<String> = ours
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

@@ -687,7 +687,22 @@ fn health(db: &Path) -> CmdResult {
         ("sqlite", format!("{} (linked)", h.sqlite_version)),
         ("schema version", h.schema_version.to_string()),
         ("journal mode", opt(h.journal_mode.as_deref())),
-        ("data version", h.data_version.to_string()),
+        (
+            "data version",
+            h.data_version.map_or_else(|| "-".into(), |v| v.to_string()),
+        ),
+        ("change counter", h.change_counter.to_string()),
+        (
+            "triggers",
+            if h.triggers { "in place" } else { "MISSING" }.to_string(),
+        ),
+        (
+            "refreshes",
+            format!(
+                "{} incremental, {} full",
+                h.incremental_refreshes, h.full_reloads
+            ),
+        ),
         (
             "llm_model_mappings",
             row_text("llm_model_mappings", h.mappings, "mappings"),
