@@ -59,6 +59,16 @@ typedef enum {
    */
   MM_INVALID_JSON = 5,
   /**
+   * The change log cannot answer: unknown or pruned change, time before the oldest change
+   * kept, or a span with an unrecorded bulk change (`"history_unavailable"`).
+   */
+  MM_HISTORY_UNAVAILABLE = 6,
+  /**
+   * An undo of a change a later change superseded; force it or undo the later one first
+   * (`"history_conflict"`).
+   */
+  MM_HISTORY_CONFLICT = 7,
+  /**
    * The database stayed locked past `busy_timeout` (`"database_busy"`).
    */
   MM_DATABASE_BUSY = 10,

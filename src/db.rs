@@ -227,23 +227,38 @@ fn read_candidates(json: &str, default_model: Option<&str>) -> Vec<String> {
 /// `is_active` → true. `None` when the row cannot name a mapping (bad scope type, empty key).
 pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     let rowid: i64 = row.get(0)?;
-    let raw_type = text_ref(row.get_ref(2)?).unwrap_or_default();
-    let raw_key = text_ref(row.get_ref(3)?).unwrap_or_default();
+    let mut cols = [ValueRef::Null; 9];
+    for (i, c) in cols.iter_mut().enumerate() {
+        *c = row.get_ref(i + 1)?;
+    }
+    Ok(read_columns(cols).map(|(mapping, normal)| StoredRow {
+        row: RowRef { rowid, normal },
+        mapping,
+    }))
+}
+
+/// A mapping from the nine stored columns (`id`, `scope_type`, `scope_key`, `name`,
+/// `default_model`, `candidates_json`, `is_active`, `updated_at`, `metadata_json`, in this
+/// order), read with the rules of [`read_row`], and whether the row spells its id and scope
+/// normally. The same rules read a row of the table and a row image in the change log.
+pub(crate) fn read_columns(cols: [ValueRef<'_>; 9]) -> Option<(Mapping, bool)> {
+    let raw_type = text_ref(cols[1]).unwrap_or_default();
+    let raw_key = text_ref(cols[2]).unwrap_or_default();
     let (Ok(scope_type), Ok(scope_key)) = (
         normalize::scope_type(&raw_type),
         normalize::scope_key(&raw_key),
     ) else {
-        return Ok(None);
+        return None;
     };
-    let name = text(row.get_ref(4)?);
-    let default_model = text_ref(row.get_ref(5)?)
+    let name = text(cols[3]);
+    let default_model = text_ref(cols[4])
         .as_deref()
         .and_then(normalize::model_name)
         .map(str::to_owned);
-    let candidates = text_ref(row.get_ref(6)?)
+    let candidates = text_ref(cols[5])
         .map(|t| read_candidates(&t, default_model.as_deref()))
         .unwrap_or_else(|| normalize::candidates([], default_model.as_deref()));
-    let is_active = match row.get_ref(7)? {
+    let is_active = match cols[6] {
         ValueRef::Null => true,
         ValueRef::Integer(i) => i != 0,
         ValueRef::Real(f) => f != 0.0,
@@ -252,20 +267,18 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false" | "")
         }
     };
-    let updated_at = text_ref(row.get_ref(8)?)
-        .map(|t| timestamp::normalize(&t).unwrap_or_else(|| t.into_owned()));
+    let updated_at =
+        text_ref(cols[7]).map(|t| timestamp::normalize(&t).unwrap_or_else(|| t.into_owned()));
     // A non-object (or junk) is no metadata.
-    let metadata: Metadata = text_ref(row.get_ref(9)?)
+    let metadata: Metadata = text_ref(cols[8])
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
     let id = normalize::joined(&scope_type, ":", &scope_key);
-    let is_text = |i: usize, want: &str| -> rusqlite::Result<bool> {
-        Ok(matches!(row.get_ref(i)?, ValueRef::Text(t) if t == want.as_bytes()))
-    };
-    let normal = is_text(1, &id)? && is_text(2, &scope_type)? && is_text(3, &scope_key)?;
-    Ok(Some(StoredRow {
-        row: RowRef { rowid, normal },
-        mapping: Mapping {
+    let is_text = |v: ValueRef<'_>, want: &str| matches!(v, ValueRef::Text(t) if t == want.as_bytes());
+    let normal =
+        is_text(cols[0], &id) && is_text(cols[1], &scope_type) && is_text(cols[2], &scope_key);
+    Some((
+        Mapping {
             id,
             scope_type,
             scope_key,
@@ -276,7 +289,8 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             updated_at,
             metadata,
         },
-    }))
+        normal,
+    ))
 }
 
 /// Hands every readable row of `llm_model_mappings` to `f` as it is read, so a full load

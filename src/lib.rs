@@ -42,6 +42,7 @@ pub mod error;
 mod feed;
 pub mod ffi;
 mod fork;
+pub mod history;
 pub mod legacy;
 mod members;
 pub mod model;
