@@ -1128,3 +1128,34 @@ fn versions_are_static_and_match_the_linked_sqlite() {
     assert_eq!(mm_version(), mm_version());
     assert_eq!(mm_sqlite_version(), mm_sqlite_version());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Option ranges
+
+#[test]
+fn each_time_option_is_checked_for_its_range_and_out_of_range_is_invalid_payload_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["busy_timeout_ms", "max_staleness_ms"] {
+        for (i, ok) in ["0", "2147483647"].into_iter().enumerate() {
+            let path = cs(dir
+                .path()
+                .join(format!("{name}-ok-{i}.db"))
+                .to_str()
+                .unwrap());
+            let opts = cs(&format!(r#"{{"{name}": {ok}}}"#));
+            let mut handle: *mut MmStore = ptr::null_mut();
+            let st = unsafe { mm_store_open(path.as_ptr(), opts.as_ptr(), &mut handle) };
+            assert_ok(st);
+            mm_store_close(handle);
+        }
+        for bad in ["2147483648", "18446744073709551616", "-1", "2.5"] {
+            let path = dir.path().join(format!("{name}-bad.db"));
+            let cpath = cs(path.to_str().unwrap());
+            let opts = cs(&format!(r#"{{"{name}": {bad}}}"#));
+            let mut handle: *mut MmStore = SENTINEL.cast();
+            let st = unsafe { mm_store_open(cpath.as_ptr(), opts.as_ptr(), &mut handle) };
+            assert_fails(st, BAD_PAYLOAD, name, handle.cast());
+            assert!(!path.exists(), "{name} {bad}: no database created");
+        }
+    }
+}

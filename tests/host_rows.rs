@@ -780,3 +780,60 @@ fn a_row_holding_the_normal_id_of_another_mapping_is_no_collision_and_both_survi
         assert_eq!(db.row_count(), 2, "open {open}");
     }
 }
+
+#[test]
+fn each_time_option_accepts_0_to_2147483647_ms_and_beyond_is_invalid_payload_naming_it() {
+    let max = Duration::from_millis(2_147_483_647);
+    let set = |o: &mut StoreOptions, name: &str, d: Duration| match name {
+        "busy_timeout" => o.busy_timeout = d,
+        _ => o.max_staleness = d,
+    };
+    for name in ["busy_timeout", "max_staleness"] {
+        for ok in [Duration::ZERO, Duration::from_micros(1500), max] {
+            let db = fresh();
+            let mut o = StoreOptions::default();
+            set(&mut o, name, ok);
+            let store = Store::open(&db.path, o).unwrap_or_else(|e| panic!("{name} {ok:?}: {e}"));
+            store
+                .upsert_json(&json!({"id": "mapping:x", "default_model": "m"}))
+                .unwrap();
+        }
+        for bad in [
+            max + Duration::from_millis(1),
+            Duration::from_secs(u64::from(u32::MAX)),
+            Duration::MAX,
+        ] {
+            let db = fresh();
+            let mut o = StoreOptions::default();
+            set(&mut o, name, bad);
+            let err = Store::open(&db.path, o).expect_err("refused");
+            assert_eq!(err.code(), "invalid_payload", "{name} {bad:?}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(!db.path.exists(), "no database created for bad options");
+        }
+    }
+    // The same through the options JSON every binding passes.
+    for name in ["busy_timeout_ms", "max_staleness_ms"] {
+        for ok in ["0", "1", "2147483647"] {
+            StoreOptions::from_json(&format!(r#"{{"{name}": {ok}}}"#))
+                .unwrap_or_else(|e| panic!("{name} {ok}: {e}"));
+        }
+        for bad in [
+            "2147483648",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "1.5",
+            "1e3",
+            "\"5\"",
+            "true",
+        ] {
+            let err = StoreOptions::from_json(&format!(r#"{{"{name}": {bad}}}"#))
+                .err()
+                .unwrap_or_else(|| panic!("{name} {bad} accepted"));
+            assert_eq!(err.code(), "invalid_payload", "{name} {bad}: {err}");
+            assert!(err.to_string().contains(name), "{name} {bad}: {err}");
+        }
+    }
+}

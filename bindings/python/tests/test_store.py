@@ -59,6 +59,16 @@ def test_options_are_passed_and_unknown_values_rejected(db_path):
         Store(db_path, synchronous="sometimes")
 
 
+def test_time_options_out_of_range_are_invalid_payload_naming_the_option(db_path):
+    for name in ("busy_timeout_ms", "max_staleness_ms"):
+        with Store(db_path, **{name: 2**31 - 1}):
+            pass
+        for bad in (2**31, 2**64, -1):
+            with pytest.raises(InvalidPayloadError) as info:
+                Store(db_path, **{name: bad})
+            assert name in str(info.value)
+
+
 def test_open_errors_are_typed(tmp_path):
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database, just text" * 100)
