@@ -1159,3 +1159,29 @@ fn each_time_option_is_checked_for_its_range_and_out_of_range_is_invalid_payload
         }
     }
 }
+
+#[test]
+fn integers_beyond_64_bits_in_metadata_cross_the_c_abi_exactly() {
+    let s = TestStore::open();
+    let big = "12345678901234567890123";
+    let payload = cs(&format!(
+        r#"{{"id": "mapping:big", "default_model": "m", "metadata": {{"big": {big}, "endpoint_id": {big}, "temperature": 0.70}}}}"#
+    ));
+    let id = cs("mapping:big");
+    let key = cs("big");
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_upsert(s.handle, payload.as_ptr(), &mut out) });
+    let upserted = take(out);
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_get(s.handle, id.as_ptr(), &mut out) });
+    let got = take(out);
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_resolve(s.handle, key.as_ptr(), &mut out) });
+    let resolved = take(out);
+    for (what, text) in [("upsert", &upserted), ("get", &got), ("resolve", &resolved)] {
+        assert!(text.contains(&format!(r#""big":{big}"#)), "{what}: {text}");
+    }
+    // Too big for an endpoint id (B8): null.
+    let v: Value = serde_json::from_str(&resolved).unwrap();
+    assert_eq!(v["preferred_endpoint_id"], Value::Null, "{resolved}");
+}

@@ -1078,3 +1078,46 @@ fn an_import_found_due_only_under_the_lock_reads_its_file_then_and_imports_it() 
     assert_eq!(store.blocked_models().unwrap(), ["m"]);
     assert!(meta_record(&db, "legacy_mappings_import").is_some());
 }
+
+#[test]
+fn a_number_where_an_object_belongs_is_reported_as_not_an_object_whatever_its_size() {
+    let big = "12345678901234567890123";
+    let text = format!(
+        r#"{{"tenant": {{"small": 5, "big": {big}, "mapping-number": {{"mapping": {big}}},
+            "ok": {{"mapping": {{"default_model": "m", "metadata": {{"n": {big}}}}}}}}},
+           "global": {big}}}"#
+    );
+    let reasons = |r: &[model_mapping::legacy::ReportError]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = r
+            .iter()
+            .map(|e| {
+                let code = e.reason.split(':').next().unwrap().to_owned();
+                (e.key.clone(), code)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want: Vec<(String, String)> = [
+        ("global", "not_an_object"),
+        ("tenant:big", "entry_not_object"),
+        ("tenant:mapping-number", "missing_mapping"),
+        ("tenant:small", "entry_not_object"),
+    ]
+    .iter()
+    .map(|(k, c)| (k.to_string(), c.to_string()))
+    .collect();
+    // From the file, and through the public planner on a parsed document.
+    let db = fresh();
+    std::fs::write(db.storage().join(MAPPINGS), &text).unwrap();
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.imported_count, 1, "{r:?}");
+    assert_eq!(reasons(&r.errors), want);
+    let meta = serde_json::to_string(&store.get("mapping:ok").unwrap().unwrap().metadata).unwrap();
+    assert_eq!(meta, format!(r#"{{"n":{big}}}"#));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let plan = model_mapping::legacy::plan_mappings(&doc).unwrap();
+    assert_eq!(plan.mappings.len(), 1);
+    assert_eq!(reasons(&plan.errors), want);
+}
