@@ -66,7 +66,7 @@ def test_time_options_out_of_range_are_invalid_payload_naming_the_option(db_path
         for bad in (2**31, 2**64, -1):
             with pytest.raises(InvalidPayloadError) as info:
                 Store(db_path, **{name: bad})
-            assert name in str(info.value)
+            assert info.value.code == "invalid_payload" and name in info.value.detail
 
 
 def test_open_errors_are_typed(tmp_path):
@@ -340,3 +340,13 @@ def test_an_upsert_with_a_circular_payload_is_a_clear_error_and_writes_nothing(d
         store.upsert(payload)
     assert store.get("mapping:loop") is None
     store.close()
+
+
+def test_integers_beyond_64_bits_in_metadata_come_back_exactly(db_path):
+    big = 12345678901234567890123
+    with Store(db_path) as s:
+        m = s.upsert({"id": "mapping:big", "default_model": "m", "metadata": {"big": big, "neg": -big, "f": 0.5}})
+        assert m["metadata"] == {"big": big, "neg": -big, "f": 0.5}
+        assert type(s.get("mapping:big")["metadata"]["big"]) is int
+        r = s.resolve_model_key("big")
+        assert r["metadata"]["big"] == big and r["preferred_endpoint_id"] is None
