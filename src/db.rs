@@ -23,6 +23,8 @@ use crate::timestamp;
 /// The file is never deleted, renamed or rewritten here: a path that is a directory, an
 /// empty file we did not create, or a file that is not SQLite gets its own error.
 pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    // Before anything is created: an out-of-range option is the caller's error, not SQLite's.
+    options.validate()?;
     crate::sqlite_guard::check()?;
     if is_memory(path) {
         // A private in-memory database: no file to check, no other connection to be coherent
