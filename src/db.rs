@@ -276,7 +276,8 @@ pub(crate) fn read_columns(cols: [ValueRef<'_>; 9]) -> Option<(Mapping, bool)> {
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
     let id = normalize::joined(&scope_type, ":", &scope_key);
-    let is_text = |v: ValueRef<'_>, want: &str| matches!(v, ValueRef::Text(t) if t == want.as_bytes());
+    let is_text =
+        |v: ValueRef<'_>, want: &str| matches!(v, ValueRef::Text(t) if t == want.as_bytes());
     let normal =
         is_text(cols[0], &id) && is_text(cols[1], &scope_type) && is_text(cols[2], &scope_key);
     Some((

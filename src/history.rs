@@ -98,7 +98,8 @@ struct Logged {
     new: Option<Image>,
 }
 
-const LOG_COLUMNS: &str = "seq, at, op, source, actor, old_rowid, o_id, o_scope_type, o_scope_key, \
+const LOG_COLUMNS: &str =
+    "seq, at, op, source, actor, old_rowid, o_id, o_scope_type, o_scope_key, \
     o_name, o_default_model, o_candidates_json, o_is_active, o_updated_at, o_metadata_json, \
     new_rowid, n_id, n_scope_type, n_scope_key, n_name, n_default_model, n_candidates_json, \
     n_is_active, n_updated_at, n_metadata_json";
@@ -233,7 +234,12 @@ pub(crate) fn history(
 fn oldest(conn: &Connection) -> Result<Option<(i64, String)>> {
     Ok(conn
         .prepare_cached("SELECT seq, at FROM mm_changes ORDER BY seq LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))
+        .query_row([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
         .optional()?)
 }
 
@@ -301,9 +307,7 @@ fn state_at(conn: &Connection, seq: i64) -> Result<(Snapshot, BTreeSet<String>)>
             "SELECT {} FROM llm_model_mappings",
             db::ROW_COLUMNS
         ))?;
-        let found = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, image_at(r, 1)?))
-        })?;
+        let found = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, image_at(r, 1)?)))?;
         for row in found {
             let (rowid, image) = row?;
             rows.insert(rowid, image);
@@ -345,10 +349,7 @@ fn state_at(conn: &Connection, seq: i64) -> Result<(Snapshot, BTreeSet<String>)>
             )
         })
     });
-    Ok((
-        Snapshot::from_rows(mappings, Vec::<String>::new()),
-        blocked,
-    ))
+    Ok((Snapshot::from_rows(mappings, Vec::<String>::new()), blocked))
 }
 
 /// The same mapping apart from when it was written.
@@ -377,7 +378,11 @@ pub(crate) fn rewritten(m: &Mapping) -> Result<Mapping> {
 
 /// What restoring the state right after change `seq` changes in `current` (the table as the
 /// same transaction sees it).
-pub(crate) fn plan_rollback(conn: &Connection, current: &Snapshot, seq: i64) -> Result<RestorePlan> {
+pub(crate) fn plan_rollback(
+    conn: &Connection,
+    current: &Snapshot,
+    seq: i64,
+) -> Result<RestorePlan> {
     let (then, blocked_then) = state_at(conn, seq)?;
     let now: BTreeMap<String, Arc<Mapping>> = current
         .list(None, None)
@@ -414,13 +419,11 @@ pub(crate) fn plan_rollback(conn: &Connection, current: &Snapshot, seq: i64) -> 
 /// Fails when a later change touched the same id or model, naming it, unless `force`.
 pub(crate) fn plan_undo(conn: &Connection, seq: i64, force: bool) -> Result<RestorePlan> {
     let counter = feed::counter(conn)?;
-    let entry = log_between(conn, seq - 1, seq)?
-        .pop()
-        .ok_or_else(|| {
-            Error::HistoryUnavailable(format!(
-                "no change {seq} in the log (the last is {counter}; older ones may be pruned)"
-            ))
-        })?;
+    let entry = log_between(conn, seq - 1, seq)?.pop().ok_or_else(|| {
+        Error::HistoryUnavailable(format!(
+            "no change {seq} in the log (the last is {counter}; older ones may be pruned)"
+        ))
+    })?;
     if matches!(entry.op.as_str(), "bulk" | "resync" | "init") {
         return Err(Error::HistoryUnavailable(format!(
             "change {seq} ({}) recorded no rows to put back",
@@ -432,7 +435,9 @@ pub(crate) fn plan_undo(conn: &Connection, seq: i64, force: bool) -> Result<Rest
         if let Some(later) = log_between(conn, seq, counter)?
             .into_iter()
             .rev()
-            .find(|l| !l.touches().is_disjoint(&touched) || matches!(l.op.as_str(), "bulk" | "resync"))
+            .find(|l| {
+                !l.touches().is_disjoint(&touched) || matches!(l.op.as_str(), "bulk" | "resync")
+            })
         {
             let what = later.change();
             return Err(Error::HistoryConflict(format!(

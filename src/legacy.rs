@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 mod doc;
+pub(crate) mod export;
+pub(crate) mod merge;
+
+pub use export::ExportReport;
+pub use merge::MergePlan;
 
 use crate::db;
 use crate::error::{Error, Result};
@@ -384,7 +389,7 @@ fn read_file(storage_dir: &Path, name: &str) -> FileState {
 }
 
 /// A legacy file read and parsed, before any lock is taken.
-enum Parsed<T> {
+pub(crate) enum Parsed<T> {
     Missing,
     /// Nothing to import; the report's error for the file.
     Failed(ReportError),
@@ -405,11 +410,11 @@ fn parsed<T>(storage_dir: &Path, name: &str, parse: impl FnOnce(&[u8]) -> Result
     }
 }
 
-fn read_mappings(storage_dir: &Path) -> Parsed<MappingsPlan> {
+pub(crate) fn read_mappings(storage_dir: &Path) -> Parsed<MappingsPlan> {
     parsed(storage_dir, MAPPINGS_FILE, plan_file)
 }
 
-fn read_blocked(storage_dir: &Path) -> Parsed<Vec<String>> {
+pub(crate) fn read_blocked(storage_dir: &Path) -> Parsed<Vec<String>> {
     parsed(storage_dir, BLOCKED_FILE, |bytes| {
         parse_json(bytes).and_then(|doc| plan_blocked(&doc))
     })

@@ -57,6 +57,8 @@ pub mod sync;
 pub mod timestamp;
 
 pub use error::{Error, ErrorKind, Result};
+pub use history::{Change, RestorePlan, RollbackTarget};
+pub use legacy::{ExportReport, MergePlan};
 pub use legacy::{MigrationReport, MigrationStatus};
 pub use model::{Mapping, MappingInput, Metadata};
 pub use normalize::{
@@ -67,7 +69,7 @@ pub use resolve::{Explanation, MessageRequest, MessageSelection, Resolution};
 pub use schema::SCHEMA_VERSION;
 pub use snapshot::Snapshot;
 pub use sqlite_guard::{sqlite_source_id, sqlite_version};
-pub use store::{Health, HealthError, RefreshKind, Store};
+pub use store::{with_actor, Health, HealthError, RefreshKind, Store};
 pub use sync::{ImportReport, PullReport, SnapshotPlan};
 
 /// This crate's version.

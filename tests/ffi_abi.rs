@@ -182,6 +182,8 @@ fn status_strings_are_the_b1_codes() {
         (3, "mapping_not_found"),
         (4, "invalid_payload"),
         (5, "invalid_json"),
+        (6, "history_unavailable"),
+        (7, "history_conflict"),
         (10, "database_busy"),
         (11, "database_corrupt"),
         (12, "io_error"),
@@ -203,7 +205,7 @@ fn status_strings_are_the_b1_codes() {
         assert_eq!(MmStatus::from_i32(code).map(|s| s.code()), Some(text));
     }
     assert_eq!(MmStatus::all().len(), expected.len());
-    for unknown in [-1, 6, 9, 25, 99, i32::MIN, i32::MAX] {
+    for unknown in [-1, 8, 9, 25, 99, i32::MIN, i32::MAX] {
         assert_eq!(status_str(unknown), "unknown_status");
     }
 }

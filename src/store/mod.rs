@@ -7,8 +7,10 @@
 //! - `health`: what the store reports about itself;
 //! - `migrate`: the legacy migration as the store runs it.
 
+mod actor;
 mod conns;
 mod health;
+mod history;
 mod migrate;
 mod read;
 mod write;
@@ -33,6 +35,7 @@ use crate::schema;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, ImportReport, PullReport, SnapshotPlan};
 
+pub use actor::with_actor;
 use conns::Conns;
 use health::Tracker;
 pub use health::{Health, HealthError, RefreshKind};
@@ -250,7 +253,7 @@ impl Store {
             let out = f(&mut tx)?;
             let end = tx.snapshot().position().seq;
             if end > start {
-                feed::mark_own(conn, start, None)?;
+                feed::mark_own(conn, start, actor::current().as_deref())?;
                 feed::prune(conn, start, end)?;
             }
             begun.commit()?;

@@ -34,6 +34,10 @@ impl<'c> Tx<'c> {
         Ok(tx)
     }
 
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     /// The table as this transaction sees it.
     pub(crate) fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
