@@ -175,6 +175,114 @@ const char *mm_last_error_message(void);
 const char *mm_status_str(int32_t status);
 
 /**
+ * Recorded changes, newest first, as a JSON array of
+ * `{seq, at, op, id, before, after, source, actor}` (`before`/`after`: the mapping objects, or
+ * null).
+ *
+ * - `id`: NULL for every change, else a mapping id (normalised: `tenant:x` finds `mapping:x`).
+ * - `since_seq`: only changes after this one (0: from the oldest kept).
+ * - `limit`: at most this many.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `id` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_history(MmStore *store,
+                         const char *id,
+                         int64_t since_seq,
+                         uint32_t limit,
+                         char **out_json);
+
+/**
+ * Writes back what change `seq` replaced, as a new change; returns the plan it applied:
+ * `{seq, restore, delete, block, unblock, dry_run}`.
+ *
+ * Returns `MM_HISTORY_UNAVAILABLE` for an unknown, pruned or bulk change and
+ * `MM_HISTORY_CONFLICT` when a later change touched the same mapping (unless `force`).
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+int32_t mm_store_undo(MmStore *store, int64_t seq, bool force, char **out_json);
+
+/**
+ * Restores every mapping and the blocked list as they were right after a change or at a time,
+ * in one transaction; returns the plan `{seq, restore, delete, block, unblock, dry_run}`.
+ *
+ * - `to`: required; a change's `seq` (digits) or an RFC 3339 time.
+ * - `dry_run`: true to return the plan without writing.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `to` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_rollback(MmStore *store, const char *to, bool dry_run, char **out_json);
+
+/**
+ * Writes the mappings and the blocked list as the pre-SQLite backend's files
+ * (`model_mappings.json` with business keys under `tenant`, `blocked_models.json`) in
+ * `storage_dir`, atomically, keeping the files it replaces as timestamped backups; returns
+ * `{storage_dir, mappings, blocked, backups, dry_run}`.
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_export_legacy(MmStore *store,
+                               const char *storage_dir,
+                               bool dry_run,
+                               char **out_json);
+
+/**
+ * Merges the legacy files of `storage_dir` into the table, last writer wins on `updated_at`,
+ * deleting what the old version deleted since the last export; returns the plan `{write,
+ * delete, block, unblock, kept, unchanged, errors, had_export, dry_run}`. An unreadable file
+ * changes nothing.
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_merge_legacy(MmStore *store,
+                              const char *storage_dir,
+                              bool dry_run,
+                              char **out_json);
+
+/**
+ * Drops the library's triggers and nothing else, for a downgrade to a backend that does not
+ * use the library; the next open or write re-creates them. A NULL store is
+ * `MM_NULL_ARGUMENT`.
+ *
+ * Thread-safety: any thread.
+ */
+int32_t mm_store_detach(MmStore *store);
+
+/**
+ * Sets the actor recorded with every change the library writes from the calling thread (on
+ * any store) until it is set again; NULL or `""` clears it.
+ *
+ * Thread-safety: per thread.
+ *
+ * # Safety
+ * `actor` is NULL or NUL-terminated.
+ */
+int32_t mm_actor_set(const char *actor);
+
+/**
  * Opens (creating when missing, mode 0600) the SQLite database at `path`, brings the schema
  * up to date and loads the cache; with a `storage_dir` option, runs the one-time legacy
  * migration (its report: `mm_store_last_migration`).

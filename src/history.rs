@@ -56,6 +56,18 @@ pub enum RollbackTarget {
     Time(String),
 }
 
+impl RollbackTarget {
+    /// A change's `seq` (digits) or a time (anything else, checked when used): the form the
+    /// C ABI, the binding and the CLI take.
+    pub fn parse(text: &str) -> RollbackTarget {
+        let t = text.trim();
+        match t.parse::<i64>() {
+            Ok(seq) => RollbackTarget::Seq(seq),
+            Err(_) => RollbackTarget::Time(t.to_owned()),
+        }
+    }
+}
+
 /// What an undo or a rollback writes (or, with `dry_run`, would write).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestorePlan {

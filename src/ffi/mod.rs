@@ -20,6 +20,7 @@
 
 pub(crate) mod error;
 pub(crate) mod guard;
+pub(crate) mod history;
 pub(crate) mod os;
 pub(crate) mod store;
 pub(crate) mod strings;
@@ -27,6 +28,10 @@ pub(crate) mod testing;
 pub(crate) mod version;
 
 pub use error::{mm_last_error_message, mm_status_str, MmStatus};
+pub use history::{
+    mm_actor_set, mm_store_detach, mm_store_export_legacy, mm_store_history, mm_store_merge_legacy,
+    mm_store_rollback, mm_store_undo,
+};
 pub use store::{
     mm_store_activate_default, mm_store_apply_snapshot, mm_store_blocked_list,
     mm_store_blocked_update, mm_store_close, mm_store_delete, mm_store_explain, mm_store_export,

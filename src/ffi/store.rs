@@ -46,7 +46,7 @@ fn token(handle: *mut MmStore) -> u64 {
 }
 
 /// The store behind a handle: NULL is `MM_NULL_ARGUMENT`, unknown or closed `MM_STORE_CLOSED`.
-fn lookup(handle: *mut MmStore) -> Result<Arc<Store>, FfiError> {
+pub(crate) fn lookup(handle: *mut MmStore) -> Result<Arc<Store>, FfiError> {
     if handle.is_null() {
         return Err(FfiError::NullArgument("store"));
     }

@@ -35,6 +35,7 @@ use crate::schema;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, ImportReport, PullReport, SnapshotPlan};
 
+pub(crate) use actor::set as set_actor;
 pub use actor::with_actor;
 use conns::Conns;
 use health::Tracker;
