@@ -165,6 +165,50 @@ const char *mm_last_error_message(void);
 const char *mm_status_str(int32_t status);
 
 /**
+ * Resolves `key` (SPEC B8) over the given mappings and blocked models instead of a store's:
+ * the JSON object `mm_store_resolve` returns.
+ *
+ * - `mappings_json`: required JSON array of mapping objects as a host keeps them (the B3
+ *   shape; `scope_type` + `scope_key`, else `id`), read as tolerantly as rows written by
+ *   others (SPEC B11). Items that are not objects or name no valid scope match nothing.
+ * - `blocked_json`: required JSON array of blocked model names.
+ * - `key`: required; the key a client sent.
+ * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
+ *
+ * Returns `MM_OK`, `MM_NULL_ARGUMENT`, `MM_INVALID_UTF8`, `MM_INVALID_JSON` or
+ * `MM_INVALID_PAYLOAD` (a list that is not one).
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mappings_resolve(const char *mappings_json,
+                            const char *blocked_json,
+                            const char *key,
+                            char **out_json);
+
+/**
+ * The selection for one chat request (SPEC B9) over the given mappings and blocked models
+ * instead of a store's: the JSON object `mm_store_resolve_for_message` returns.
+ *
+ * - `mappings_json`, `blocked_json`: as `mm_mappings_resolve`.
+ * - `request_json`: required; as `mm_store_resolve_for_message` (`user_id`, `mapping_key` or
+ *   `tenant_id`, `prompt_id`, `prompt_mapping`; other keys are `MM_INVALID_PAYLOAD`). Without
+ *   a `prompt_mapping`, the prompt step looks for a `prompt:<prompt_id>` item in the list.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mappings_resolve_for_message(const char *mappings_json,
+                                        const char *blocked_json,
+                                        const char *request_json,
+                                        char **out_json);
+
+/**
  * Opens (creating when missing, mode 0600) the SQLite database at `path`, brings the schema
  * up to date and loads the cache; with a `storage_dir` option, runs the one-time legacy
  * migration (its report: `mm_store_last_migration`).
@@ -440,7 +484,9 @@ int32_t mm_store_plan_snapshot(MmStore *store,
 
 /**
  * Applies a remote snapshot in one transaction (SPEC B14) and returns
- * `{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}`.
+ * `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
+ * `skipped_count` counts the remote items kept back because the local row is not older,
+ * `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
  *
  * - `items_json`: required JSON array of remote items (or `{"mappings": [...]}`); `prompt`
  *   scope items are skipped.

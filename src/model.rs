@@ -500,6 +500,53 @@ impl<'de> FromMembers<'de> for Payload {
     }
 }
 
+/// A mapping object as a host keeps it — an item its `list_mappings` returned, a prompt
+/// record's mapping, a remote row — read as tolerantly as rows written by others (SPEC B11):
+/// a non-string default is none, candidates are stringified and trimmed, `is_active` is
+/// Python's truth of the value (absent: true), metadata that is not an object is `{}`, a
+/// `name` or `updated_at` that is not a string is none. No limit is checked: nothing is
+/// stored.
+pub(crate) fn host_mapping(obj: &Map<String, Value>, id: MappingId) -> Mapping {
+    let default_model = obj
+        .get("default_model")
+        .and_then(Value::as_str)
+        .and_then(normalize::model_name)
+        .map(str::to_owned);
+    let raw: Vec<String> = match obj.get("candidates") {
+        Some(Value::Array(items)) => items.iter().filter_map(stringify_candidate).collect(),
+        _ => Vec::new(),
+    };
+    let candidates =
+        normalize::candidates(raw.iter().map(String::as_str), default_model.as_deref());
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    Mapping {
+        id: id.id(),
+        scope_type: id.scope_type,
+        scope_key: id.scope_key,
+        name: text("name"),
+        default_model,
+        candidates,
+        // The backend's `bool(mapping.get("is_active", True))`.
+        is_active: obj.get("is_active").is_none_or(python_truthy),
+        updated_at: text("updated_at"),
+        metadata: obj
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// [`host_mapping`] of each item that is an object naming a valid scope (`scope_type` +
+/// `scope_key`, else `id`); the others can match no key and are left out.
+pub fn host_mappings(items: &[Value]) -> Vec<Mapping> {
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|obj| Some(host_mapping(obj, scope_of(obj).ok()??)))
+        .collect()
+}
+
 /// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float
 /// (truncated toward zero) or a string holding an integer; booleans and junk are skipped.
 pub fn preferred_endpoint_id(metadata: &Metadata) -> Option<i64> {

@@ -102,6 +102,8 @@ fn every_function_is_declared_and_documented() {
         "mm_store_apply_snapshot",
         "mm_store_health",
         "mm_store_quick_check",
+        "mm_mappings_resolve",
+        "mm_mappings_resolve_for_message",
         "mm_string_free",
         "mm_echo",
         "mm_test_panic",

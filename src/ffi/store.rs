@@ -370,6 +370,41 @@ fn request_id<'v>(
     }
 }
 
+/// Parses a `resolve_for_message` request (see `mm_store_resolve_for_message`) and runs `f`
+/// on it. Unknown keys are `MM_INVALID_PAYLOAD`, so a misspelt key never silently drops a step.
+pub(crate) fn with_message_request<R>(
+    text: &str,
+    f: impl FnOnce(&MessageRequest<'_>) -> R,
+) -> Result<R, FfiError> {
+    let value = parse_json(text)?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::payload("request", "must be a JSON object"))?;
+    const KNOWN: [&str; 5] = [
+        "user_id",
+        "mapping_key",
+        "tenant_id",
+        "prompt_id",
+        "prompt_mapping",
+    ];
+    if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(Error::payload(unknown, "unknown request field").into());
+    }
+    let user_id = request_id(obj, "user_id")?;
+    let mapping_key = match request_id(obj, "mapping_key")? {
+        Some(k) => Some(k),
+        None => request_id(obj, "tenant_id")?,
+    };
+    let prompt_id = request_id(obj, "prompt_id")?;
+    let prompt_mapping = obj.get("prompt_mapping").filter(|v| !v.is_null());
+    Ok(f(&MessageRequest {
+        user_id: user_id.as_deref(),
+        mapping_key: mapping_key.as_deref(),
+        prompt_id: prompt_id.as_deref(),
+        prompt_mapping,
+    }))
+}
+
 /// The model for one chat request (SPEC B9): a JSON object `{model, temperature, hit, chain,
 /// reason}`.
 ///
@@ -394,34 +429,7 @@ pub unsafe extern "C" fn mm_store_resolve_for_message(
         let store = lookup(store)?;
         let text = unsafe { arg_str(request_json, "request_json") }?;
         check_out(out_json, "out_json")?;
-        let value = parse_json(text)?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::payload("request", "must be a JSON object"))?;
-        const KNOWN: [&str; 5] = [
-            "user_id",
-            "mapping_key",
-            "tenant_id",
-            "prompt_id",
-            "prompt_mapping",
-        ];
-        if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(Error::payload(unknown, "unknown request field").into());
-        }
-        let user_id = request_id(obj, "user_id")?;
-        let mapping_key = match request_id(obj, "mapping_key")? {
-            Some(k) => Some(k),
-            None => request_id(obj, "tenant_id")?,
-        };
-        let prompt_id = request_id(obj, "prompt_id")?;
-        let prompt_mapping = obj.get("prompt_mapping").filter(|v| !v.is_null());
-        let request = MessageRequest {
-            user_id: user_id.as_deref(),
-            mapping_key: mapping_key.as_deref(),
-            prompt_id: prompt_id.as_deref(),
-            prompt_mapping,
-        };
-        let selection = store.resolve_for_message(&request)?;
+        let selection = with_message_request(text, |request| store.resolve_for_message(request))??;
         unsafe { json_out(out_json, &selection) }
     })
 }
@@ -551,7 +559,9 @@ pub unsafe extern "C" fn mm_store_plan_snapshot(
 }
 
 /// Applies a remote snapshot in one transaction (SPEC B14) and returns
-/// `{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}`.
+/// `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
+/// `skipped_count` counts the remote items kept back because the local row is not older,
+/// `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
 ///
 /// - `items_json`: required JSON array of remote items (or `{"mappings": [...]}`); `prompt`
 ///   scope items are skipped.

@@ -60,6 +60,9 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "mm_string_free": (None, [c_void_p]),
     "mm_echo": (c_int32, [c_char_p, _StrOut]),
     "mm_test_panic": (c_int32, []),
+    # resolves over mappings the caller hands over
+    "mm_mappings_resolve": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),
+    "mm_mappings_resolve_for_message": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),
     # the store handle
     "mm_store_open": (c_int32, [c_char_p, c_char_p, _HandleOut]),
     "mm_store_close": (None, [_Handle]),

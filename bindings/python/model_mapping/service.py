@@ -61,7 +61,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _normalize as norm
 from .errors import InvalidMappingIdError, MappingNotFoundError, ModelMappingError
-from .store import Store
+from .store import Store, resolve_for_message_in, resolve_model_key_in
 
 MAPPING_KEY = "__model_mapping"
 
@@ -430,10 +430,29 @@ class ModelMappingService:
 
     # ---- resolution (SPEC B8, B9) ----
 
+    def _lists_replaced(self) -> bool:
+        """Whether ``list_mappings`` or ``list_blocked_models`` is not this class's own: patched
+        on the instance (``patch.object(service, "list_mappings", ...)``, as the backend's
+        tests do), on the class, or overridden by a subclass (SPEC B19). Two identity tests and
+        two dict lookups: the resolves' fast path pays for nothing else."""
+        cls = type(self)
+        attrs = self.__dict__
+        return (
+            cls.list_mappings is not _OWN_LIST_MAPPINGS
+            or cls.list_blocked_models is not _OWN_LIST_BLOCKED
+            or "list_mappings" in attrs
+            or "list_blocked_models" in attrs
+        )
+
     async def resolve_model_key(self, model_key: str) -> JSONDict:
         """The model to call upstream for the key a client sent (SPEC B8). Never raises for a
-        lookup problem: when the mappings cannot be read the key passes through."""
+        lookup problem: when the mappings cannot be read the key passes through.
+
+        When ``list_mappings`` or ``list_blocked_models`` was replaced (SPEC B19), the key is
+        resolved over what they return, with the same rules."""
         key = model_key if isinstance(model_key, str) else ("" if model_key is None else str(model_key))
+        if self._lists_replaced():
+            return await self._resolve_through_lists(key)
         try:
             store = self._store
             if store is None:
@@ -441,7 +460,7 @@ class ModelMappingService:
             if ":" in key:
                 prompt_id = _prompt_key_of(key)
                 if prompt_id is not None:
-                    hit = await self._resolve_prompt(store, prompt_id)
+                    hit = await self._resolve_prompt(store, prompt_id, key)
                     if hit is not None:
                         return hit
             return store.resolve_model_key(key)
@@ -449,32 +468,32 @@ class ModelMappingService:
             text = _trim(key)
             return {"resolved_model": text or None, "hit": False}
 
-    async def _resolve_prompt(self, store: Store, prompt_id: int) -> Optional[JSONDict]:
-        """``prompt:<id>`` resolved against the prompt record's mapping; ``None`` when the
-        prompt holds no active mapping (the store's rows are consulted next).
+    async def _resolve_through_lists(self, key: str) -> JSONDict:
+        """``resolve_model_key`` over ``await self.list_mappings()`` and
+        ``await self.list_blocked_models()``, as the backend's own is built."""
+        text = _trim(key)
+        if not text:
+            return {"resolved_model": None, "hit": False}
+        try:
+            mappings = await self.list_mappings()
+            blocked = await self.list_blocked_models()
+            return resolve_model_key_in(mappings or [], blocked or [], key)
+        except Exception:
+            return {"resolved_model": text, "hit": False}
 
-        The model is picked by the library, with the rules ``resolve_for_message`` applies to
-        the same record (how a host-kept mapping is read, whether it is active, the walk that
-        skips blocked models): one call, and the two can never disagree."""
+    async def _resolve_prompt(self, store: Store, prompt_id: int, key: str) -> Optional[JSONDict]:
+        """``prompt:<id>`` resolved against the prompt record's mapping; ``None`` when the
+        prompt holds no active mapping (the store's rows are consulted next). The library
+        applies its rules to the record as given, with the store's blocked models."""
         mapping = await self._read_prompt_mapping(prompt_id)
         if not mapping:
             return None
-        selection = store.resolve_for_message(None, None, prompt_id, mapping)
-        hit = selection.get("hit")
-        if not hit or hit.get("source") != _PROMPT:
-            return None  # inactive: the chain went past the prompt step
-        resolved = selection.get("model")
-        metadata = mapping.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
-        return {
-            "resolved_model": resolved,
-            "hit": True,
-            "mapping_id": f"prompt:{prompt_id}",
-            "scope_type": _PROMPT,
-            "scope_key": str(prompt_id),
-            "metadata": metadata,
-            "preferred_endpoint_id": norm.preferred_endpoint_id(metadata),
-        }
+        item = dict(mapping)
+        item.pop("scope_type", None)
+        item.pop("scope_key", None)
+        item["id"] = f"prompt:{prompt_id}"
+        result = resolve_model_key_in([item], store.blocked_models(), key)
+        return result if result.get("hit") else None
 
     async def explain(self, model_key: str) -> JSONDict:
         """``resolve_model_key`` of the stored mappings plus why (``considered``,
@@ -496,15 +515,22 @@ class ModelMappingService:
         prompt_mapping = None
         if prompt_id is not None and prompt_id != "":
             prompt_mapping = await self._read_prompt_mapping(prompt_id)
+        if mapping_key is None:
+            mapping_key = tenant_id
+        if self._lists_replaced():
+            # SPEC B19: over what the replaced methods return, with the same rules.
+            return resolve_for_message_in(
+                await self.list_mappings() or [],
+                await self.list_blocked_models() or [],
+                user_id=user_id,
+                mapping_key=mapping_key,
+                prompt_id=prompt_id,
+                prompt_mapping=prompt_mapping,
+            )
         store = self._store
         if store is None:
             store = await self._get_store()
-        return store.resolve_for_message(
-            user_id,
-            mapping_key if mapping_key is not None else tenant_id,
-            prompt_id,
-            prompt_mapping,
-        )
+        return store.resolve_for_message(user_id, mapping_key, prompt_id, prompt_mapping)
 
     # ---- blocked models (SPEC B7) ----
 
@@ -698,6 +724,12 @@ class ModelMappingService:
         """The library's health report (SPEC B13)."""
         store = await self._get_store()
         return store.health()
+
+
+# The drop-in's own methods: anything else found under these names was put there by a test or a
+# subclass, and the resolves follow it (SPEC B19).
+_OWN_LIST_MAPPINGS = ModelMappingService.list_mappings
+_OWN_LIST_BLOCKED = ModelMappingService.list_blocked_models
 
 
 __all__ = ["ModelMappingService", "normalize_mapping_id", "normalize_scope_type", "MAPPING_KEY"]

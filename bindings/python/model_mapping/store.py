@@ -24,7 +24,7 @@ from typing import (
 
 from . import _ffi
 from ._normalize import trim as _trim
-from .errors import StoreClosedError
+from .errors import ModelMappingError, StoreClosedError
 
 PathLike = Union[str, "os.PathLike[str]"]
 JSONDict = Dict[str, Any]
@@ -475,7 +475,10 @@ class Store:
         """Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped; a
         local row not older than the remote one kept unless ``overwrite``; with
         ``delete_missing`` local non-prompt rows absent from it deleted. Returns
-        ``{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}``."""
+        ``{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count,
+        remote_total}``: ``skipped_count`` counts remote items kept back because the local row
+        is not older, ``ignored_count`` those not applied for another reason (prompt scope,
+        malformed, repeated)."""
         return cast(JSONDict, self._json(
             _lib.mm_store_apply_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
         ))
@@ -489,6 +492,42 @@ class Store:
     def quick_check(self) -> Any:
         """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
         return self._json(_lib.mm_store_quick_check)
+
+
+def resolve_model_key_in(mappings: Iterable[Any], blocked: Iterable[str], key: str) -> JSONDict:
+    """:meth:`Store.resolve_model_key` over the given mappings (objects in the B3 shape, read
+    as tolerantly as rows written by others) and blocked models instead of a store's (SPEC B8):
+    the library's rules over data the caller holds."""
+    try:
+        raw = _encode(key, "invalid_payload", "key")
+    except ModelMappingError:
+        stripped = _trim(key)  # a NUL or lone surrogate cannot name a mapping: it passes through
+        return {"resolved_model": stripped or None, "hit": False}
+    return cast(JSONDict, _call_json(
+        _lib.mm_mappings_resolve, _dumps(list(mappings)), _dumps(list(blocked)), raw
+    ))
+
+
+def resolve_for_message_in(
+    mappings: Iterable[Any],
+    blocked: Iterable[str],
+    *,
+    user_id: Union[str, int, None] = None,
+    mapping_key: Union[str, int, None] = None,
+    prompt_id: Union[str, int, None] = None,
+    prompt_mapping: Optional[Mapping[str, Any]] = None,
+) -> JSONDict:
+    """:meth:`Store.resolve_for_message` over the given mappings and blocked models instead of
+    a store's (SPEC B9)."""
+    request = _dumps({
+        "user_id": _scalar(user_id),
+        "mapping_key": _scalar(mapping_key),
+        "prompt_id": _scalar(prompt_id),
+        "prompt_mapping": None if prompt_mapping is None else dict(prompt_mapping),
+    })
+    return cast(JSONDict, _call_json(
+        _lib.mm_mappings_resolve_for_message, _dumps(list(mappings)), _dumps(list(blocked)), request
+    ))
 
 
 def version() -> str:
