@@ -166,7 +166,8 @@ def test_import_export_plan_apply(db_path):
         assert plan["changed"] == ["mapping:a"] and plan["added"] == ["mapping:b"]
         assert s.get("mapping:a")["default_model"] == "m"  # a plan writes nothing
         pulled = s.apply_snapshot(remote)
-        assert pulled == {"status": "pulled", "pulled_count": 2, "skipped_count": 0, "deleted_count": 0, "remote_total": 2}
+        assert pulled == {"status": "pulled", "pulled_count": 2, "skipped_count": 0, "ignored_count": 0,
+                          "deleted_count": 0, "remote_total": 2}
         with pytest.raises(InvalidJsonError):
             from model_mapping import _ffi
             s._json(_ffi.lib.mm_store_import, b"[{")
