@@ -451,7 +451,16 @@ class ModelMappingService:
         When ``list_mappings`` or ``list_blocked_models`` was replaced (SPEC B19), the key is
         resolved over what they return, with the same rules."""
         key = model_key if isinstance(model_key, str) else ("" if model_key is None else str(model_key))
-        if self._lists_replaced():
+        # `_lists_replaced()` written out: this is the hot path, and a method call costs more
+        # than the four tests themselves.
+        cls = type(self)
+        attrs = self.__dict__
+        if (
+            cls.list_mappings is not _OWN_LIST_MAPPINGS
+            or cls.list_blocked_models is not _OWN_LIST_BLOCKED
+            or "list_mappings" in attrs
+            or "list_blocked_models" in attrs
+        ):
             return await self._resolve_through_lists(key)
         try:
             store = self._store
