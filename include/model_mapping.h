@@ -165,6 +165,71 @@ const char *mm_last_error_message(void);
 const char *mm_status_str(int32_t status);
 
 /**
+ * Validates a mapping without storing it (SPEC B2) and returns, as a B3 JSON object, the
+ * mapping an upsert would store (scope normalised, candidates normalised, `updated_at` now).
+ *
+ * - `payload_json`: required JSON object, as `mm_store_upsert` takes it.
+ * - `host_kept`: false to read it as a strict payload (a member outside the B3 keys is
+ *   `MM_INVALID_PAYLOAD` naming it, a wrong type `MM_INVALID_PAYLOAD` naming the field);
+ *   true to read it as a host keeps its own mappings, as tolerantly as rows written by others
+ *   (SPEC B11: non-string candidates stringified, `is_active` by Python's truth, a bad
+ *   metadata value `{}`), checking only the scope and the limits.
+ * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
+ *
+ * Returns `MM_OK`, `MM_NULL_ARGUMENT`, `MM_INVALID_UTF8`, `MM_INVALID_JSON`,
+ * `MM_INVALID_PAYLOAD`, `MM_INVALID_MAPPING_ID` or `MM_INVALID_MAPPING_SCOPE`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `payload_json` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mapping_validate(const char *payload_json, bool host_kept, char **out_json);
+
+/**
+ * Normalises a mapping id (SPEC B1): `" Tenant: xai "` gives `"mapping:xai"`.
+ *
+ * - `id`: required; split at its first `:`. No `:` or an empty side is
+ *   `MM_INVALID_MAPPING_ID`, a scope type outside `[a-z0-9_-]` `MM_INVALID_MAPPING_SCOPE`, a
+ *   scope key over 256 characters `MM_INVALID_MAPPING_ID`.
+ * - `out_id`: required; receives the normalised id (plain text, not JSON), which the caller
+ *   frees with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `id` is NULL or NUL-terminated; `out_id` is NULL or writable.
+ */
+int32_t mm_mapping_id_normalize(const char *id, char **out_id);
+
+/**
+ * Normalises a scope type (SPEC B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
+ *
+ * - `scope_type`: required; empty, blank or holding characters outside `[a-z0-9_-]` is
+ *   `MM_INVALID_MAPPING_SCOPE`.
+ * - `out_scope_type`: required; receives the normalised type (plain text, not JSON), which the
+ *   caller frees with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `scope_type` is NULL or NUL-terminated; `out_scope_type` is NULL or writable.
+ */
+int32_t mm_scope_type_normalize(const char *scope_type, char **out_scope_type);
+
+/**
+ * The members a mapping object may have, as a JSON array of strings: the B3 keys (`id`,
+ * `scope_type`, `scope_key`, `name`, `default_model`, `candidates`, `is_active`,
+ * `updated_at`, `source`, `metadata`). The plain upsert rejects any other; a host that must
+ * stay lenient drops the others first.
+ *
+ * Ownership: a static string; never free it. NULL is never returned.
+ *
+ * Thread-safety: any thread, any time. Does not touch the thread's last error.
+ */
+const char *mm_mapping_keys(void);
+
+/**
  * Resolves `key` (SPEC B8) over the given mappings and blocked models instead of a store's:
  * the JSON object `mm_store_resolve` returns.
  *

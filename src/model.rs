@@ -439,7 +439,26 @@ pub(crate) struct Payload {
     pub scope_key: Option<Value>,
     pub id: Option<Value>,
     pub fields: Fields,
+    /// The first member that is not one of [`MAPPING_KEYS`], if any.
+    pub unknown: Option<String>,
 }
+
+/// The members a mapping object may have: the B3 shape's, so a mapping read back may be
+/// written again (`source` is ignored, `updated_at` is kept only by imports). The plain APIs
+/// reject any other top-level key (SPEC B19), so a misspelt `defualt_model` never silently
+/// replaces a row with an empty default.
+pub const MAPPING_KEYS: [&str; 10] = [
+    "id",
+    "scope_type",
+    "scope_key",
+    "name",
+    "default_model",
+    "candidates",
+    "is_active",
+    "updated_at",
+    "source",
+    "metadata",
+];
 
 /// A payload that is not a JSON object.
 fn not_an_object() -> Error {
@@ -455,6 +474,10 @@ impl Payload {
             scope_key: obj.get("scope_key").cloned(),
             id: obj.get("id").cloned(),
             fields: Fields::of(obj),
+            unknown: obj
+                .keys()
+                .find(|k| !MAPPING_KEYS.contains(&k.as_str()))
+                .cloned(),
         })
     }
 
@@ -477,8 +500,15 @@ impl Payload {
         }
     }
 
-    /// The scope (`scope_type` + `scope_key`, or `id`), then the fields, as an input.
+    /// The scope (`scope_type` + `scope_key`, or `id`), then the fields, as an input. An
+    /// unknown member is the first error.
     pub fn into_input(self) -> Result<MappingInput> {
+        if let Some(key) = self.unknown {
+            return Err(Error::payload(
+                &key,
+                format!("unknown field; a mapping has {}", MAPPING_KEYS.join(", ")),
+            ));
+        }
         let scope = scope_from(
             self.scope_type.as_ref(),
             self.scope_key.as_ref(),
@@ -495,9 +525,48 @@ impl Payload {
 }
 
 impl<'de> FromMembers<'de> for Payload {
-    fn from_members<A: MapAccess<'de>>(map: A) -> std::result::Result<Self, A::Error> {
-        read_slots(map, Payload::default(), Payload::slot)
+    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
+        let mut payload = Payload::default();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            match payload.slot(&key) {
+                Some(slot) => *slot = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<Skip>()?;
+                    if payload.unknown.is_none() && !MAPPING_KEYS.contains(&&*key) {
+                        payload.unknown = Some(key.into_owned());
+                    }
+                }
+            }
+        }
+        Ok(payload)
     }
+}
+
+/// Validates a mapping without storing it (SPEC B2): the mapping an upsert of `text` would
+/// store, stamped now. With `host_kept`, the object is read as a host keeps its own mappings
+/// (as tolerantly as rows written by others, SPEC B11: [`host_mapping`]) and only the limits
+/// are checked; otherwise as a strict payload, unknown members rejected.
+pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
+    if !host_kept {
+        return Payload::parse(text)?.into_input()?.into_mapping(false);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::from_json(&e))?;
+    let obj = value.as_object().ok_or_else(not_an_object)?;
+    let id = scope_of(obj)?.ok_or_else(|| {
+        Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
+    })?;
+    let m = host_mapping(obj, id);
+    MappingInput {
+        scope_type: m.scope_type,
+        scope_key: m.scope_key,
+        name: m.name,
+        default_model: m.default_model,
+        candidates: m.candidates,
+        is_active: m.is_active,
+        metadata: m.metadata,
+        updated_at: None,
+    }
+    .into_mapping(false)
 }
 
 /// A mapping object as a host keeps it — an item its `list_mappings` returned, a prompt

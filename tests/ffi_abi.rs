@@ -492,6 +492,10 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
                 out,
             );
         }
+        // An unknown top-level key (SPEC B19), named in the message.
+        let t = cs(r#"{"id": "mapping:x", "defualt_model": "m"}"#);
+        let st = mm_store_upsert(h, t.as_ptr(), o);
+        assert_fails(st, BAD_PAYLOAD, "defualt_model: unknown field", out);
         for text in ["[1]", "42", "\"mapping:xai\"", "null", "true"] {
             let t = cs(text);
             let st = mm_store_upsert(h, t.as_ptr(), o);

@@ -220,3 +220,92 @@ fn bad_arguments_are_statuses_with_messages_naming_them() {
     .unwrap_err();
     assert_eq!((st, msg.contains("usr_id")), (bad, true), "{msg}");
 }
+
+/// Calls a one-string-in, one-string-out function.
+fn call1(
+    f: unsafe extern "C" fn(*const c_char, *mut *mut c_char) -> i32,
+    arg: &str,
+) -> Result<String, (i32, String)> {
+    let a = cs(arg);
+    let mut out = SENTINEL;
+    // SAFETY: a valid string and a writable out-parameter.
+    let status = unsafe { f(a.as_ptr(), &mut out) };
+    if status != OK {
+        assert_eq!(out, SENTINEL, "the out-parameter must stay untouched");
+        return Err((status, last_error()));
+    }
+    let text = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_owned();
+    unsafe { mm_string_free(out) };
+    Ok(text)
+}
+
+#[test]
+fn the_rules_without_a_store_validate_and_normalise() {
+    assert_eq!(
+        call1(mm_mapping_id_normalize, " Tenant: xai ").unwrap(),
+        "mapping:xai"
+    );
+    assert_eq!(
+        call1(mm_mapping_id_normalize, "mapping:a:b").unwrap(),
+        "mapping:a:b"
+    );
+    let (st, msg) = call1(mm_mapping_id_normalize, "xai").unwrap_err();
+    assert_eq!(st, MmStatus::MmInvalidMappingId as i32, "{msg}");
+    let (st, _) = call1(mm_mapping_id_normalize, "open ai:x").unwrap_err();
+    assert_eq!(st, MmStatus::MmInvalidMappingScope as i32);
+    assert_eq!(
+        call1(mm_scope_type_normalize, " TENANT ").unwrap(),
+        "mapping"
+    );
+    let (st, _) = call1(mm_scope_type_normalize, "  ").unwrap_err();
+    assert_eq!(st, MmStatus::MmInvalidMappingScope as i32);
+
+    let validate = |text: &str, host: bool| {
+        let t = cs(text);
+        let mut out = SENTINEL;
+        // SAFETY: a valid string and a writable out-parameter.
+        let st = unsafe { mm_mapping_validate(t.as_ptr(), host, &mut out) };
+        if st != OK {
+            assert_eq!(out, SENTINEL);
+            return Err((st, last_error()));
+        }
+        let v: Value =
+            serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+        unsafe { mm_string_free(out) };
+        Ok(v)
+    };
+    let v = validate(
+        r#"{"id": "tenant:x", "default_model": "d", "source": "sqlite"}"#,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        (v["id"].clone(), v["candidates"].clone()),
+        (json!("mapping:x"), json!(["d"]))
+    );
+    let (st, msg) = validate(r#"{"id": "mapping:x", "defualt_model": "d"}"#, false).unwrap_err();
+    assert_eq!(st, MmStatus::MmInvalidPayload as i32);
+    assert!(msg.contains("defualt_model"), "{msg}");
+    let v = validate(
+        r#"{"id": "prompt:1", "candidates": [1.5, false], "defualt_model": "d"}"#,
+        true,
+    )
+    .unwrap();
+    assert_eq!(v["candidates"], json!(["1.5", "False"]));
+    let mut out = SENTINEL;
+    // SAFETY: NULL arguments are checked.
+    let st = unsafe { mm_mapping_validate(ptr::null(), false, &mut out) };
+    assert_eq!((st, out), (MmStatus::MmNullArgument as i32, SENTINEL));
+    let (st, _) = validate("[", false).unwrap_err();
+    assert_eq!(st, MmStatus::MmInvalidJson as i32);
+
+    // A static string naming the B3 keys.
+    let keys: Value = serde_json::from_str(
+        unsafe { CStr::from_ptr(mm_mapping_keys()) }
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 10);
+    assert!(keys.as_array().unwrap().contains(&json!("default_model")));
+}

@@ -1,10 +1,11 @@
 //! The C ABI (SPEC B17): `extern "C"` functions over [`crate::Store`], declared in the
 //! generated header `include/model_mapping.h`. The only module allowed to use `unsafe`.
 //!
-//! One file per C object: [`MmStore`] and its functions (`store`), resolves over mappings the
-//! caller hands over (`mappings`), status codes and the
-//! per-thread last error (`error`), string ownership (`strings`), versions (`version`), test
-//! and benchmark hooks (`testing`), and the landing pad every entry point runs in (`guard`).
+//! One file per C object: [`MmStore`] and its functions (`store`), the identity and payload
+//! rules without a store (`mapping`), resolves over mappings the caller hands over
+//! (`mappings`), status codes and the per-thread last error (`error`), string ownership
+//! (`strings`), versions (`version`), test and benchmark hooks (`testing`), and the landing
+//! pad every entry point runs in (`guard`).
 //! Also the one foreign call the core makes: the `fork()` hook (`fork`).
 //!
 //! Conventions, the same for every function:
@@ -22,6 +23,7 @@
 pub(crate) mod error;
 pub(crate) mod fork;
 pub(crate) mod guard;
+pub(crate) mod mapping;
 pub(crate) mod mappings;
 pub(crate) mod store;
 pub(crate) mod strings;
@@ -29,6 +31,9 @@ pub(crate) mod testing;
 pub(crate) mod version;
 
 pub use error::{mm_last_error_message, mm_status_str, MmStatus};
+pub use mapping::{
+    mm_mapping_id_normalize, mm_mapping_keys, mm_mapping_validate, mm_scope_type_normalize,
+};
 pub use mappings::{mm_mappings_resolve, mm_mappings_resolve_for_message};
 pub use store::{
     mm_store_activate_default, mm_store_apply_snapshot, mm_store_blocked_list,

@@ -60,6 +60,11 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "mm_string_free": (None, [c_void_p]),
     "mm_echo": (c_int32, [c_char_p, _StrOut]),
     "mm_test_panic": (c_int32, []),
+    # the rules without a store
+    "mm_mapping_validate": (c_int32, [c_char_p, c_bool, _StrOut]),
+    "mm_mapping_id_normalize": (c_int32, [c_char_p, _StrOut]),
+    "mm_scope_type_normalize": (c_int32, [c_char_p, _StrOut]),
+    "mm_mapping_keys": (c_char_p, []),
     # resolves over mappings the caller hands over
     "mm_mappings_resolve": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),
     "mm_mappings_resolve_for_message": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),

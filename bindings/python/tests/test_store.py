@@ -331,3 +331,19 @@ def test_an_upsert_with_a_circular_payload_is_a_clear_error_and_writes_nothing(d
         store.upsert(payload)
     assert store.get("mapping:loop") is None
     store.close()
+
+
+def test_upsert_rejects_an_unknown_top_level_key_naming_it(db_path):
+    from model_mapping.errors import InvalidPayloadError
+
+    with Store(db_path) as s:
+        s.upsert({"id": "mapping:x", "default_model": "kept"})
+        with pytest.raises(InvalidPayloadError) as info:
+            s.upsert({"id": "mapping:x", "defualt_model": "new"})
+        assert str(info.value) == "invalid_payload"
+        assert "defualt_model: unknown field" in info.value.detail
+        assert s.get("mapping:x")["default_model"] == "kept"
+        # A mapping read back may be written again: every B3 key is accepted.
+        back = s.get("mapping:x")
+        back["default_model"] = "again"
+        assert s.upsert(back)["default_model"] == "again"
