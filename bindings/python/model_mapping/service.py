@@ -59,8 +59,12 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from . import _normalize as norm
-from .errors import InvalidMappingIdError, MappingNotFoundError, ModelMappingError
+import re
+
+from . import _rules
+from .errors import (
+    InvalidMappingIdError, InvalidPayloadError, MappingNotFoundError, ModelMappingError,
+)
 from .store import Store, resolve_for_message_in, resolve_model_key_in
 
 MAPPING_KEY = "__model_mapping"
@@ -72,31 +76,41 @@ _EMBEDDING_PREFIXES = ("text-embedding-", "embedding-", "embed-", "voyage-")
 
 JSONDict = Dict[str, Any]
 _to_thread = asyncio.to_thread
-_trim = norm.trim
+# The backend's own rule for a prompt mapping's scope key: the prompt's integer id.
+_PROMPT_ID_RE = re.compile(r"[+-]?[0-9]+")
 
 
 def normalize_scope_type(scope_type: Optional[str]) -> str:
-    """``" Tenant "`` -> ``"mapping"``: trimmed, lower-cased, the ``tenant`` alias applied.
+    """``" Tenant "`` -> ``"mapping"``: the library's rule (trimmed, lower-cased, the
+    ``tenant`` alias applied).
 
-    Like the backend's function it replaces, it never raises: ``None`` gives ``""`` and a type
-    outside ``[a-z0-9_-]`` comes back trimmed and lower-cased (writes reject it later with
-    ``invalid_mapping_scope``).
+    Like the backend's function it replaces, it never raises: what the library rejects
+    (``None``, blank, a type outside ``[a-z0-9_-]``) gets the backend's own treatment, trimmed
+    with the alias applied (writes reject it later with ``invalid_mapping_scope``).
     """
-    value = norm.ascii_lower(_trim(str(scope_type or "")))
-    return "mapping" if value == "tenant" else value
+    text = str(scope_type or "")
+    try:
+        return _rules.scope_type(text)
+    except ModelMappingError:
+        value = text.strip()
+        return "mapping" if value == "tenant" else value
 
 
 def normalize_mapping_id(mapping_id: str) -> str:
-    """``"Tenant:xai"`` -> ``"mapping:xai"``: split at the first ``:``, both sides normalised.
+    """``"Tenant:xai"`` -> ``"mapping:xai"``: the library's rule (split at the first ``:``,
+    both sides normalised).
 
-    Like the backend's function it replaces, it never raises: text without ``:`` (a plain model
-    key such as ``"xai"``) comes back trimmed and otherwise unchanged.
+    Like the backend's function it replaces, it never raises: what the library rejects (text
+    without ``:`` such as a plain model key ``"xai"``, an empty side, an odd scope type) gets
+    the backend's own treatment: trimmed, the scope type normalised when there is a ``:``.
     """
-    text = _trim(str(mapping_id or ""))
-    head, sep, tail = text.partition(":")
-    if not sep:
-        return text
-    return f"{normalize_scope_type(head)}:{_trim(tail)}"
+    text = str(mapping_id or "")
+    try:
+        return _rules.mapping_id(text)
+    except ModelMappingError:
+        text = text.strip()
+        head, sep, tail = text.partition(":")
+        return f"{normalize_scope_type(head)}:{tail}" if sep else text
 
 
 async def _resolved(value: Any) -> Any:
@@ -170,34 +184,35 @@ def _prompt_item(prompt: Any, prompt_id: Any = None) -> Optional[JSONDict]:
 
 def _prompt_id(scope_key: str) -> Optional[int]:
     """A prompt scope key as the prompt's integer id, or ``None``."""
-    text = _trim(scope_key)
-    if norm._INT_RE.fullmatch(text):
-        return int(text)
-    return None
+    text = scope_key.strip()
+    return int(text) if _PROMPT_ID_RE.fullmatch(text) else None
+
+
+def _split(mapping_id: Any) -> Tuple[str, str]:
+    """A mapping id normalised by the library, as ``(scope_type, scope_key)``."""
+    if not isinstance(mapping_id, str):
+        raise TypeError(f"mapping_id must be a str, not {type(mapping_id).__name__}")
+    scope_type, _, scope_key = _rules.mapping_id(mapping_id).partition(":")
+    return scope_type, scope_key
 
 
 def _prompt_key_of(model_key: str) -> Optional[int]:
     """For ``"prompt:<int>"`` (any spelling of the type), the prompt id."""
-    head, _, tail = model_key.partition(":")
-    if norm.ascii_lower(_trim(head)) != _PROMPT:
+    try:
+        scope_type, scope_key = _split(model_key)
+    except ModelMappingError:
         return None
-    return _prompt_id(tail)
+    return _prompt_id(scope_key) if scope_type == _PROMPT else None
 
 
-def _candidate_text(value: Any) -> Optional[str]:
-    # Host-kept candidates read tolerantly (Python's str() of a scalar), before activate_default
-    # rewrites a prompt mapping.
-    if value is None:
+def _scope_of(item: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    """The scope a payload names, by the library's rules; ``None`` when it names none or
+    breaks a rule (the store reports that with its code)."""
+    try:
+        mapping = _rules.validate(_rules.known_members(item))
+    except ModelMappingError:
         return None
-    if isinstance(value, str):
-        text = _trim(value)
-    elif isinstance(value, bool):
-        text = "True" if value else "False"
-    elif isinstance(value, float):
-        text = norm._json_number_text(value)
-    else:
-        text = str(value)
-    return text or None
+    return mapping["scope_type"], mapping["scope_key"]
 
 
 def _looks_like_embedding_model(name: str) -> bool:
@@ -315,7 +330,7 @@ class ModelMappingService:
             "candidates": fields["candidates"],
             "default_model": fields["default_model"],
             "is_active": fields["is_active"],
-            "updated_at": norm.utc_now(),
+            "updated_at": fields["updated_at"],
             "metadata": fields["metadata"],
         }
         prompt = await self._get_prompt(prompt_id)
@@ -339,7 +354,11 @@ class ModelMappingService:
             raise InvalidMappingIdError(
                 detail="invalid_mapping_id: a prompt mapping's scope_key must be the prompt's integer id"
             )
-        return await self._write_prompt_mapping(prompt_id, norm.mapping_fields(payload))
+        # The library's rules (B2), on the members a mapping has (the drop-in is lenient).
+        fields = _rules.validate(
+            dict(_rules.known_members(payload), scope_type=_PROMPT, scope_key=str(prompt_id), id=None)
+        )
+        return await self._write_prompt_mapping(prompt_id, fields)
 
     # ---- mappings ----
 
@@ -349,8 +368,8 @@ class ModelMappingService:
         """Prompt-scope items (source ``"prompt"``) first, then the stored ones (newest first),
         optionally filtered by scope type (``tenant`` means ``mapping``) and exact scope key."""
         store = await self._get_store()
-        wanted_type = norm.scope_type(scope_type) if scope_type else None
-        wanted_key = _trim(str(scope_key)) if scope_key not in (None, "") else None
+        wanted_type = _rules.scope_type(scope_type) if scope_type else None
+        wanted_key = str(scope_key).strip() if scope_key not in (None, "") else None
         prompt_items: List[JSONDict] = []
         if wanted_type is None or wanted_type == _PROMPT:
             prompt_items = await self._collect_prompt_items()
@@ -363,9 +382,9 @@ class ModelMappingService:
         """Creates or replaces a mapping; returns the listed item. A ``prompt`` mapping is
         written into the prompt's ``tools_json``; every other one to the library."""
         if not isinstance(payload, dict):
-            raise norm._payload_error("payload", "must be a JSON object")
-        item = _coerce_item(payload)
-        scope = norm.scope_of(item)
+            raise TypeError(f"payload must be a dict, not {type(payload).__name__}")
+        item = _rules.known_members(_coerce_item(payload))
+        scope = _scope_of(item)
         if scope is not None and scope[0] == _PROMPT:
             return await self._upsert_prompt(scope[1], item)
         store = await self._get_store()
@@ -374,32 +393,37 @@ class ModelMappingService:
     async def activate_default(self, mapping_id: str, default_model: str) -> JSONDict:
         """Makes ``default_model`` the default of an existing mapping and activates it;
         ``ValueError("mapping_not_found")`` when there is none."""
-        scope_type, scope_key = norm.split_id(mapping_id)
+        scope_type, scope_key = _split(mapping_id)
         if scope_type != _PROMPT:
             store = await self._get_store()
             return await _to_thread(store.activate_default, f"{scope_type}:{scope_key}", default_model)
-        model = norm.model_name(default_model) if isinstance(default_model, str) else None
-        if model is None:
-            raise norm._payload_error("model", "must be a non-empty model name")
+        if not isinstance(default_model, str):
+            raise TypeError(f"default_model must be a str, not {type(default_model).__name__}")
         prompt_id = _prompt_id(scope_key)
         current = await self._read_prompt_mapping(prompt_id) if prompt_id is not None else None
-        if not current:
+        if not current or prompt_id is None:
             raise MappingNotFoundError(detail=f"mapping_not_found: prompt:{scope_key}")
+        if not default_model.strip():
+            raise InvalidPayloadError(detail="invalid_payload: model: must be a non-empty model name")
         raw = current.get("candidates")
-        candidates = [t for t in (_candidate_text(v) for v in raw) if t] if isinstance(raw, list) else []
-        metadata = current.get("metadata")
-        payload = {
-            "candidates": candidates + [model],
-            "default_model": model,
-            "is_active": True,
-            "metadata": metadata if isinstance(metadata, dict) else {},
-        }
-        return await self._write_prompt_mapping(prompt_id, norm.mapping_fields(payload))  # type: ignore[arg-type]
+        # The record as the host keeps it, read by the library's tolerant rules (B11), with the
+        # new default appended (B6).
+        fields = _rules.validate(
+            {
+                "id": f"prompt:{prompt_id}",
+                "candidates": (list(raw) if isinstance(raw, list) else []) + [default_model],
+                "default_model": default_model,
+                "is_active": True,
+                "metadata": current.get("metadata"),
+            },
+            host_kept=True,
+        )
+        return await self._write_prompt_mapping(prompt_id, fields)
 
     async def delete_mapping(self, mapping_id: str) -> bool:
         """Deletes a mapping; whether one was deleted. A prompt mapping's scope key must be an
         integer (``ValueError("invalid_mapping_id")``)."""
-        scope_type, scope_key = norm.split_id(mapping_id)
+        scope_type, scope_key = _split(mapping_id)
         if scope_type != _PROMPT:
             store = await self._get_store()
             return await _to_thread(store.delete, f"{scope_type}:{scope_key}")
@@ -474,13 +498,13 @@ class ModelMappingService:
                         return hit
             return store.resolve_model_key(key)
         except Exception:
-            text = _trim(key)
+            text = key.strip()
             return {"resolved_model": text or None, "hit": False}
 
     async def _resolve_through_lists(self, key: str) -> JSONDict:
         """``resolve_model_key`` over ``await self.list_mappings()`` and
         ``await self.list_blocked_models()``, as the backend's own is built."""
-        text = _trim(key)
+        text = key.strip()
         if not text:
             return {"resolved_model": None, "hit": False}
         try:
@@ -579,11 +603,8 @@ class ModelMappingService:
             if not isinstance(item, dict):
                 errors.append({"index": index, "reason": "invalid_item"})
                 continue
-            item = _coerce_item(item)
-            try:
-                scope = norm.scope_of(item)
-            except ModelMappingError:
-                scope = None  # the library reports it with its code
+            item = _rules.known_members(_coerce_item(item))
+            scope = _scope_of(item)  # None: the library reports it with its code
             if scope is not None and scope[0] == _PROMPT:
                 try:
                     await self._upsert_prompt(scope[1], item)
@@ -667,14 +688,14 @@ class ModelMappingService:
         candidates: List[str] = []
 
         def usable(value: Any) -> Optional[str]:
-            text = _trim(str(value or ""))
+            text = str(value or "").strip()
             if not text or text in blocked or text in candidates or _looks_like_embedding_model(text):
                 return None
             return text
 
         preferred = default_endpoint.get("model")
         if isinstance(preferred, str) and usable(preferred):
-            candidates.append(_trim(preferred))
+            candidates.append(preferred.strip())
         model_list = default_endpoint.get("model_list") or []
         if isinstance(model_list, list):
             for value in model_list:

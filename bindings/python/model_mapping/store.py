@@ -23,7 +23,6 @@ from typing import (
 )
 
 from . import _ffi
-from ._normalize import trim as _trim
 from .errors import ModelMappingError, StoreClosedError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -341,7 +340,7 @@ class Store:
         # memchr; `b"\0" in raw` would first try the needle as an integer and build (then
         # discard) a TypeError on every call.
         if raw is None or 0 in raw:
-            stripped = _trim(key)
+            stripped = key.strip()
             return {"resolved_model": stripped or None, "hit": False}
         handle = self._handle
         if handle is None:
@@ -501,7 +500,7 @@ def resolve_model_key_in(mappings: Iterable[Any], blocked: Iterable[str], key: s
     try:
         raw = _encode(key, "invalid_payload", "key")
     except ModelMappingError:
-        stripped = _trim(key)  # a NUL or lone surrogate cannot name a mapping: it passes through
+        stripped = key.strip()  # a NUL or lone surrogate cannot name a mapping: it passes through
         return {"resolved_model": stripped or None, "hit": False}
     return cast(JSONDict, _call_json(
         _lib.mm_mappings_resolve, _dumps(list(mappings)), _dumps(list(blocked)), raw

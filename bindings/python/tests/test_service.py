@@ -641,3 +641,16 @@ def test_many_concurrent_calls_on_one_event_loop(service_factory):
         return [r["resolved_model"] for r in results]
 
     assert run(scenario()) == [f"m{i}" for i in range(40)]
+
+
+def test_the_drop_in_ignores_unknown_keys_as_the_backend_did(service_factory, fake_ai):
+    svc = service_factory()
+    item = run(svc.upsert_mapping({"scope_type": "mapping", "scope_key": "x", "default_model": "m",
+                                   "extra_column": 1, "created_at": "2026-01-01"}))
+    assert item["default_model"] == "m"
+    fake_ai.add_prompt(4)
+    item = run(svc.upsert_mapping({"scope_type": "prompt", "scope_key": 4, "default_model": "p",
+                                   "pydantic_extra": True}))
+    assert (item["id"], item["default_model"]) == ("prompt:4", "p")
+    report = run(svc.import_local_mappings([{"id": "mapping:y", "default_model": "n", "junk": [1]}]))
+    assert report["imported_count"] == 1 and report["errors"] == []
