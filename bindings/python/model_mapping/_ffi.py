@@ -164,17 +164,27 @@ _status_str = lib.mm_status_str
 _last_error = lib.mm_last_error_message
 _string_free = lib.mm_string_free
 _as_char_p = c_char_p.from_buffer
-_codes: Dict[int, str] = {}
+
+
+def _status_text(status: int) -> str:
+    raw = _status_str(status)
+    return raw.decode("utf-8", "replace") if raw else "unknown_status"
+
+
+# Status numbers are grouped by area below 100 (the header's MmStatus); the library names each
+# one, so the binding holds no copy of the numbers.
+_MAX_STATUS = 100
+
+#: Status number -> stable code, read from the library (``mm_status_str``) at import.
+STATUS_CODES: Dict[int, str] = {
+    n: code for n in range(1, _MAX_STATUS) if (code := _status_text(n)) != "unknown_status"
+}
 
 
 def status_code(status: int) -> str:
     """The stable string code of a status number (``mm_status_str``)."""
-    code = _codes.get(status)
-    if code is None:
-        raw = _status_str(status)
-        code = raw.decode("utf-8", "replace") if raw else "unknown_status"
-        _codes[status] = code
-    return code
+    code = STATUS_CODES.get(status)
+    return code if code is not None else _status_text(status)
 
 
 def error_for_status(status: int) -> ModelMappingError:
