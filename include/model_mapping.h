@@ -405,9 +405,10 @@ int32_t mm_store_blocked_list(MmStore *store, char **out_json);
 /**
  * Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
  *
- * - `items_json`: required JSON array of `{"model": ..., "blocked": ...}` (`blocked` defaults
- *   to true; non-objects and empty names are ignored). Not JSON: `MM_INVALID_JSON`; not an
- *   array: `MM_INVALID_PAYLOAD`.
+ * - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
+ *   string, `blocked` a boolean (default true), no other member. Not JSON:
+ *   `MM_INVALID_JSON`; any other shape (not an array, an item that is not such an object):
+ *   `MM_INVALID_PAYLOAD` naming the item and field, and nothing is changed.
  * - `out_json`: required; the caller frees it with `mm_string_free`.
  *
  * Thread-safety: any thread.

@@ -616,6 +616,64 @@ pub fn host_mappings(items: &[Value]) -> Vec<Mapping> {
         .collect()
 }
 
+/// Blocked-list changes from `[{"model": ..., "blocked": ...}]`, read strictly for the plain
+/// APIs: a list of objects, each with a non-blank `model` string and an optional boolean
+/// `blocked` (default true), nothing else; any other shape is `invalid_payload` naming the item
+/// and field, so `"grok-4"`, `["grok-3"]` or `{"modle": ...}` never pass as "no change".
+pub fn blocked_updates(items: &Value) -> Result<Vec<(String, bool)>> {
+    let items = items.as_array().ok_or_else(|| {
+        Error::payload(
+            "items",
+            "must be a list of {\"model\": name, \"blocked\": true|false}",
+        )
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let obj = item.as_object().ok_or_else(|| {
+                Error::payload(
+                    &format!("items[{i}]"),
+                    "must be an object {\"model\": name, \"blocked\": true|false}",
+                )
+            })?;
+            if let Some(k) = obj
+                .keys()
+                .find(|k| !matches!(k.as_str(), "model" | "blocked"))
+            {
+                return Err(Error::payload(
+                    &format!("items[{i}].{k}"),
+                    "unknown field; an item has model and blocked",
+                ));
+            }
+            let model = match obj.get("model") {
+                Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+                Some(Value::String(_)) => {
+                    return Err(Error::payload(&format!("items[{i}].model"), "is blank"))
+                }
+                Some(_) => {
+                    return Err(Error::payload(
+                        &format!("items[{i}].model"),
+                        "must be a string",
+                    ))
+                }
+                None => return Err(Error::payload(&format!("items[{i}].model"), "is missing")),
+            };
+            let blocked = match obj.get("blocked") {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(Error::payload(
+                        &format!("items[{i}].blocked"),
+                        "must be true or false",
+                    ))
+                }
+            };
+            Ok((model, blocked))
+        })
+        .collect()
+}
+
 /// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float
 /// (truncated toward zero) or a string holding an integer; booleans and junk are skipped.
 pub fn preferred_endpoint_id(metadata: &Metadata) -> Option<i64> {

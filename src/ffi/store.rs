@@ -277,9 +277,10 @@ pub unsafe extern "C" fn mm_store_blocked_list(
 
 /// Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
 ///
-/// - `items_json`: required JSON array of `{"model": ..., "blocked": ...}` (`blocked` defaults
-///   to true; non-objects and empty names are ignored). Not JSON: `MM_INVALID_JSON`; not an
-///   array: `MM_INVALID_PAYLOAD`.
+/// - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
+///   string, `blocked` a boolean (default true), no other member. Not JSON:
+///   `MM_INVALID_JSON`; any other shape (not an array, an item that is not such an object):
+///   `MM_INVALID_PAYLOAD` naming the item and field, and nothing is changed.
 /// - `out_json`: required; the caller frees it with `mm_string_free`.
 ///
 /// Thread-safety: any thread.
@@ -296,7 +297,8 @@ pub unsafe extern "C" fn mm_store_blocked_update(
         let store = lookup(store)?;
         let items = unsafe { arg_str(items_json, "items_json") }?;
         check_out(out_json, "out_json")?;
-        let blocked = store.update_blocked_json(&parse_json(items)?)?;
+        let changes = crate::model::blocked_updates(&parse_json(items)?)?;
+        let blocked = store.update_blocked(&changes)?;
         unsafe { json_out(out_json, &blocked) }
     })
 }
