@@ -269,6 +269,8 @@ def encode(text: str, code: str, what: str) -> bytes:
     """UTF-8 bytes for a C string argument. A C string ends at its first NUL, so text holding
     one (or a lone surrogate, which is not UTF-8) raises the input error ``code`` instead of
     being silently cut."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
     if "\0" in text:
         raise error_for_code(code, f"{code}: {what} contains a NUL character")
     try:

@@ -57,7 +57,7 @@ import inspect
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union, cast
 
 import re
 
@@ -65,7 +65,9 @@ from . import _rules
 from .errors import (
     InvalidMappingIdError, InvalidPayloadError, MappingNotFoundError, ModelMappingError,
 )
-from .store import Store, resolve_for_message_in, resolve_model_key_in
+from .store import Store, _dumps, resolve_for_message_in, resolve_model_key_in
+from ._ffi import loads_output as _loads
+from .types import ImportError_, ImportReport, MappingDict, MessageSelection, Resolution
 
 MAPPING_KEY = "__model_mapping"
 
@@ -156,7 +158,7 @@ def _container(tools: Any) -> Dict[str, Any]:
     return {"raw": tools}
 
 
-def _prompt_item(prompt: Any, prompt_id: Any = None) -> Optional[JSONDict]:
+def _prompt_item(prompt: Any, prompt_id: Any = None) -> Optional[MappingDict]:
     """The listed (B3-shaped) item of a prompt record's mapping, or ``None``."""
     if not isinstance(prompt, dict):
         return None
@@ -220,6 +222,12 @@ def _looks_like_embedding_model(name: str) -> bool:
     return lowered.startswith(_EMBEDDING_PREFIXES) or "embedding" in lowered
 
 
+def _as_json(value: Any) -> Any:
+    """What ``json.dumps(value, default=str)`` makes of a value: the drop-in writes datetimes
+    and other objects the backend may hold as text, where the plain ``Store`` refuses them."""
+    return _loads(_dumps(value))
+
+
 def _coerce_item(item: Dict[str, Any]) -> Dict[str, Any]:
     """The backend's lenient payload reading, before the library's strict one: a numeric
     ``scope_key`` becomes text, ``is_active`` is ``bool(...)``, empty metadata is ``{}``."""
@@ -234,18 +242,49 @@ def _coerce_item(item: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+class AIService(Protocol):
+    """The least ``ai_service`` the drop-in needs: the backend's prompt records. Each method may
+    be a coroutine function or a plain one.
+
+    Other methods are used when present, by the calls that need them:
+    ``list_endpoints(only_active=True, page=1, page_size=200) -> (endpoints, total)``
+    (``ensure_minimal_global_mapping``), ``push_model_mappings_to_supabase(mappings,
+    delete_missing=...)`` (``sync_to_supabase``), ``fetch_model_mappings_from_supabase()`` and
+    ``write_backup(name, items)`` (``sync_from_supabase``).
+    """
+
+    def get_prompt(self, prompt_id: int) -> Any:
+        """``{"id", "name", "version", "category", "tools_json"}`` of one prompt."""
+
+    def update_prompt(self, prompt_id: int, payload: Dict[str, Any]) -> Any:
+        """Writes ``{"tools_json": container}`` into the prompt."""
+
+    def list_prompts(self, *, page: int, page_size: int) -> Any:
+        """``(prompts, total)`` of one page."""
+
+
+_REQUIRED_AI_METHODS = ("get_prompt", "update_prompt", "list_prompts")
+
+
 class ModelMappingService:
     """Model mappings for the backend: prompt-scope ones in its prompt records, the rest in the
     library's cached SQLite store. See the module docstring for every signature."""
 
     def __init__(
         self,
-        ai_service: Any,
+        ai_service: AIService,
         db: Any,
         storage_dir: Union[str, "os.PathLike[str]"],
         *,
         auto_seed_enabled: bool = False,
     ) -> None:
+        missing = [m for m in _REQUIRED_AI_METHODS if not callable(getattr(ai_service, m, None))]
+        if missing:
+            raise TypeError(
+                "ModelMappingService: ai_service must be the backend's AI config service (or any "
+                f"object with {', '.join(_REQUIRED_AI_METHODS)}: see model_mapping.service."
+                f"AIService); {ai_service!r:.80} lacks {', '.join(missing)}"
+            )
         self._ai_service = ai_service
         self._db = db
         self._db_path = _db_path_of(db)
@@ -257,6 +296,13 @@ class ModelMappingService:
         self._auto_seed_enabled = bool(auto_seed_enabled)
         self._store: Optional[Store] = None
         self._open_lock = threading.Lock()
+
+    def _optional(self, name: str, needed_by: str) -> Any:
+        """An optional ``ai_service`` method, or ``TypeError`` saying which call needs it."""
+        method = getattr(self._ai_service, name, None)
+        if not callable(method):
+            raise TypeError(f"ModelMappingService.{needed_by} needs ai_service.{name}, which it lacks")
+        return method
 
     # ---- the store, opened lazily ----
 
@@ -303,8 +349,8 @@ class ModelMappingService:
         mapping = _prompt_mapping_of(prompt.get("tools_json"))
         return mapping if isinstance(mapping, dict) else None
 
-    async def _collect_prompt_items(self) -> List[JSONDict]:
-        items: List[JSONDict] = []
+    async def _collect_prompt_items(self) -> List[MappingDict]:
+        items: List[MappingDict] = []
         page = 1
         while page <= _MAX_PAGES:
             prompts, total = await _resolved(
@@ -325,7 +371,7 @@ class ModelMappingService:
             page += 1
         return items
 
-    async def _write_prompt_mapping(self, prompt_id: int, fields: Dict[str, Any]) -> JSONDict:
+    async def _write_prompt_mapping(self, prompt_id: int, fields: Mapping[str, Any]) -> MappingDict:
         mapping = {
             "candidates": fields["candidates"],
             "default_model": fields["default_model"],
@@ -346,9 +392,10 @@ class ModelMappingService:
             written = dict(prompt) if isinstance(prompt, dict) else {}
             written["tools_json"] = container
             item = _prompt_item(written, prompt_id)
-        return item or {}
+        # As the backend's `results[0] if results else {}`.
+        return item if item is not None else cast(MappingDict, {})
 
-    async def _upsert_prompt(self, scope_key: str, payload: Dict[str, Any]) -> JSONDict:
+    async def _upsert_prompt(self, scope_key: str, payload: Dict[str, Any]) -> MappingDict:
         prompt_id = _prompt_id(scope_key)
         if prompt_id is None:
             raise InvalidMappingIdError(
@@ -364,13 +411,13 @@ class ModelMappingService:
 
     async def list_mappings(
         self, scope_type: Optional[str] = None, scope_key: Optional[str] = None
-    ) -> List[JSONDict]:
+    ) -> List[MappingDict]:
         """Prompt-scope items (source ``"prompt"``) first, then the stored ones (newest first),
         optionally filtered by scope type (``tenant`` means ``mapping``) and exact scope key."""
         store = await self._get_store()
         wanted_type = _rules.scope_type(scope_type) if scope_type else None
         wanted_key = str(scope_key).strip() if scope_key not in (None, "") else None
-        prompt_items: List[JSONDict] = []
+        prompt_items: List[MappingDict] = []
         if wanted_type is None or wanted_type == _PROMPT:
             prompt_items = await self._collect_prompt_items()
             if wanted_key:
@@ -378,19 +425,19 @@ class ModelMappingService:
         stored = store.list_mappings(wanted_type, wanted_key or None)
         return prompt_items + stored
 
-    async def upsert_mapping(self, payload: Dict[str, Any]) -> JSONDict:
+    async def upsert_mapping(self, payload: Dict[str, Any]) -> MappingDict:
         """Creates or replaces a mapping; returns the listed item. A ``prompt`` mapping is
         written into the prompt's ``tools_json``; every other one to the library."""
         if not isinstance(payload, dict):
             raise TypeError(f"payload must be a dict, not {type(payload).__name__}")
-        item = _rules.known_members(_coerce_item(payload))
+        item = _rules.known_members(_coerce_item(_as_json(payload)))
         scope = _scope_of(item)
         if scope is not None and scope[0] == _PROMPT:
             return await self._upsert_prompt(scope[1], item)
         store = await self._get_store()
         return await _to_thread(store.upsert, item)
 
-    async def activate_default(self, mapping_id: str, default_model: str) -> JSONDict:
+    async def activate_default(self, mapping_id: str, default_model: str) -> MappingDict:
         """Makes ``default_model`` the default of an existing mapping and activates it;
         ``ValueError("mapping_not_found")`` when there is none."""
         scope_type, scope_key = _split(mapping_id)
@@ -468,7 +515,7 @@ class ModelMappingService:
             or "list_blocked_models" in attrs
         )
 
-    async def resolve_model_key(self, model_key: str) -> JSONDict:
+    async def resolve_model_key(self, model_key: str) -> Resolution:
         """The model to call upstream for the key a client sent (SPEC B8). Never raises for a
         lookup problem: when the mappings cannot be read the key passes through.
 
@@ -501,7 +548,7 @@ class ModelMappingService:
             text = key.strip()
             return {"resolved_model": text or None, "hit": False}
 
-    async def _resolve_through_lists(self, key: str) -> JSONDict:
+    async def _resolve_through_lists(self, key: str) -> Resolution:
         """``resolve_model_key`` over ``await self.list_mappings()`` and
         ``await self.list_blocked_models()``, as the backend's own is built."""
         text = key.strip()
@@ -514,7 +561,7 @@ class ModelMappingService:
         except Exception:
             return {"resolved_model": text, "hit": False}
 
-    async def _resolve_prompt(self, store: Store, prompt_id: int, key: str) -> Optional[JSONDict]:
+    async def _resolve_prompt(self, store: Store, prompt_id: int, key: str) -> Optional[Resolution]:
         """``prompt:<id>`` resolved against the prompt record's mapping; ``None`` when the
         prompt holds no active mapping (the store's rows are consulted next). The library
         applies its rules to the record as given, with the store's blocked models."""
@@ -541,7 +588,7 @@ class ModelMappingService:
         prompt_id: Union[str, int, None] = None,
         *,
         mapping_key: Union[str, int, None] = None,
-    ) -> JSONDict:
+    ) -> MessageSelection:
         """The model for one chat request (SPEC B9): ``prompt:<prompt_id>`` (the prompt
         record's mapping) -> ``user:<user_id>`` -> ``mapping:<mapping_key or tenant_id>`` ->
         ``global:global``. Returns ``{model, temperature, hit, chain, reason}``."""
@@ -563,7 +610,9 @@ class ModelMappingService:
         store = self._store
         if store is None:
             store = await self._get_store()
-        return store.resolve_for_message(user_id, mapping_key, prompt_id, prompt_mapping)
+        return store.resolve_for_message(
+            user_id=user_id, mapping_key=mapping_key, prompt_id=prompt_id, prompt_mapping=prompt_mapping
+        )
 
     # ---- blocked models (SPEC B7) ----
 
@@ -582,20 +631,22 @@ class ModelMappingService:
             model = item.get("model")
             if model is None:
                 continue
-            items.append({"model": model if isinstance(model, str) else str(model),
-                          "blocked": bool(item.get("blocked", True))})
+            text = model if isinstance(model, str) else str(model)
+            if not text.strip():
+                continue  # the backend ignores empty names; the library's plain API refuses them
+            items.append({"model": text, "blocked": bool(item.get("blocked", True))})
         store = await self._get_store()
         return await _to_thread(store.update_blocked, items)
 
     # ---- import, sync (SPEC B14) ----
 
-    async def import_local_mappings(self, mappings: Iterable[Any]) -> JSONDict:
+    async def import_local_mappings(self, mappings: Iterable[Any]) -> ImportReport:
         """Imports loose items (each may give ``id`` instead of the scope fields): one bad item
         never blocks the rest. Returns ``{imported_count, skipped_count, errors}`` with errors
         ``{"index", "reason": "invalid_item"}`` for a non-object and ``{"index", "id",
         "reason"}`` otherwise (``missing_scope`` or the failure's message)."""
         store = await self._get_store()
-        errors: List[JSONDict] = []
+        errors: List[ImportError_] = []
         imported = 0
         batch: List[Dict[str, Any]] = []
         batch_index: List[int] = []
@@ -603,7 +654,7 @@ class ModelMappingService:
             if not isinstance(item, dict):
                 errors.append({"index": index, "reason": "invalid_item"})
                 continue
-            item = _rules.known_members(_coerce_item(item))
+            item = _rules.known_members(_coerce_item(_as_json(item)))
             scope = _scope_of(item)  # None: the library reports it with its code
             if scope is not None and scope[0] == _PROMPT:
                 try:
@@ -630,7 +681,9 @@ class ModelMappingService:
         """Pushes every listed mapping through ``ai_service.push_model_mappings_to_supabase``."""
         mappings = await self.list_mappings()
         return await _resolved(
-            self._ai_service.push_model_mappings_to_supabase(mappings, delete_missing=delete_missing)
+            self._optional("push_model_mappings_to_supabase", "sync_to_supabase")(
+                mappings, delete_missing=delete_missing
+            )
         )
 
     async def sync_from_supabase(
@@ -641,7 +694,8 @@ class ModelMappingService:
         the snapshot lacks. Backups are written first; a failing backup never blocks the pull."""
         store = await self._get_store()
         try:
-            remote = await _resolved(self._ai_service.fetch_model_mappings_from_supabase())
+            fetch = self._optional("fetch_model_mappings_from_supabase", "sync_from_supabase")
+            remote = await _resolved(fetch())
         except RuntimeError as exc:
             if str(exc) == "supabase_not_configured":
                 return {
@@ -654,19 +708,20 @@ class ModelMappingService:
         remote_items = list(remote or [])
         try:
             local_items = store.list_mappings()
-            await _resolved(self._ai_service.write_backup("sqlite_model_mappings", local_items))
+            await _resolved(self._optional("write_backup", "sync_from_supabase")("sqlite_model_mappings", local_items))
         except Exception:
             pass
         try:
-            await _resolved(self._ai_service.write_backup("supabase_model_mappings", remote_items))
+            await _resolved(self._optional("write_backup", "sync_from_supabase")("supabase_model_mappings", remote_items))
         except Exception:
             pass
-        items = [_coerce_item(i) if isinstance(i, dict) else i for i in remote_items]
-        return await _to_thread(store.apply_snapshot, items, overwrite, delete_missing)
+        items = [_coerce_item(i) if isinstance(i, dict) else i for i in _as_json(remote_items)]
+        report: JSONDict = dict(await _to_thread(store.apply_snapshot, items, overwrite, delete_missing))
+        return report
 
     # ---- seeds (SPEC B19) ----
 
-    async def ensure_minimal_global_mapping(self) -> Optional[JSONDict]:
+    async def ensure_minimal_global_mapping(self) -> Optional[MappingDict]:
         """The existing ``global:global`` item; else, with auto-seed enabled, one built from
         the active endpoints that have an API key; else ``None``."""
         existing = await self.list_mappings(scope_type="global", scope_key="global")
@@ -675,7 +730,9 @@ class ModelMappingService:
         if not self._auto_seed_enabled:
             return None
         endpoints, _total = await _resolved(
-            self._ai_service.list_endpoints(only_active=True, page=1, page_size=200)
+            self._optional("list_endpoints", "ensure_minimal_global_mapping")(
+                only_active=True, page=1, page_size=200
+            )
         )
         active = [
             ep for ep in (endpoints or [])
@@ -723,7 +780,7 @@ class ModelMappingService:
             }
         )
 
-    async def ensure_test_claude_opus_mapping(self) -> Optional[JSONDict]:
+    async def ensure_test_claude_opus_mapping(self) -> Optional[MappingDict]:
         """With auto-seed enabled: the existing ``mapping:claude-opus`` or a new one (default
         and only candidate ``claude-opus-4-5-20251101``, ``required_tier: pro``)."""
         if not self._auto_seed_enabled:
