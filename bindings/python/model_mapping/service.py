@@ -36,7 +36,9 @@ nothing slow: the library's store is opened on first use, in a worker thread
 ``list_mappings``, ``list_blocked_models``) run inline — they are microseconds — and writes
 (which may wait for a busy database or an fsync) run in a worker thread.
 
-What the service uses of ``ai_service`` (each may be a coroutine function or a plain one)::
+What the service uses of ``ai_service`` (each may be a coroutine function or a plain one); the
+first three are required (:class:`AIService`, checked by the constructor), the others are
+needed only by the calls that use them::
 
     get_prompt(prompt_id: int) -> dict        # {"id", "name", "version", "category", "tools_json"}
     update_prompt(prompt_id: int, {"tools_json": container})
@@ -45,6 +47,15 @@ What the service uses of ``ai_service`` (each may be a coroutine function or a p
     push_model_mappings_to_supabase(mappings, delete_missing=bool) -> dict
     fetch_model_mappings_from_supabase() -> list[dict]    # RuntimeError("supabase_not_configured")
     write_backup(name: str, items: list)
+
+Test seams (SPEC B19): when ``list_mappings`` or ``list_blocked_models`` is replaced on the
+instance (``patch.object(service, "list_mappings", ...)``), on the class, or overridden by a
+subclass, both resolves work over what they return, with the library's rules
+(``mm_mappings_resolve``); otherwise they read the library's cache directly.
+
+The drop-in is lenient where the backend was: unknown payload keys are dropped, malformed
+blocked-list items ignored, and values JSON cannot hold are written as text; the identity and
+payload rules themselves are the library's, called through the C ABI (``_rules``).
 
 Prompt-scope mappings stay in the backend's prompt records
 (``tools_json["__model_mapping"]``); everything else is kept by the library in SQLite.
