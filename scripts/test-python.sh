@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python binding's tests: creates .venv when missing, installs the test tools and the
 # package (`pip install ./bindings/python`, which runs `cargo build --release`), checks its type
-# hints with `mypy --strict`, runs pytest on
+# hints with `mypy --strict` (the package and a user's script), runs pytest on
 # bindings/python/tests (no test collected is a failure) and the Python quickstart.
 # Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
 set -euo pipefail
@@ -21,6 +21,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The package's type hints hold (it ships py.typed).
 "$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" "$ROOT/bindings/python/model_mapping"
+# ...and a user's script using Store and the drop-in passes `mypy --strict` against them.
+"$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" \
+    "$ROOT/bindings/python/tests/typecheck/user_script.py"
 
 # Test the installed copy, not a stray library: MODEL_MAPPING_LIB would override it.
 unset MODEL_MAPPING_LIB

@@ -494,6 +494,10 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
                 out,
             );
         }
+        // An unknown top-level key (SPEC B19), named in the message.
+        let t = cs(r#"{"id": "mapping:x", "defualt_model": "m"}"#);
+        let st = mm_store_upsert(h, t.as_ptr(), o);
+        assert_fails(st, BAD_PAYLOAD, "defualt_model: unknown field", out);
         for text in ["[1]", "42", "\"mapping:xai\"", "null", "true"] {
             let t = cs(text);
             let st = mm_store_upsert(h, t.as_ptr(), o);
@@ -509,15 +513,40 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
             let st = mm_store_apply_snapshot(h, t.as_ptr(), false, true, o);
             assert_fails(st, BAD_PAYLOAD, "", out);
         }
-        for text in ["{}", "42", "\"x\""] {
+        // Wrong shapes are refused, naming the item and field, instead of passing as no
+        // change (the drop-in keeps the backend's leniency on its side).
+        for (text, needle) in [
+            ("{}", "items"),
+            ("42", "items"),
+            ("\"x\"", "items"),
+            ("[\"grok-3\"]", "items[0]"),
+            ("[{\"modle\": \"x\"}]", "items[0].modle: unknown field"),
+            (
+                "[{\"model\": \"x\", \"blocked\": \"false\"}]",
+                "items[0].blocked",
+            ),
+            (
+                "[{\"model\": \"ok\"}, {\"model\": \"  \"}]",
+                "items[1].model: is blank",
+            ),
+            ("[{\"model\": 5}]", "items[0].model"),
+            ("[{\"blocked\": true}]", "items[0].model: is missing"),
+        ] {
             let t = cs(text);
             assert_fails(
                 mm_store_blocked_update(h, t.as_ptr(), o),
                 BAD_PAYLOAD,
-                "items",
+                needle,
                 out,
             );
         }
+        let mut listed = SENTINEL;
+        assert_ok(mm_store_blocked_list(h, &mut listed));
+        assert_eq!(
+            take_json(listed),
+            json!([]),
+            "a refused update changes nothing"
+        );
         // Options: malformed, non-object, unknown key.
         for (text, expected) in [
             ("{", BAD_JSON),
@@ -1042,7 +1071,7 @@ fn round_trip_through_every_function() {
     assert_eq!(blocked, json!(["deepseek-chat", "gpt-4-0314", "grok-4"]));
     let updated = s.call1(
         mm_store_blocked_update,
-        r#"[{"model": "grok-4", "blocked": false}, {"model": "x"}, 5, {"model": ""}]"#,
+        r#"[{"model": "grok-4", "blocked": false}, {"model": "x"}]"#,
     );
     assert_eq!(updated, json!(["deepseek-chat", "gpt-4-0314", "x"]));
     assert_eq!(s.call1(mm_store_resolve, "xai")["resolved_model"], "grok-4");
