@@ -16,12 +16,13 @@ from __future__ import annotations
 from . import errors, types
 from .errors import *  # noqa: F401,F403 - the exception classes, listed once in errors.__all__
 from .service import AIService, ModelMappingService, normalize_mapping_id, normalize_scope_type
-from .store import Store, sqlite_source_id, sqlite_version, version
+from .store import Store, acting, sqlite_source_id, sqlite_version, version
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Store",
+    "acting",
     "ModelMappingService",
     "AIService",
     "normalize_mapping_id",

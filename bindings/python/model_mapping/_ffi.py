@@ -28,7 +28,7 @@ import ctypes
 import json
 import os
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_int32, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_uint32, c_void_p
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -93,6 +93,14 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     # health
     "mm_store_health": (c_int32, [_Handle, _StrOut]),
     "mm_store_quick_check": (c_int32, [_Handle, _StrOut]),
+    # history, undo, rollback, the backend's roll back and forward
+    "mm_store_history": (c_int32, [_Handle, c_char_p, c_int64, c_uint32, _StrOut]),
+    "mm_store_undo": (c_int32, [_Handle, c_int64, c_bool, _StrOut]),
+    "mm_store_rollback": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_export_legacy": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_merge_legacy": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_detach": (c_int32, [_Handle]),
+    "mm_actor_set": (c_int32, [c_char_p]),
 }
 
 

@@ -183,6 +183,22 @@ class StoreClosedError(ModelMappingError):
     default_code = "store_closed"
 
 
+class HistoryUnavailableError(ModelMappingError, LookupError):
+    """The change log cannot answer (``history_unavailable``): an unknown or pruned change, a
+    time before the oldest change kept, or a span with a change that recorded no rows (a bulk
+    import)."""
+
+    default_code = "history_unavailable"
+
+
+class HistoryConflictError(ModelMappingError):
+    """An undo of a change a later change to the same mapping superseded
+    (``history_conflict``); the message names the later change. Undo that one first, or pass
+    ``force=True``."""
+
+    default_code = "history_conflict"
+
+
 class LibraryPanicError(ModelMappingError):
     """A panic inside the library was caught at the boundary (``panic``); the store stays
     usable."""
@@ -239,6 +255,8 @@ __all__ = [
     "DatabaseError",
     "MultipleSqliteCopiesError",
     "StoreClosedError",
+    "HistoryUnavailableError",
+    "HistoryConflictError",
     "LibraryPanicError",
     "InternalError",
 ]

@@ -68,7 +68,9 @@ import inspect
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union, cast
+from typing import (
+    Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, TypeVar, Union, cast,
+)
 
 import re
 
@@ -76,9 +78,11 @@ from . import _rules
 from .errors import (
     InvalidMappingIdError, InvalidPayloadError, MappingNotFoundError, ModelMappingError,
 )
-from .store import Store, _dumps, resolve_for_message_in, resolve_model_key_in
+from .store import PathLike, Store, _dumps, acting, resolve_for_message_in, resolve_model_key_in
 from ._ffi import loads_output as _loads
-from .types import ImportError_, ImportReport, MappingDict, MessageSelection, Resolution
+from .types import (
+    Change, ImportError_, ImportReport, MappingDict, MessageSelection, Resolution, RestorePlan,
+)
 
 MAPPING_KEY = "__model_mapping"
 
@@ -89,6 +93,13 @@ _EMBEDDING_PREFIXES = ("text-embedding-", "embedding-", "embed-", "voyage-")
 
 JSONDict = Dict[str, Any]
 _to_thread = asyncio.to_thread
+_T = TypeVar("_T")
+
+
+def _as_actor(actor: Optional[str], fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` with ``actor`` recorded on the changes it writes (on this worker thread)."""
+    with acting(actor):
+        return fn(*args)
 # The backend's own rule for a prompt mapping's scope key: the prompt's integer id.
 _PROMPT_ID_RE = re.compile(r"[+-]?[0-9]+")
 
@@ -436,7 +447,7 @@ class ModelMappingService:
         stored = store.list_mappings(wanted_type, wanted_key or None)
         return prompt_items + stored
 
-    async def upsert_mapping(self, payload: Dict[str, Any]) -> MappingDict:
+    async def upsert_mapping(self, payload: Dict[str, Any], *, actor: Optional[str] = None) -> MappingDict:
         """Creates or replaces a mapping; returns the listed item. A ``prompt`` mapping is
         written into the prompt's ``tools_json``; every other one to the library."""
         if not isinstance(payload, dict):
@@ -446,15 +457,19 @@ class ModelMappingService:
         if scope is not None and scope[0] == _PROMPT:
             return await self._upsert_prompt(scope[1], item)
         store = await self._get_store()
-        return await _to_thread(store.upsert, item)
+        return await _to_thread(_as_actor, actor, store.upsert, item)
 
-    async def activate_default(self, mapping_id: str, default_model: str) -> MappingDict:
+    async def activate_default(
+        self, mapping_id: str, default_model: str, *, actor: Optional[str] = None
+    ) -> MappingDict:
         """Makes ``default_model`` the default of an existing mapping and activates it;
         ``ValueError("mapping_not_found")`` when there is none."""
         scope_type, scope_key = _split(mapping_id)
         if scope_type != _PROMPT:
             store = await self._get_store()
-            return await _to_thread(store.activate_default, f"{scope_type}:{scope_key}", default_model)
+            return await _to_thread(
+                _as_actor, actor, store.activate_default, f"{scope_type}:{scope_key}", default_model
+            )
         if not isinstance(default_model, str):
             raise TypeError(f"default_model must be a str, not {type(default_model).__name__}")
         prompt_id = _prompt_id(scope_key)
@@ -478,13 +493,13 @@ class ModelMappingService:
         )
         return await self._write_prompt_mapping(prompt_id, fields)
 
-    async def delete_mapping(self, mapping_id: str) -> bool:
+    async def delete_mapping(self, mapping_id: str, *, actor: Optional[str] = None) -> bool:
         """Deletes a mapping; whether one was deleted. A prompt mapping's scope key must be an
         integer (``ValueError("invalid_mapping_id")``)."""
         scope_type, scope_key = _split(mapping_id)
         if scope_type != _PROMPT:
             store = await self._get_store()
-            return await _to_thread(store.delete, f"{scope_type}:{scope_key}")
+            return await _to_thread(_as_actor, actor, store.delete, f"{scope_type}:{scope_key}")
         prompt_id = _prompt_id(scope_key)
         if prompt_id is None:
             raise InvalidMappingIdError(
@@ -624,7 +639,9 @@ class ModelMappingService:
         store = await self._get_store()
         return store.blocked_models()
 
-    async def upsert_blocked_models(self, updates: Iterable[Any]) -> List[str]:
+    async def upsert_blocked_models(
+        self, updates: Iterable[Any], *, actor: Optional[str] = None
+    ) -> List[str]:
         """Applies ``[{model, blocked}]`` (``blocked`` defaults to true, non-objects and empty
         names ignored); returns the new sorted list."""
         items: List[Dict[str, Any]] = []
@@ -639,11 +656,13 @@ class ModelMappingService:
                 continue  # the backend ignores empty names; the library's plain API refuses them
             items.append({"model": text, "blocked": bool(item.get("blocked", True))})
         store = await self._get_store()
-        return await _to_thread(store.update_blocked, items)
+        return await _to_thread(_as_actor, actor, store.update_blocked, items)
 
     # ---- import, sync (SPEC B14) ----
 
-    async def import_local_mappings(self, mappings: Iterable[Any]) -> ImportReport:
+    async def import_local_mappings(
+        self, mappings: Iterable[Any], *, actor: Optional[str] = None
+    ) -> ImportReport:
         """Imports loose items (each may give ``id`` instead of the scope fields): one bad item
         never blocks the rest. Returns ``{imported_count, skipped_count, errors}`` with errors
         ``{"index", "reason": "invalid_item"}`` for a non-object and ``{"index", "id",
@@ -669,7 +688,7 @@ class ModelMappingService:
             batch.append(item)
             batch_index.append(index)
         if batch:
-            report = await _to_thread(store.import_items, batch)
+            report = await _to_thread(_as_actor, actor, store.import_items, batch)
             imported += int(report.get("imported_count", 0))
             for err in report.get("errors", []):
                 index = batch_index[err["index"]]
@@ -814,6 +833,58 @@ class ModelMappingService:
         """The library's health report (SPEC B13)."""
         store = await self._get_store()
         return store.health()
+
+    async def history(
+        self, mapping_id: Optional[str] = None, since_seq: Optional[int] = None, limit: int = 100
+    ) -> List[Change]:
+        """Recorded changes to stored mappings and the blocked list, newest first (SPEC B20);
+        see :meth:`Store.history`. Prompt mappings live in the prompts and are not recorded
+        here."""
+        store = await self._get_store()
+        return await _to_thread(store.history, mapping_id, since_seq, limit)
+
+    async def undo(self, seq: int, force: bool = False, *, actor: Optional[str] = None) -> RestorePlan:
+        """Writes back what change ``seq`` replaced (see :meth:`Store.undo`)."""
+        store = await self._get_store()
+        return await _to_thread(_as_actor, actor, store.undo, seq, force)
+
+    async def rollback_to(
+        self,
+        seq: Optional[int] = None,
+        at: Optional[str] = None,
+        dry_run: bool = False,
+        *,
+        actor: Optional[str] = None,
+    ) -> RestorePlan:
+        """Restores the stored mappings and the blocked list as they were after change ``seq``
+        or at time ``at`` (see :meth:`Store.rollback_to`)."""
+        store = await self._get_store()
+        return await _to_thread(_as_actor, actor, store.rollback_to, seq, at, dry_run)
+
+    async def export_legacy(self, storage_dir: Optional[PathLike] = None, dry_run: bool = False) -> JSONDict:
+        """Writes the legacy JSON files the pre-SQLite backend reads, into ``storage_dir``
+        (default: this service's storage dir): the step before reverting the backend."""
+        store = await self._get_store()
+        return await _to_thread(store.export_legacy, storage_dir or self._storage_dir, dry_run)
+
+    async def merge_legacy(
+        self,
+        storage_dir: Optional[PathLike] = None,
+        dry_run: bool = False,
+        *,
+        actor: Optional[str] = None,
+    ) -> JSONDict:
+        """Merges the legacy JSON files edited under the old backend back in (last writer wins;
+        see :meth:`Store.merge_legacy`)."""
+        store = await self._get_store()
+        return await _to_thread(
+            _as_actor, actor, store.merge_legacy, storage_dir or self._storage_dir, dry_run
+        )
+
+    async def detach(self) -> None:
+        """Drops the library's triggers for a downgrade (see :meth:`Store.detach`)."""
+        store = await self._get_store()
+        await _to_thread(store.detach)
 
 
 # The drop-in's own methods: anything else found under these names was put there by a test or a

@@ -19,13 +19,17 @@ import math
 import os
 import threading
 from ctypes import byref, c_bool, c_void_p
+import contextlib
 from typing import (
-    Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast,
+    Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union,
+    cast,
 )
 
 from . import _ffi
 from .errors import InvalidPayloadError, ModelMappingError, StoreClosedError
-from .types import ImportReport, MappingDict, MessageSelection, PullReport, Resolution
+from .types import (
+    Change, ImportReport, MappingDict, MessageSelection, PullReport, Resolution, RestorePlan,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 JSONDict = Dict[str, Any]
@@ -582,6 +586,100 @@ class Store:
     def quick_check(self) -> Any:
         """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
         return self._json(_lib.mm_store_quick_check)
+
+    # ---- history, undo, rollback (SPEC B20) ----
+
+    def history(
+        self, mapping_id: Optional[str] = None, since_seq: Optional[int] = None, limit: int = 100
+    ) -> List[Change]:
+        """Recorded changes, newest first: ``[{seq, at, op, id, before, after, source, actor}]``
+        (``before``/``after`` in the B3 shape or ``None``). ``mapping_id`` narrows them to one
+        mapping (any spelling: ``tenant:x`` finds ``mapping:x``); ``since_seq`` to the changes
+        after that one."""
+        since = _int_arg(since_seq, "since_seq") if since_seq is not None else 0
+        count = _int_arg(limit, "limit")
+        if count < 0:
+            raise ValueError("limit must not be negative")
+        return cast("List[Change]", self._json(
+            _lib.mm_store_history,
+            _opt(mapping_id, "invalid_mapping_id", "mapping_id"),
+            since,
+            min(count, 2**32 - 1),
+        ))
+
+    def undo(self, seq: int, force: bool = False) -> RestorePlan:
+        """Writes back what change ``seq`` replaced, as a new change; returns what it wrote.
+        :class:`~model_mapping.errors.HistoryConflictError` (naming the later change) when a
+        later change touched the same mapping, unless ``force``;
+        :class:`~model_mapping.errors.HistoryUnavailableError` for an unknown or pruned one."""
+        return cast(RestorePlan, self._json(_lib.mm_store_undo, _int_arg(seq, "seq"), bool(force)))
+
+    def rollback_to(
+        self, seq: Optional[int] = None, at: Optional[str] = None, dry_run: bool = False
+    ) -> RestorePlan:
+        """Restores every mapping and the blocked list as they were right after change ``seq``,
+        or at time ``at`` (RFC 3339), in one transaction; with ``dry_run`` only returns the
+        plan ``{seq, restore, delete, block, unblock, dry_run}``. Give exactly one of ``seq``
+        and ``at``."""
+        if (seq is None) == (at is None):
+            raise TypeError("rollback_to takes exactly one of seq and at")
+        to = str(_int_arg(seq, "seq")) if seq is not None else at
+        if not isinstance(to, str):
+            raise TypeError(f"at must be a str, not {type(to).__name__}")
+        return cast(RestorePlan, self._json(
+            _lib.mm_store_rollback, _encode(to, "invalid_payload", "at"), bool(dry_run),
+        ))
+
+    def export_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
+        """Writes the mappings and blocked list as the pre-SQLite backend's files in
+        ``storage_dir`` (business keys under ``tenant``), atomically, keeping the replaced files
+        as timestamped backups: the step before rolling the backend back to its JSON version."""
+        return cast(JSONDict, self._json(
+            _lib.mm_store_export_legacy,
+            _encode(_path_text(storage_dir, "storage_dir"), "invalid_payload", "storage_dir"),
+            bool(dry_run),
+        ))
+
+    def merge_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
+        """Rolling forward again: merges the legacy files (edited under the JSON version) into
+        the table, last writer wins on ``updated_at``, deleting what the old version deleted
+        since the export; with ``dry_run`` only returns the plan."""
+        return cast(JSONDict, self._json(
+            _lib.mm_store_merge_legacy,
+            _encode(_path_text(storage_dir, "storage_dir"), "invalid_payload", "storage_dir"),
+            bool(dry_run),
+        ))
+
+    def detach(self) -> None:
+        """Drops the library's triggers and nothing else, for a downgrade to a backend that does
+        not use the library; the next open or write re-creates them."""
+        _ffi.call(_lib.mm_store_detach, self._h())
+
+
+def _int_arg(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+@contextlib.contextmanager
+def acting(actor: Optional[str]) -> Iterator[None]:
+    """Records ``actor`` (e.g. the dashboard user) with every change the library writes from
+    this thread inside the block, on any store; ``None`` records none::
+
+        with acting("alice"):
+            store.upsert({...})
+    """
+    if actor is not None and not isinstance(actor, str):
+        raise TypeError(f"actor must be a str, not {type(actor).__name__}")
+    if actor is None:
+        yield
+        return
+    _ffi.call(_lib.mm_actor_set, _encode(actor, "invalid_payload", "actor"))
+    try:
+        yield
+    finally:
+        _ffi.call(_lib.mm_actor_set, None)
 
 
 def resolve_model_key_in(mappings: Iterable[Any], blocked: Iterable[str], key: str) -> Resolution:

@@ -17,6 +17,8 @@ __all__ = [
     "ImportError_",
     "ImportReport",
     "PullReport",
+    "Change",
+    "RestorePlan",
 ]
 
 
@@ -114,3 +116,30 @@ class PullReport(TypedDict):
     ignored_count: int
     deleted_count: int
     remote_total: int
+
+
+class Change(TypedDict):
+    """One recorded change (SPEC B20), newest first in :meth:`Store.history`. ``op`` is
+    ``insert``, ``update``, ``delete``, ``block``, ``unblock``, ``reblock``, ``bulk`` or
+    ``resync``; ``source`` is ``"library"`` or ``"external"``; ``id`` is the mapping's id (or
+    the model, for the blocked list)."""
+
+    seq: int
+    at: str
+    op: str
+    id: Optional[str]
+    before: Optional[MappingDict]
+    after: Optional[MappingDict]
+    source: str
+    actor: Optional[str]
+
+
+class RestorePlan(TypedDict):
+    """What an undo or a rollback writes (or, with ``dry_run``, would write)."""
+
+    seq: int
+    restore: List[MappingDict]
+    delete: List[str]
+    block: List[str]
+    unblock: List[str]
+    dry_run: bool
