@@ -380,35 +380,29 @@ fn blocked_models_are_listed_sorted_and_unique() {
 }
 
 #[test]
-fn blocked_update_defaults_to_blocking_and_ignores_non_objects_and_empty_names() {
+fn blocked_update_defaults_to_blocking_and_refuses_any_other_shape_changing_nothing() {
     let db = fresh();
     let store = db.open();
     let list = store
-        .update_blocked_json(&json!([
-            {"model": "x"},
-            {"model": "y", "blocked": true},
-            "z",
-            3,
-            null,
-            ["w"],
-            {"model": ""},
-            {"model": "   "},
-            {"blocked": true},
-            {"model": 5}
-        ]))
+        .update_blocked_json(&json!([{"model": "x"}, {"model": "y", "blocked": true}]))
         .unwrap();
     assert_eq!(list, ["x", "y"]);
     let list = store
         .update_blocked_json(&json!([{"model": "x", "blocked": false}]))
         .unwrap();
     assert_eq!(list, ["y"]);
-    assert_eq!(
-        store
-            .update_blocked_json(&json!({"model": "x"}))
-            .unwrap_err()
-            .code(),
-        "invalid_payload"
-    );
+    for bad in [
+        json!({"model": "x"}),
+        json!(["z"]),
+        json!([{"model": ""}]),
+        json!([{"model": "a"}, {"modle": "b"}]),
+        json!([{"model": "a", "blocked": "false"}]),
+        json!([{"model": 5}]),
+    ] {
+        let err = store.update_blocked_json(&bad).unwrap_err();
+        assert_eq!(err.code(), "invalid_payload", "{bad}");
+        assert_eq!(store.blocked_models().unwrap(), ["y"], "{bad} changed nothing");
+    }
 }
 
 #[test]
