@@ -364,15 +364,6 @@ fn state_at(conn: &Connection, seq: i64) -> Result<(Snapshot, BTreeSet<String>)>
     Ok((Snapshot::from_rows(mappings, Vec::<String>::new()), blocked))
 }
 
-/// The same mapping apart from when it was written.
-fn same_content(a: &Mapping, b: &Mapping) -> bool {
-    a.name == b.name
-        && a.default_model == b.default_model
-        && a.candidates == b.candidates
-        && a.is_active == b.is_active
-        && a.metadata == b.metadata
-}
-
 /// `m` as a new write: the same content, written now.
 pub(crate) fn rewritten(m: &Mapping) -> Result<Mapping> {
     MappingInput {
@@ -408,7 +399,7 @@ pub(crate) fn plan_rollback(
         .collect();
     let restore = past
         .iter()
-        .filter(|(id, m)| now.get(*id).is_none_or(|n| !same_content(n, m)))
+        .filter(|(id, m)| now.get(*id).is_none_or(|n| !n.same_content(m)))
         .map(|(_, m)| (**m).clone())
         .collect();
     let delete = now

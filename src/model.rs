@@ -36,6 +36,16 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The same mapping apart from when it was written (`updated_at`).
+    pub fn same_content(&self, other: &Mapping) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.default_model == other.default_model
+            && self.candidates == other.candidates
+            && self.is_active == other.is_active
+            && self.metadata == other.metadata
+    }
+
     /// The value of the B3 `source` field for rows held in SQLite.
     pub const SOURCE: &'static str = "sqlite";
 

@@ -401,7 +401,11 @@ fn blocked_update_defaults_to_blocking_and_refuses_any_other_shape_changing_noth
     ] {
         let err = store.update_blocked_json(&bad).unwrap_err();
         assert_eq!(err.code(), "invalid_payload", "{bad}");
-        assert_eq!(store.blocked_models().unwrap(), ["y"], "{bad} changed nothing");
+        assert_eq!(
+            store.blocked_models().unwrap(),
+            ["y"],
+            "{bad} changed nothing"
+        );
     }
 }
 
