@@ -554,19 +554,3 @@ pub(crate) fn delete_rows(conn: &Connection, rows: &[RowRef]) -> Result<usize> {
     }
     Ok(n)
 }
-
-/// Value of a key in `mm_meta`.
-pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached("SELECT value FROM mm_meta WHERE key = ?1")?
-        .query_row([key], |r| r.get::<_, String>(0))
-        .optional()?)
-}
-
-/// Sets a key in `mm_meta`.
-pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.prepare_cached("INSERT INTO mm_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
-        .execute([key, value])?;
-    Ok(())
-}

@@ -431,7 +431,7 @@ enum MappingsStep {
 }
 
 fn mappings_step(conn: &Connection, storage_dir: &Path) -> Result<MappingsStep> {
-    if db::meta_get(conn, MAPPINGS_RECORD)?.is_some() {
+    if crate::schema::meta_get(conn, MAPPINGS_RECORD)?.is_some() {
         return Ok(MappingsStep::Done);
     }
     let nonempty: bool =
@@ -448,7 +448,7 @@ fn mappings_step(conn: &Connection, storage_dir: &Path) -> Result<MappingsStep> 
 }
 
 fn blocked_due(conn: &Connection) -> Result<bool> {
-    Ok(db::meta_get(conn, BLOCKED_RECORD)?.is_none())
+    Ok(crate::schema::meta_get(conn, BLOCKED_RECORD)?.is_none())
 }
 
 fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
@@ -612,7 +612,7 @@ fn apply(
             }
         };
         if status != MigrationStatus::Failed && !dry_run {
-            db::meta_set(
+            crate::schema::meta_set(
                 &tx,
                 MAPPINGS_RECORD,
                 &record(status, report.imported_count, report.skipped_count),
@@ -651,7 +651,7 @@ fn apply(
             }
         };
         if status != MigrationStatus::Failed && !dry_run {
-            db::meta_set(
+            crate::schema::meta_set(
                 &tx,
                 BLOCKED_RECORD,
                 &record(status, report.blocked_imported, 0),
@@ -685,7 +685,7 @@ fn apply(
 /// The database's records of both imports, for `health()`.
 pub(crate) fn records(conn: &Connection) -> Result<Value> {
     let get = |k| -> Result<Value> {
-        Ok(db::meta_get(conn, k)?
+        Ok(crate::schema::meta_get(conn, k)?
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null))
     };

@@ -71,7 +71,7 @@ impl<'k> Resolution<'k> {
     /// and then copied: the C ABI returns it on every resolve.
     pub fn to_json(&self) -> String {
         match &self.0 {
-            Found::Hit(entry) => entry.resolution_json().to_owned(),
+            Found::Hit(entry) => resolution_json(entry).to_owned(),
             _ => serde_json::to_string(self).expect("a resolution always serialises"),
         }
     }
@@ -124,6 +124,11 @@ struct MissView<'a> {
 }
 
 /// The JSON text of a hit on `entry` (what [`Entry`] keeps once made).
+/// The JSON object a resolve that hits `entry` returns (SPEC B8), made once per entry.
+fn resolution_json(entry: &Entry) -> &str {
+    entry.json.get_or_init(|| hit_json(entry).into_boxed_str())
+}
+
 pub(crate) fn hit_json(entry: &Entry) -> String {
     serde_json::to_string(&HitView::of(entry)).expect("a resolution always serialises")
 }

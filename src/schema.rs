@@ -7,7 +7,6 @@
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use crate::db;
 use crate::error::Result;
 use crate::normalize;
 use crate::timestamp;
@@ -60,7 +59,7 @@ pub(crate) fn init(conn: &mut Connection) -> Result<i64> {
     while version < SCHEMA_VERSION {
         tx.execute_batch(UPGRADES[version as usize])?;
         version += 1;
-        db::meta_set(&tx, "schema_version", &version.to_string())?;
+        meta_set(&tx, "schema_version", &version.to_string())?;
     }
     tx.commit()?;
     Ok(version)
@@ -247,6 +246,22 @@ pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
     }
     tx.commit()?;
     Ok(changed)
+}
+
+/// Value of a key in `mm_meta`.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT value FROM mm_meta WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, String>(0))
+        .optional()?)
+}
+
+/// Sets a key in `mm_meta`.
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO mm_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute([key, value])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,8 +23,9 @@ pub(crate) struct Entry {
     pub endpoint: Option<i64>,
     /// The first model of [`Mapping::walk`] not blocked; `None` when all are.
     pub picked: Option<Box<str>>,
-    /// The resolution JSON of a hit on this entry, made on the first resolve that needs it.
-    json: OnceLock<Box<str>>,
+    /// The resolution JSON of a hit on this entry, made by the first resolve that needs it
+    /// (`resolve::hit_json`).
+    pub json: OnceLock<Box<str>>,
 }
 
 impl Entry {
@@ -41,12 +42,6 @@ impl Entry {
             picked,
             json: OnceLock::new(),
         }
-    }
-
-    /// The JSON object a resolve that hits this entry returns (SPEC B8).
-    pub fn resolution_json(&self) -> &str {
-        self.json
-            .get_or_init(|| crate::resolve::hit_json(self).into_boxed_str())
     }
 }
 

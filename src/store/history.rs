@@ -7,7 +7,6 @@ use rusqlite::Connection;
 
 use super::write::Tx;
 use super::Store;
-use crate::db;
 use crate::error::{Error, Result};
 use crate::feed;
 use crate::history::{self, Change, RestorePlan, RollbackTarget};
@@ -15,6 +14,7 @@ use crate::legacy::export::{self, ExportReport};
 use crate::legacy::merge::{self, ExportRecord, MergePlan};
 use crate::legacy::{self, Parsed};
 use crate::normalize::MappingId;
+use crate::schema;
 use crate::snapshot::Snapshot;
 use crate::timestamp;
 
@@ -155,7 +155,7 @@ impl Store {
             self.conns.write(|conn| {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                db::meta_set(&tx, EXPORT_RECORD, &text)?;
+                schema::meta_set(&tx, EXPORT_RECORD, &text)?;
                 tx.commit()?;
                 Ok(())
             })?;
@@ -186,7 +186,7 @@ impl Store {
             Parsed::Failed(e) => return Err(file_error(e)),
         };
         let make = |conn: &Connection, snap: &Snapshot| -> Result<MergePlan> {
-            let record = db::meta_get(conn, EXPORT_RECORD)?
+            let record = schema::meta_get(conn, EXPORT_RECORD)?
                 .and_then(|t| serde_json::from_str::<ExportRecord>(&t).ok());
             let mut plan = merge::plan(
                 file.mappings.clone(),
