@@ -5,8 +5,9 @@
 //!
 //! Mappings live in the host's SQLite file (table `llm_model_mappings`); the [`Store`] keeps an
 //! immutable in-memory snapshot, stays coherent with writes from any connection or process
-//! through `PRAGMA data_version`, migrates the old JSON files once and safely, and resolves keys
-//! in well under a microsecond plus one coherence check.
+//! through a change log its triggers keep (only the changed rows are read again), migrates the
+//! old JSON files once and safely, records every change for history, undo and rollback, and
+//! resolves keys in well under a microsecond plus one coherence check.
 //!
 //! ```
 //! use model_mapping::{MappingInput, Store, StoreOptions};
@@ -30,9 +31,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: [`normalize`] and [`model`] (identity, payloads), [`resolve`] (pure functions over a
-//! [`Snapshot`]), [`Store`] (SQLite and the cache), [`legacy`] (the one-time JSON import) and
-//! [`sync`] (export, bulk import, remote snapshots). The C ABI lives in `ffi`.
+//! Layers, each pointing only at the ones before it: [`normalize`] and [`model`] (identity,
+//! payloads), [`snapshot`] and [`resolve`] (pure functions over a [`Snapshot`]), the imperative
+//! shell — `db` and `schema` (SQLite), `feed` (the change log and incremental refresh), `fork`
+//! (no connection crosses a `fork()`), [`Store`] (connections, the read and write paths) — and
+//! beside it [`legacy`] (the one-time JSON import, the export back and the merge), [`history`]
+//! (history, undo, rollback) and [`sync`] (export, bulk import, remote snapshots). The C ABI
+//! lives in `ffi`; the core reaches into it only for the two OS calls std does not wrap
+//! (`pthread_atfork`, `faccessat`), so that `unsafe` stays in that one module.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 

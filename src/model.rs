@@ -554,7 +554,7 @@ impl<'de> FromMembers<'de> for Payload {
 
 /// Validates a mapping without storing it (SPEC B2): the mapping an upsert of `text` would
 /// store, stamped now. With `host_kept`, the object is read as a host keeps its own mappings
-/// (as tolerantly as rows written by others, SPEC B11: [`host_mapping`]) and only the limits
+/// (as tolerantly as rows written by others, SPEC B11: `host_mapping`) and only the limits
 /// are checked; otherwise as a strict payload, unknown members rejected.
 pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
     if !host_kept {
