@@ -616,7 +616,7 @@ pub(crate) fn host_mapping(obj: &Map<String, Value>, id: MappingId) -> Mapping {
     }
 }
 
-/// [`host_mapping`] of each item that is an object naming a valid scope (`scope_type` +
+/// `host_mapping` of each item that is an object naming a valid scope (`scope_type` +
 /// `scope_key`, else `id`); the others can match no key and are left out.
 pub fn host_mappings(items: &[Value]) -> Vec<Mapping> {
     items
