@@ -72,6 +72,110 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a read-only connection that changes nothing on disk: no file, schema, journal mode,
+/// trigger or row is created or rewritten, and no `-wal`/`-shm` is left behind.
+///
+/// SQLite opened read-only on a WAL database that no connection has open creates the `-wal`
+/// and `-shm` files it reads through (and leaves them). So when none of `-wal`, `-shm` and
+/// `-journal` exists beside the file — no connection has it open in WAL mode and no write is
+/// under way — it is opened `immutable`: no lock, no file created, the file read as it stands
+/// (changes others make afterwards are not seen). Otherwise it is opened `mode=ro` with the
+/// usual shared locks, through the sidecar files that are already there.
+pub(crate) fn open_read_only(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    options.validate()?;
+    crate::sqlite_guard::check()?;
+    if is_memory(path) {
+        let conn = Connection::open_in_memory()?;
+        conn.busy_timeout(options.busy_timeout)?;
+        return Ok(conn);
+    }
+    let display = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
+        }
+        Ok(meta) if meta.len() == 0 => {
+            return Err(Error::DatabaseEmpty(format!(
+                "{display} is an empty file, not a database"
+            )))
+        }
+        Ok(_) => {
+            if let Err(e) = crate::ffi::os::may_access(path, false) {
+                return Err(Error::DatabasePermissionDenied(format!(
+                    "{display}: no permission to read it: {e}"
+                )));
+            }
+        }
+        Err(e) if e.kind() == IoKind::NotFound => {
+            return Err(Error::DatabaseCantOpen(format!(
+                "{display} does not exist (a read-only open never creates it)"
+            )))
+        }
+        Err(e) if e.kind() == IoKind::PermissionDenied => {
+            return Err(Error::DatabasePermissionDenied(format!("{display}: {e}")))
+        }
+        Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+    }
+    let idle = ["-wal", "-shm", "-journal"]
+        .iter()
+        .all(|suffix| !sidecar(path, suffix).exists());
+    let query = if idle {
+        "mode=ro&immutable=1"
+    } else {
+        "mode=ro"
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(file_uri(path, query), flags)
+        .map_err(|e| with_path(e.into(), path))?;
+    conn.busy_timeout(options.busy_timeout)?;
+    // Reading the header turns a garbage file into NOTADB here.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| with_path(e.into(), path))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// The file SQLite keeps beside `path` with this suffix (`-wal`, `-shm`, `-journal`).
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
+/// A `file:` URI naming exactly `path` (RFC 3986 percent-encoding of everything but
+/// unreserved characters and `/`), so a path that looks like a URI stays a path.
+fn file_uri(path: &Path, query: &str) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    if !path.is_absolute() {
+        // A relative path in a URI is relative to the working directory, as for a path.
+        uri.push_str("./");
+    }
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push('?');
+    uri.push_str(query);
+    uri
+}
+
+/// Whether `table` exists in the main schema.
+pub(crate) fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        )?
+        .query_row([table], |r| r.get(0))?)
+}
+
 /// `:memory:` names a private in-memory database, as in SQLite.
 pub(crate) fn is_memory(path: &Path) -> bool {
     path.as_os_str() == ":memory:"

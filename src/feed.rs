@@ -48,8 +48,15 @@ const MAX_INCREMENTAL: i64 = 512;
 /// The feed's counter: the `seq` of the last change ever logged (pruning and deletes do not
 /// lower it; 0 when the counter row is missing).
 pub(crate) fn counter(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'")?
+    let mut stmt =
+        match conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'") {
+            Ok(stmt) => stmt,
+            // A database the library never wrote to (read by a read-only store) may have no
+            // AUTOINCREMENT table at all, hence no `sqlite_sequence`: no change was ever logged.
+            Err(_) if !db::table_exists(conn, "sqlite_sequence")? => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+    Ok(stmt
         .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
         .unwrap_or(0))
@@ -199,9 +206,27 @@ pub(crate) enum Refresh {
 }
 
 /// Reads the whole table and blocked set, standing at `pos`. Call inside a transaction.
+///
+/// On a read-only connection a table that does not exist reads as empty: a read-only store may
+/// look at a database the library never set up (the host's `llm_model_mappings` alone, or
+/// nothing at all).
 pub(crate) fn load(conn: &Connection, pos: Position) -> Result<Snapshot> {
-    let mut snap = Snapshot::from_rows([], db::read_blocked(conn)?);
-    db::for_each_row(conn, |r| snap.add_row(r.row, r.mapping))?;
+    // Only a read-only store may find a table missing; a store that set the tables up treats
+    // a vanished one as the failure it is (an empty blocked list would unblock every model).
+    let absent = |table: &str| -> Result<bool> {
+        Ok(conn.is_readonly(rusqlite::MAIN_DB)? && !db::table_exists(conn, table)?)
+    };
+    let blocked = match db::read_blocked(conn) {
+        Ok(blocked) => blocked,
+        Err(_) if absent("mm_blocked_models")? => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut snap = Snapshot::from_rows([], blocked);
+    match db::for_each_row(conn, |r| snap.add_row(r.row, r.mapping)) {
+        Ok(()) => {}
+        Err(_) if absent("llm_model_mappings")? => {}
+        Err(e) => return Err(e),
+    }
     Ok(snap.at(pos))
 }
 

@@ -145,9 +145,18 @@ fn read_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Logged> {
 
 /// The log entries with `seq` in `(after, upto]`, newest first.
 fn log_between(conn: &Connection, after: i64, upto: i64) -> Result<Vec<Logged>> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let sql = format!(
         "SELECT {LOG_COLUMNS} FROM mm_changes WHERE seq > ?1 AND seq <= ?2 ORDER BY seq DESC"
-    ))?;
+    );
+    let mut stmt = match conn.prepare_cached(&sql) {
+        Ok(stmt) => stmt,
+        Err(_) if !db::table_exists(conn, "mm_changes")? => {
+            return Err(Error::HistoryUnavailable(
+                "this database has no change log (the library never set it up)".into(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let rows = stmt.query_map((after, upto), read_logged)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -223,6 +232,10 @@ pub(crate) fn history(
     since_seq: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Change>> {
+    if !db::table_exists(conn, "mm_changes")? {
+        // A database the library never set up (read by a read-only store): nothing recorded.
+        return Ok(Vec::new());
+    }
     let want = id.map(MappingId::id);
     let mut out = Vec::new();
     for logged in log_between(conn, since_seq.unwrap_or(0), i64::MAX)? {

@@ -76,7 +76,7 @@ pub use schema::SCHEMA_VERSION;
 pub use snapshot::Snapshot;
 pub use sqlite_guard::{sqlite_source_id, sqlite_version};
 pub use store::{with_actor, Health, HealthError, RefreshKind, Store};
-pub use sync::{ImportReport, PullReport, SnapshotPlan};
+pub use sync::{ImportPlan, ImportReport, PullReport, SnapshotPlan};
 
 /// This crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -37,6 +37,12 @@ fn current_version(conn: &Connection) -> Result<Option<i64>> {
         .and_then(|v| v.parse().ok()))
 }
 
+/// The library's schema version recorded in the file, 0 when it has none (a database the
+/// library never set up). Reads only.
+pub(crate) fn version_found(conn: &Connection) -> Result<i64> {
+    Ok(current_version(conn)?.unwrap_or(0))
+}
+
 fn mappings_table_exists(conn: &Connection) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'llm_model_mappings')",

@@ -112,6 +112,64 @@ pub(crate) fn plan_import(items: &[Value]) -> (Vec<Planned>, Vec<ImportError>) {
     (ok, errors)
 }
 
+/// What a bulk import changes, id by id ([`crate::Store::plan_import`],
+/// [`crate::Store::import_changes`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportPlan {
+    /// Ids that did not exist.
+    pub created: Vec<String>,
+    /// Ids whose mapping differs (content, or the timestamp an item carries).
+    pub updated: Vec<String>,
+    /// Ids already holding what the items say: not written again.
+    pub unchanged: Vec<String>,
+    /// Items skipped.
+    pub skipped_count: usize,
+    /// Why each skipped item was skipped.
+    pub errors: Vec<ImportError>,
+    /// Nothing was written.
+    pub dry_run: bool,
+    #[serde(skip)]
+    pub(crate) writes: Vec<Mapping>,
+}
+
+/// Plans importing `items` over `local` (every local row, by normalised id). An id named by
+/// several items ends as the last one says, as when each is written in turn.
+pub(crate) fn plan_import_changes(items: &[Value], local: &HashMap<String, Mapping>) -> ImportPlan {
+    let (valid, errors) = plan_import(items);
+    let mut last: HashMap<String, Planned> = HashMap::new();
+    for p in valid {
+        last.insert(p.mapping.id.clone(), p);
+    }
+    let mut ids: Vec<String> = last.keys().cloned().collect();
+    ids.sort();
+    let mut plan = ImportPlan {
+        created: Vec::new(),
+        updated: Vec::new(),
+        unchanged: Vec::new(),
+        skipped_count: errors.len(),
+        errors,
+        dry_run: true,
+        writes: Vec::new(),
+    };
+    for id in ids {
+        let p = last.remove(&id).expect("listed");
+        match local.get(&id) {
+            None => plan.created.push(id),
+            Some(l) => {
+                let same_time = p.carried.is_none()
+                    || p.carried == l.updated_at.as_deref().and_then(timestamp::parse);
+                if same_time && l.same_content(&p.mapping) {
+                    plan.unchanged.push(id);
+                    continue;
+                }
+                plan.updated.push(id);
+            }
+        }
+        plan.writes.push(p.mapping);
+    }
+    plan
+}
+
 /// How a remote snapshot would change the local table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotPlan {

@@ -1,6 +1,8 @@
 //! The `model-mapping` operator CLI, run as a process on temporary databases: every command,
 //! the JSON and table outputs, the exit codes (0 ok, 1 not found or check failed, 2 usage or
-//! invalid input, 3 database error) and every error path.
+//! invalid input, 3 database or I/O error) and every error path; read commands leaving a
+//! database byte-for-byte unchanged, destructive ones refusing without --yes off a terminal
+//! and backing up first, the history commands end to end.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_model-mapping");
 
 /// The subcommands, for the `--help` sweep.
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 22] = [
     "migrate",
     "list",
     "get",
@@ -28,6 +30,13 @@ const COMMANDS: [&str; 15] = [
     "import",
     "apply",
     "health",
+    "diff",
+    "history",
+    "undo",
+    "rollback",
+    "export-legacy",
+    "detach",
+    "completions",
 ];
 
 struct Out {
@@ -582,7 +591,7 @@ fn upsert_rejects_bad_input_before_touching_the_database() {
     let env = Env::new();
     let missing = env.path("missing.json");
     env.run(&["upsert", missing.to_str().unwrap()])
-        .fails(2, "io_error");
+        .fails(3, "io_error");
     let bad = env.write("bad.json", "{\n  \"id\": \"mapping:x\",\n  oops\n}");
     let out = env.run(&["upsert", bad.to_str().unwrap()]);
     out.fails(2, "invalid_json");
@@ -619,14 +628,14 @@ fn upsert_rejects_bad_input_before_touching_the_database() {
 fn delete_removes_once_then_reports_not_found() {
     let env = Env::new();
     env.upsert(json!({"id": "mapping:xai", "default_model": "grok-4"}));
-    let out = env.ok(&["delete", "tenant:xai"]);
+    let out = env.ok(&["delete", "tenant:xai", "--yes", "--no-backup"]);
     assert_eq!(out.stdout, "deleted mapping:xai\n");
     env.run(&["delete", "mapping:xai"])
         .fails(1, "mapping_not_found");
     env.run(&["delete", "xai"]).fails(2, "invalid_mapping_id");
     let r = {
         env.upsert(json!({"id": "global:global", "default_model": "m"}));
-        env.ok_json(&["delete", "global:global"])
+        env.ok_json(&["delete", "global:global", "--yes", "--no-backup"])
     };
     assert_eq!(r, json!({"deleted": true, "id": "global:global"}));
 }
@@ -795,7 +804,7 @@ fn resolve_message_walks_the_chain() {
     );
     assert!(text.contains("user:u1"), "{text}");
 
-    env.ok(&["delete", "global:global"]);
+    env.ok(&["delete", "global:global", "--yes"]);
     let s = env.ok_json(&["resolve-message", "--user", "u1"]);
     assert_eq!(s["reason"], "mapping_not_found");
     assert_eq!(s["hit"], Value::Null);
@@ -865,9 +874,11 @@ fn export_to_stdout_or_a_private_file_and_import_it_back() {
 
     let other = Env::new();
     let r = other.ok_json(&["import", file.to_str().unwrap()]);
+    assert_eq!(r["imported_count"], 2);
+    assert_eq!(r["created"], json!(["mapping:xai", "user:1"]));
     assert_eq!(
-        r,
-        json!({"imported_count": 2, "skipped_count": 0, "errors": []})
+        (r["skipped_count"].clone(), r["errors"].clone()),
+        (json!(0), json!([]))
     );
     let a = env.ok_json(&["list"]);
     let b = other.ok_json(&["list"]);
@@ -911,7 +922,7 @@ fn import_reports_bad_items_and_rejects_bad_files() {
     let fresh = Env::new();
     fresh
         .run(&["import", fresh.path("nope.json").to_str().unwrap()])
-        .fails(2, "io_error");
+        .fails(3, "io_error");
     let bad = fresh.write("bad.json", "[{]");
     fresh
         .run(&["import", bad.to_str().unwrap()])
@@ -961,11 +972,12 @@ fn apply_dry_run_prints_the_plan_and_writes_nothing() {
     assert_eq!(overwrite["changed"], json!(["mapping:keep", "mapping:old"]));
     assert_eq!(tree(env.dir.path()), before, "dry runs write nothing");
 
-    let r = env.ok_json(&["apply", f, "--delete-missing"]);
+    let r = env.ok_json(&["apply", f, "--delete-missing", "--yes", "--no-backup"]);
     assert_eq!(
         r,
         json!({"status": "pulled", "pulled_count": 2, "skipped_count": 1,
-               "ignored_count": 1, "deleted_count": 1, "remote_total": 4})
+               "ignored_count": 1, "deleted_count": 1, "remote_total": 4,
+               "blocked": [], "unblocked": []})
     );
     assert_eq!(
         names(&env.ok_json(&["list"])),
@@ -984,7 +996,7 @@ fn apply_dry_run_prints_the_plan_and_writes_nothing() {
     assert!(!fresh.db.exists());
     fresh
         .run(&["apply", fresh.path("none.json").to_str().unwrap()])
-        .fails(2, "io_error");
+        .fails(3, "io_error");
     let bad = fresh.write("bad.json", "{\"mappings\": [");
     fresh
         .run(&["apply", bad.to_str().unwrap(), "--dry-run"])
@@ -1209,4 +1221,383 @@ fn export_refuses_to_write_over_the_database_or_its_files_by_any_path() {
     assert_eq!(env.ok_json(&["list"]).as_array().unwrap().len(), 1);
     // A file next to it is fine.
     env.ok(&["export", "-o", env.path("app.db.json").to_str().unwrap()]);
+}
+
+// ---- safe by default (issue 18) and history (issue 15) ----
+
+/// The database's bytes and which of SQLite's files exist beside it.
+fn db_state(db: &Path) -> (Vec<u8>, Vec<&'static str>) {
+    let side = ["-wal", "-shm", "-journal"]
+        .into_iter()
+        .filter(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            Path::new(&p).exists()
+        })
+        .collect();
+    (std::fs::read(db).unwrap(), side)
+}
+
+fn backups(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".backup-"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn read_commands_leave_a_foreign_database_byte_for_byte_unchanged() {
+    for wal in [false, true] {
+        let env = Env::new();
+        host_database(&env.db);
+        if wal {
+            let conn = rusqlite::Connection::open(&env.db).unwrap();
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+                .unwrap();
+        }
+        let snapshot = env.write(
+            "snap.json",
+            r#"[{"id": "mapping:new", "default_model": "m"}]"#,
+        );
+        let before = db_state(&env.db);
+        assert!(before.1.is_empty(), "no sidecar to begin with");
+        let reads: [&[&str]; 12] = [
+            &["list"],
+            &["get", "tenant:xai"],
+            &["resolve", "xai"],
+            &["resolve", "xai", "--explain"],
+            &["resolve-message", "--user", "1", "--mapping", "xai"],
+            &["blocked"],
+            &["export"],
+            &["health"],
+            &["history"],
+            &["history", "mapping:xai"],
+            &["diff", "--since", "0"],
+            &["diff", snapshot.to_str().unwrap(), "--delete-missing"],
+        ];
+        for args in reads {
+            for json in [false, true] {
+                let mut all = if json { vec!["--json"] } else { vec![] };
+                all.extend_from_slice(args);
+                let out = env.ok(&all);
+                assert_eq!(
+                    db_state(&env.db),
+                    before,
+                    "wal={wal}: {all:?} changed the file"
+                );
+                if json {
+                    out.json();
+                }
+            }
+        }
+        let out = env.ok(&["list"]);
+        assert!(
+            out.stdout.contains("mapping:xai"),
+            "host rows read: {}",
+            out.stdout
+        );
+        assert!(
+            out.stderr.contains("none of this library's tables"),
+            "said plainly: {}",
+            out.stderr
+        );
+        let h = env.ok_json(&["health"]);
+        assert_eq!(h["schema_version"], 0);
+        assert_eq!(h["journal_mode"], if wal { "wal" } else { "delete" });
+        let diff = env.ok_json(&["diff", snapshot.to_str().unwrap(), "--delete-missing"]);
+        assert_eq!(diff["added"], json!(["mapping:new"]));
+        assert_eq!(diff["deleted"], json!(["mapping:xai"]));
+    }
+}
+
+#[test]
+fn a_destructive_command_without_yes_off_a_terminal_refuses_and_changes_nothing() {
+    let env = Env::new();
+    let storage = env.legacy_dir();
+    env.ok(&["migrate", "--storage-dir", storage.to_str().unwrap()]);
+    env.upsert(json!({"id": "mapping:a", "default_model": "m1"}));
+    env.upsert(json!({"id": "mapping:a", "default_model": "m2"}));
+    let h = env.ok_json(&["history", "--limit", "2"]);
+    let last = h[0]["seq"].as_i64().unwrap().to_string();
+    let previous = h[1]["seq"].as_i64().unwrap().to_string();
+    let update = env.write(
+        "update.json",
+        r#"[{"id": "mapping:a", "default_model": "m3"}]"#,
+    );
+    let snap = env.write("snap.json", r#"{"mappings": [], "blocked": []}"#);
+    let out_dir = env.path("legacy-out");
+    std::fs::create_dir(&out_dir).unwrap();
+    env.ok(&["export-legacy", "--storage-dir", out_dir.to_str().unwrap()]);
+    std::fs::write(out_dir.join("model_mappings.json"), "{}").unwrap();
+    let before = db_state(&env.db);
+    let destructive: [&[&str]; 7] = [
+        &["delete", "mapping:a"],
+        &["import", update.to_str().unwrap()],
+        &["apply", snap.to_str().unwrap(), "--delete-missing"],
+        &["undo", &last],
+        &["rollback", "--to", &previous],
+        &[
+            "migrate",
+            "--merge",
+            "--storage-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        &["detach"],
+    ];
+    for args in destructive {
+        let out = env.run(args);
+        out.fails(2, "confirmation_required");
+        assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+        assert_eq!(db_state(&env.db), before, "{args:?} changed the database");
+        assert!(backups(env.dir.path()).is_empty(), "{args:?} left a backup");
+    }
+    // Creating without replacing anything asks nothing.
+    let create = env.write(
+        "create.json",
+        r#"[{"id": "mapping:new", "default_model": "n"}]"#,
+    );
+    let r = env.ok_json(&["import", create.to_str().unwrap()]);
+    assert_eq!(r["created"], json!(["mapping:new"]));
+    assert!(r.get("backup").is_none());
+}
+
+#[test]
+fn a_backup_is_taken_first_private_named_in_the_output_and_restorable() {
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:xai", "default_model": "grok-4"}));
+    env.ok(&["block", "grok-3"]);
+    let listed = env.ok_json(&["list"]);
+    let r = env.ok_json(&["delete", "mapping:xai", "--yes"]);
+    let backup = PathBuf::from(r["backup"].as_str().expect("backup named in JSON"));
+    assert_eq!(backups(env.dir.path()), vec![backup.clone()]);
+    assert_eq!(backup.parent(), env.db.parent(), "beside the database");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(env.ok_json(&["list"]), json!([]));
+    // Restorable: the backup is a complete database holding the state before the delete.
+    let restored = Env::new();
+    std::fs::copy(&backup, &restored.db).unwrap();
+    assert_eq!(restored.ok_json(&["list"]), listed);
+    assert_eq!(restored.ok_json(&["blocked"]), json!(["grok-3"]));
+    // Nothing to delete: refused before any backup.
+    env.run(&["delete", "mapping:xai", "--yes"])
+        .fails(1, "mapping_not_found");
+    assert_eq!(backups(env.dir.path()).len(), 1);
+}
+
+#[test]
+fn no_backup_skips_the_backup_and_the_text_output_names_it_otherwise() {
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:a", "default_model": "m"}));
+    env.upsert(json!({"id": "mapping:b", "default_model": "m"}));
+    env.ok(&["delete", "mapping:a", "--yes", "--no-backup"]);
+    assert!(backups(env.dir.path()).is_empty());
+    let out = env.ok(&["delete", "mapping:b", "-y"]);
+    let named = backups(env.dir.path());
+    assert_eq!(named.len(), 1);
+    assert!(
+        out.stdout
+            .contains(&format!("backup: {}", named[0].display())),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn export_then_import_into_a_fresh_database_round_trips_mappings_and_blocked_list() {
+    let env = Env::new();
+    env.upsert(
+        json!({"id": "mapping:xai", "default_model": "grok-4", "candidates": ["grok-3"],
+                      "metadata": {"preferred_endpoint_id": 7}}),
+    );
+    env.upsert(json!({"id": "user:1", "default_model": "m", "is_active": false}));
+    env.ok(&["block", "grok-4", "gpt-5"]);
+    let file = env.path("backup.json");
+    env.ok(&["export", "-o", file.to_str().unwrap()]);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["blocked"], json!(["gpt-5", "grok-4"]));
+
+    let fresh = Env::new();
+    let before = tree(fresh.dir.path());
+    let plan = fresh.ok_json(&["import", file.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(plan["created"], json!(["mapping:xai", "user:1"]));
+    assert_eq!(plan["blocked_added"], json!(["gpt-5", "grok-4"]));
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(tree(fresh.dir.path()), before, "a dry run writes nothing");
+    let r = fresh.ok_json(&["import", file.to_str().unwrap()]);
+    assert_eq!(r["created"], json!(["mapping:xai", "user:1"]));
+    assert_eq!(fresh.ok_json(&["list"]), env.ok_json(&["list"]));
+    assert_eq!(fresh.ok_json(&["blocked"]), env.ok_json(&["blocked"]));
+    assert_eq!(
+        fresh.ok_json(&["resolve", "xai"]),
+        env.ok_json(&["resolve", "xai"])
+    );
+    // Twice: nothing changes, and the report says so.
+    let again = fresh.ok_json(&["import", file.to_str().unwrap()]);
+    assert_eq!(again["created"], json!([]));
+    assert_eq!(again["updated"], json!([]));
+    assert_eq!(again["unchanged"], json!(["mapping:xai", "user:1"]));
+    assert_eq!(again["blocked_added"], json!([]));
+    let text = fresh.ok(&["import", file.to_str().unwrap()]).stdout;
+    assert!(text.contains("unchanged: 2"), "{text}");
+    // apply restores the blocked list too; with --delete-missing exactly.
+    fresh.ok(&["block", "extra"]);
+    fresh.ok(&["apply", file.to_str().unwrap(), "--delete-missing", "--yes"]);
+    assert_eq!(fresh.ok_json(&["blocked"]), json!(["gpt-5", "grok-4"]));
+}
+
+#[test]
+fn exit_codes_follow_one_rule_that_help_documents() {
+    let env = Env::new();
+    let help = run_raw(&["--help"], None, &[]).stdout;
+    assert!(help.contains("3 database or I/O error"), "{help}");
+    env.run(&["import", env.path("nope.json").to_str().unwrap()])
+        .fails(3, "io_error");
+    env.run(&["list"]).fails(3, "database_cant_open");
+    env.upsert(json!({"id": "mapping:a", "default_model": "m"}));
+    env.run(&["undo", "999"]).fails(1, "history_unavailable");
+    env.run(&["rollback", "--to", "yesterday"])
+        .fails(2, "invalid_payload");
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish_without_a_database() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_raw(&["completions", shell], None, &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("model-mapping"), "{shell}");
+        assert!(out.stdout.contains("rollback"), "{shell}");
+    }
+    assert_eq!(run_raw(&["completions", "tcsh"], None, &[]).code, 2);
+}
+
+#[test]
+fn history_undo_rollback_and_diff_since_work_end_to_end() {
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:xai", "default_model": "grok-4"}));
+    let start = env.ok_json(&["history", "--limit", "1"])[0]["seq"]
+        .as_i64()
+        .unwrap();
+    env.upsert(json!({"id": "mapping:xai", "default_model": "grok-3"}));
+    env.upsert(json!({"id": "mapping:new", "default_model": "m"}));
+    env.ok(&["--actor", "alice", "block", "grok-3"]);
+    let h = env.ok_json(&["history"]);
+    assert_eq!(h[0]["op"], "block");
+    assert_eq!(h[0]["actor"], "alice");
+    assert_eq!(h[0]["source"], "library");
+    assert!(
+        h[1]["actor"].as_str().unwrap().starts_with("cli:"),
+        "{}",
+        h[1]
+    );
+    let xai = env.ok_json(&["history", "tenant:xai"]);
+    assert_eq!(xai.as_array().unwrap().len(), 2);
+    assert_eq!(xai[0]["before"]["default_model"], "grok-4");
+    assert!(env.ok(&["history"]).stdout.contains("SEQ"));
+
+    let diff = env.ok_json(&["diff", "--since", &start.to_string()]);
+    assert_eq!(diff["changed"], json!(["mapping:xai"]));
+    assert_eq!(diff["added"], json!(["mapping:new"]));
+    assert_eq!(diff["blocked"], json!(["grok-3"]));
+    let all = env.ok_json(&["diff", "--since", "2000-01-01T00:00:00Z"]);
+    assert!(all["added"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("mapping:xai")));
+
+    // Undo the change of mapping:xai to grok-3 (nothing later touched it).
+    let seq = xai[0]["seq"].as_i64().unwrap().to_string();
+    let r = env.ok_json(&["undo", &seq, "--yes", "--actor", "bob"]);
+    assert_eq!(r["restore"][0]["default_model"], "grok-4");
+    assert!(r["backup"].is_string());
+    assert_eq!(
+        env.ok_json(&["get", "mapping:xai"])["default_model"],
+        "grok-4"
+    );
+    assert_eq!(env.ok_json(&["history", "--limit", "1"])[0]["actor"], "bob");
+    env.run(&["undo", &seq, "--yes"])
+        .fails(1, "history_conflict");
+
+    // Roll back to right after the first upsert: dry run first, then for real.
+    let plan = env.ok_json(&["rollback", "--to", &start.to_string(), "--dry-run"]);
+    assert_eq!(plan["delete"], json!(["mapping:new"]));
+    assert_eq!(plan["unblock"], json!(["grok-3"]));
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(
+        names(&env.ok_json(&["list"])).len(),
+        2,
+        "dry run wrote nothing"
+    );
+    env.ok(&["rollback", "--to", &start.to_string(), "--yes"]);
+    assert_eq!(names(&env.ok_json(&["list"])), ["mapping:xai"]);
+    assert_eq!(env.ok_json(&["blocked"]), json!([]));
+}
+
+#[test]
+fn export_legacy_merge_and_detach_work_end_to_end() {
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:xai", "default_model": "grok-4",
+                      "updated_at": "2026-01-01T00:00:00Z"}));
+    env.upsert(json!({"id": "mapping:gone", "default_model": "m"}));
+    env.ok(&["block", "old"]);
+    let dir = env.path("storage");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let dry = env.ok_json(&["export-legacy", "--storage-dir", d, "--dry-run"]);
+    assert_eq!(dry["mappings"], 2);
+    assert!(
+        !dir.join("model_mappings.json").exists(),
+        "dry run writes nothing"
+    );
+    let r = env.ok_json(&["export-legacy", "--storage-dir", d]);
+    assert_eq!(
+        (r["mappings"].clone(), r["blocked"].clone()),
+        (json!(2), json!(1))
+    );
+    let mut legacy: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model_mappings.json")).unwrap())
+            .unwrap();
+    // What the old backend does meanwhile: change one, delete one, add one, block a model.
+    legacy["tenant"]["xai"]["mapping"]["default_model"] = json!("grok-5");
+    legacy["tenant"]["xai"]["mapping"]["updated_at"] = json!("2027-01-01T00:00:00+00:00");
+    legacy["tenant"].as_object_mut().unwrap().remove("gone");
+    legacy["tenant"]["added"] = json!({"name": "Added", "mapping": {
+        "default_model": "a1", "candidates": [], "is_active": true,
+        "updated_at": "2027-01-01T00:00:00+00:00", "metadata": {}}});
+    std::fs::write(dir.join("model_mappings.json"), legacy.to_string()).unwrap();
+    std::fs::write(
+        dir.join("blocked_models.json"),
+        r#"{"updated_at": "2027-01-01T00:00:00Z", "blocked": ["old", "new-block"]}"#,
+    )
+    .unwrap();
+    let plan = env.ok_json(&["migrate", "--merge", "--storage-dir", d, "--dry-run"]);
+    assert_eq!(plan["delete"], json!(["mapping:gone"]));
+    assert_eq!(plan["block"], json!(["new-block"]));
+    assert_eq!(
+        names(&env.ok_json(&["list"])).len(),
+        2,
+        "dry run wrote nothing"
+    );
+    let done = env.ok_json(&["migrate", "--merge", "--storage-dir", d, "--yes"]);
+    assert!(done["backup"].is_string());
+    assert_eq!(
+        names(&env.ok_json(&["list"])),
+        ["mapping:added", "mapping:xai"]
+    );
+    assert_eq!(
+        env.ok_json(&["get", "mapping:xai"])["default_model"],
+        "grok-5"
+    );
+    assert_eq!(env.ok_json(&["blocked"]), json!(["new-block", "old"]));
+
+    // Detach drops the triggers (health says so); the next write re-creates them.
+    let r = env.ok_json(&["detach", "--yes", "--no-backup"]);
+    assert_eq!(r["detached"], true);
+    let h = env.ok_json(&["health"]);
+    assert_eq!(h["triggers"], false);
+    env.ok(&["block", "again"]);
+    assert_eq!(env.ok_json(&["health"])["triggers"], true);
 }

@@ -25,6 +25,8 @@ pub(crate) struct Conns {
     /// `:memory:` names a private database that only one connection can see: both sides
     /// share the write connection (and a fork cannot harm it: there is no file).
     memory: bool,
+    /// Both connections are read-only (`db::open_read_only`) and writes are refused.
+    read_only: bool,
     reader: Mutex<Slot<ReadConn>>,
     writer: Mutex<Slot<Connection>>,
     closed: AtomicBool,
@@ -74,6 +76,7 @@ impl Conns {
             path: path.to_path_buf(),
             options: options.clone(),
             memory: db::is_memory(path),
+            read_only: false,
             reader: Mutex::new(Slot::empty()),
             writer: Mutex::new(Slot {
                 conn: Some(writer),
@@ -82,6 +85,59 @@ impl Conns {
             closed: AtomicBool::new(false),
             reopened: AtomicU64::new(0),
         })
+    }
+
+    /// Opens the read connection (so a bad file fails here) of a store that never writes.
+    pub(crate) fn open_read_only(path: &Path, options: &StoreOptions) -> Result<Conns> {
+        let memory = db::is_memory(path);
+        let conn = db::open_read_only(path, options)?;
+        let (reader, writer) = if memory {
+            // One private database: reads go through the "write" slot (see `read`).
+            (
+                Slot::empty(),
+                Slot {
+                    conn: Some(conn),
+                    closed_by_fork: false,
+                },
+            )
+        } else {
+            let read = ReadConn {
+                conn,
+                data_version: None,
+            };
+            (
+                Slot {
+                    conn: Some(read),
+                    closed_by_fork: false,
+                },
+                Slot::empty(),
+            )
+        };
+        Ok(Conns {
+            path: path.to_path_buf(),
+            options: options.clone(),
+            memory,
+            read_only: true,
+            reader: Mutex::new(reader),
+            writer: Mutex::new(writer),
+            closed: AtomicBool::new(false),
+            reopened: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// `database_readonly` when the store was opened read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::DatabaseReadonly(format!(
+                "{}: the store was opened read-only; writes are refused",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -101,7 +157,11 @@ impl Conns {
     }
 
     fn connect(&self) -> Result<Connection> {
-        db::open(&self.path, &self.options)
+        if self.read_only {
+            db::open_read_only(&self.path, &self.options)
+        } else {
+            db::open(&self.path, &self.options)
+        }
     }
 
     /// Runs `f` on the read connection with the `PRAGMA data_version` it last saw (`None`
@@ -135,6 +195,7 @@ impl Conns {
     /// Runs `f` on the write connection, after any write in flight on another thread.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let _call = fork::enter();
+        self.check_writable()?;
         self.write_locked(f)
     }
 

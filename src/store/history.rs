@@ -98,6 +98,12 @@ impl Store {
         })
     }
 
+    /// What [`Store::undo`] of change `seq` would write, without writing (it reads only, so
+    /// a read-only store can answer); fails as `undo` would.
+    pub fn plan_undo(&self, seq: i64, force: bool) -> Result<RestorePlan> {
+        self.read_tx(|conn, _| history::plan_undo(conn, seq, force))
+    }
+
     /// Restores every mapping and the blocked list as they were right after a change (or at a
     /// time), in one transaction; with `dry_run`, only says what it would write.
     ///
@@ -141,6 +147,10 @@ impl Store {
     /// `io_error` when the directory is missing or not writable, or a file there is not a
     /// regular file; nothing is then written and the existing files stay as they were.
     pub fn export_legacy(&self, storage_dir: &Path, dry_run: bool) -> Result<ExportReport> {
+        if !dry_run {
+            // The files are written before the record: refuse before either.
+            self.conns.check_writable()?;
+        }
         let snap = self.snapshot()?;
         let mappings = snap.list(None, None);
         let report = export::write(storage_dir, &mappings, snap.blocked(), dry_run)?;

@@ -113,13 +113,48 @@ impl Store {
             };
             Ok((version, migration, snapshot))
         })?;
+        Ok(Store::assemble(conns, snapshot, schema_version, migration))
+    }
+
+    /// Opens the database at `path` for reading only: nothing on disk is created or changed
+    /// (no schema, no journal-mode switch, no triggers, no rewrite of `tenant` rows, no
+    /// migration even when `options.storage_dir` is set, no `-wal`/`-shm` left behind), and
+    /// every write fails with `database_readonly`.
+    ///
+    /// The table is read with the same rules as by [`Store::open`] (SPEC B11). On a database
+    /// the library never set up, `llm_model_mappings` is read if the host has it (else there
+    /// are no mappings), the blocked list is empty, [`Health::schema_version`] is 0 and the
+    /// history is empty.
+    ///
+    /// When neither `-wal`, `-shm` nor `-journal` exists beside the file (no connection has it
+    /// open in WAL mode, no write is under way), SQLite would create the `-wal` and `-shm` it
+    /// reads through; the file is then read as immutable instead, as it stands at open:
+    /// changes others make afterwards are not seen (open again to see them). Otherwise the
+    /// store reads through the files already there and stays coherent like any store.
+    ///
+    /// # Errors
+    /// `database_cant_open` for a missing file (it is never created) or a directory, and the
+    /// other errors of [`Store::open`] for a file that is not a readable database.
+    pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let conns = Arc::new(Conns::open_read_only(path.as_ref(), &options)?);
+        let (schema_version, snapshot) =
+            conns.read(|conn, _| Ok((schema::version_found(conn)?, feed::load_now(conn)?)))?;
+        Ok(Store::assemble(conns, snapshot, schema_version, None))
+    }
+
+    fn assemble(
+        conns: Arc<Conns>,
+        snapshot: Snapshot,
+        schema_version: i64,
+        migration: Option<MigrationReport>,
+    ) -> Store {
         let weak: std::sync::Weak<dyn crate::fork::CloseOnFork> =
             Arc::downgrade(&conns) as std::sync::Weak<Conns> as _;
         {
             let _call = crate::fork::enter();
             crate::fork::register(weak);
         }
-        Ok(Store {
+        Store {
             conns,
             snapshot: ArcSwap::from_pointee(snapshot),
             epoch: coarsetime::Instant::now(),
@@ -129,7 +164,12 @@ impl Store {
             schema_version,
             tracker: Tracker::opened(),
             last_migration: Mutex::new(migration),
-        })
+        }
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.conns.is_read_only()
     }
 
     /// Opens with default options.
@@ -393,6 +433,27 @@ impl Store {
             imported_count: imported,
             skipped_count: errors.len(),
             errors,
+        })
+    }
+
+    /// What [`Store::import_changes`] of these items would write, without writing.
+    pub fn plan_import(&self, items: &[Value]) -> Result<sync::ImportPlan> {
+        let local = local_mappings(&*self.snapshot()?);
+        Ok(sync::plan_import_changes(items, &local))
+    }
+
+    /// A bulk import that reports what it changed: each valid item upserted (carried
+    /// timestamps kept) unless its id already holds what it says, one bad item never
+    /// blocking the rest, all in one transaction, planned against the table as that
+    /// transaction sees it.
+    pub fn import_changes(&self, items: &[Value]) -> Result<sync::ImportPlan> {
+        self.write(|tx| {
+            let mut plan = sync::plan_import_changes(items, &local_mappings(tx.snapshot()));
+            for m in &plan.writes {
+                tx.put(m)?;
+            }
+            plan.dry_run = false;
+            Ok(plan)
         })
     }
 

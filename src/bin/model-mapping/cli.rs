@@ -6,8 +6,16 @@ use clap::{Args, Parser, Subcommand};
 
 /// Inspect and repair the model mappings of a backend database without starting the backend.
 ///
-/// Exit codes: 0 ok; 1 not found or a check failed; 2 usage or invalid input; 3 database or
-/// I/O error. Errors go to stderr and start with their stable code (e.g. `mapping_not_found`).
+/// Read commands (list, get, resolve, resolve-message, blocked, export, health, history, diff)
+/// open the database read-only and leave it byte-for-byte unchanged. Commands that delete or
+/// replace data (delete, import over existing mappings, apply that changes or deletes, undo,
+/// rollback, migrate --merge, detach) show their plan, ask on a terminal (elsewhere they need
+/// --yes) and back the database up first (unless --no-backup).
+///
+/// Exit codes follow from the error code alone: 0 ok; 1 not found, a check failed, or
+/// cancelled at the prompt; 2 usage or invalid input (including `confirmation_required`);
+/// 3 database or I/O error (`io_error` too, whichever file it concerns). Errors go to stderr
+/// and start with their stable code (e.g. `mapping_not_found`).
 #[derive(Debug, Parser)]
 #[command(name = "model-mapping", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
@@ -22,6 +30,19 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout instead of tables (errors become JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Proceed with a destructive command without asking (required when stdin is not a
+    /// terminal).
+    #[arg(short, long, global = true)]
+    pub yes: bool,
+
+    /// Do not back the database up before a destructive command.
+    #[arg(long, global = true)]
+    pub no_backup: bool,
+
+    /// Who the changes are recorded for in the history (default `cli:$USER`).
+    #[arg(long, global = true, value_name = "NAME", env = "MODEL_MAPPING_ACTOR")]
+    pub actor: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -57,15 +78,34 @@ pub enum Command {
     Unblock(ModelsArg),
     /// List the blocked models.
     Blocked,
-    /// Export every mapping as `{"exported_at", "mappings": [...]}` (JSON, whatever --json says).
+    /// Export every mapping and the blocked list as `{"exported_at", "mappings": [...],
+    /// "blocked": [...]}` (JSON, whatever --json says): a full backup `import` restores.
     Export(ExportArgs),
-    /// Import a list of loose items (or an export file); one bad item never blocks the rest.
-    Import(FileArg),
+    /// Import a list of loose items (or an export file, blocked list included); reports
+    /// created, updated and unchanged mappings. One bad item never blocks the rest.
+    Import(ImportArgs),
     /// Apply a remote snapshot (last writer wins), or show the plan with --dry-run.
     Apply(ApplyArgs),
+    /// Show what applying a snapshot file would change, or (--since) what changed in the
+    /// database since a change or a time.
+    Diff(DiffArgs),
     /// Show SQLite version, journal mode, data version, row counts, migration records and
     /// run `PRAGMA quick_check`. Exits 1 when a check fails.
     Health,
+    /// Show the recorded changes (newest first), of one mapping or all.
+    History(HistoryArgs),
+    /// Write back what one recorded change replaced, as a new change.
+    Undo(UndoArgs),
+    /// Restore every mapping and the blocked list as they were after a change or at a time.
+    Rollback(RollbackArgs),
+    /// Write the mappings and blocked list as the pre-SQLite backend's JSON files (rolling
+    /// the backend back); replaced files are kept as timestamped backups.
+    ExportLegacy(StorageDirArgs),
+    /// Drop the change feed's triggers and nothing else (before downgrading the backend);
+    /// the next open by the library re-creates them.
+    Detach,
+    /// Print a shell completion script: `model-mapping completions bash > /etc/bash_completion.d/model-mapping`.
+    Completions(CompletionsArgs),
 }
 
 /// `migrate`.
@@ -74,9 +114,95 @@ pub struct MigrateArgs {
     /// The backend's storage dir holding `model_mappings.json` and `blocked_models.json`.
     #[arg(long, value_name = "DIR", env = "AI_RUNTIME_STORAGE_DIR")]
     pub storage_dir: PathBuf,
+    /// Merge the legacy files into a table that already has rows (rolling forward after a
+    /// period on the JSON version): last writer wins on `updated_at`; mappings exported and
+    /// since removed from the file are deleted.
+    #[arg(long)]
+    pub merge: bool,
     /// Report what the migration would do; write nothing, not even a missing database.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `export-legacy`.
+#[derive(Debug, Args)]
+pub struct StorageDirArgs {
+    /// The backend's storage dir to write `model_mappings.json` and `blocked_models.json` in.
+    #[arg(long, value_name = "DIR", env = "AI_RUNTIME_STORAGE_DIR")]
+    pub storage_dir: PathBuf,
+    /// Report what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A JSON list of items or `{"mappings": [...], "blocked": [...]}`; `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: PathBuf,
+    /// Print the plan (created, updated, unchanged, blocked) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["file", "since"]))]
+pub struct DiffArgs {
+    /// A snapshot file (as for `apply`); `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// What changed in the database after change SEQ, or since TIME (RFC 3339).
+    #[arg(long, value_name = "SEQ|TIME", conflicts_with_all = ["overwrite", "delete_missing"])]
+    pub since: Option<String>,
+    /// As `apply --overwrite`.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// As `apply --delete-missing`.
+    #[arg(long)]
+    pub delete_missing: bool,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only changes to this mapping (any spelling of its id).
+    pub id: Option<String>,
+    /// Only changes after this sequence number.
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<i64>,
+    /// At most this many changes.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// `undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The change's sequence number (from `history`).
+    pub seq: i64,
+    /// Undo even when a later change touched the same mapping or model.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The state to go back to: right after change SEQ, or at TIME (RFC 3339).
+    #[arg(long, value_name = "SEQ|TIME")]
+    pub to: String,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `list`.
@@ -154,14 +280,6 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `import`.
-#[derive(Debug, Args)]
-pub struct FileArg {
-    /// A JSON list of items or `{"mappings": [...]}`; `-` for stdin.
-    #[arg(value_name = "FILE|-")]
-    pub file: PathBuf,
-}
-
 /// `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -171,7 +289,8 @@ pub struct ApplyArgs {
     /// Replace local rows even when they are newer than the remote ones.
     #[arg(long)]
     pub overwrite: bool,
-    /// Delete local non-prompt rows that the snapshot does not hold.
+    /// Delete local non-prompt rows that the snapshot does not hold (and unblock models its
+    /// `blocked` list, when it has one, does not name).
     #[arg(long)]
     pub delete_missing: bool,
     /// Print the plan (added, changed, kept, deleted) and write nothing.

@@ -1,6 +1,8 @@
 //! One function per subcommand, each returning an [`Outcome`] (JSON and text) or a
 //! [`CliError`]. Inputs are read and checked before the database is opened, so bad input
-//! never creates or touches a database.
+//! never creates or touches a database. Read commands open it read-only (`safety::open_read`);
+//! destructive ones plan on a read-only store, then confirm, back up and write
+//! (`safety::guarded`). The history commands are in `crate::history`.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -10,32 +12,35 @@ use std::path::{Path, PathBuf};
 use model_mapping::legacy::MigrationStatus;
 use model_mapping::resolve::{CandidateFate, Considered};
 use model_mapping::{
-    normalize_mapping_id, Error, Explanation, MappingInput, MessageRequest, MessageSelection,
-    MigrationReport, PullReport, Resolution, SnapshotPlan, Store, StoreOptions,
+    normalize_mapping_id, Error, Explanation, ImportPlan, MappingInput, MessageRequest,
+    MessageSelection, MigrationReport, PullReport, Resolution, SnapshotPlan, Store, StoreOptions,
 };
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::cli::{
-    ActivateArgs, ApplyArgs, Command, ExportArgs, FileArg, IdArg, ListArgs, MigrateArgs, ModelsArg,
-    ResolveArgs, ResolveMessageArgs, UpsertArgs,
+    ActivateArgs, ApplyArgs, Command, DiffArgs, ExportArgs, IdArg, ImportArgs, ListArgs,
+    MigrateArgs, ModelsArg, ResolveArgs, ResolveMessageArgs, UpsertArgs,
 };
 use crate::error::{display_input, exit, CliError};
 use crate::output::{
     fields, mapping_fields, mapping_table, note, opt, pretty, to_json, yes_no, Outcome, Table,
 };
+use crate::safety::{guarded, open_read, Ctx};
 use crate::sandbox::Sandbox;
 
-type CmdResult = Result<Outcome, CliError>;
+pub type CmdResult = Result<Outcome, CliError>;
 
-/// Runs one subcommand against the database at `db`.
-pub fn run(db: &Path, command: Command) -> CmdResult {
+/// Runs one subcommand against the database `ctx.db`.
+pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
+    let db = ctx.db.as_path();
     match command {
+        Command::Migrate(a) if a.merge => crate::history::merge(ctx, &a),
         Command::Migrate(a) => migrate(db, &a),
         Command::List(a) => list(db, &a),
         Command::Get(a) => get(db, &a),
         Command::Upsert(a) => upsert(db, &a),
-        Command::Delete(a) => delete(db, &a),
+        Command::Delete(a) => delete(ctx, &a),
         Command::Activate(a) => activate(db, &a),
         Command::Resolve(a) => resolve(db, &a),
         Command::ResolveMessage(a) => resolve_message(db, &a),
@@ -43,9 +48,18 @@ pub fn run(db: &Path, command: Command) -> CmdResult {
         Command::Unblock(a) => set_blocked(db, &a, false),
         Command::Blocked => blocked(db),
         Command::Export(a) => export(db, &a),
-        Command::Import(a) => import(db, &a),
-        Command::Apply(a) => apply(db, &a),
+        Command::Import(a) => import(ctx, &a),
+        Command::Apply(a) => apply(ctx, &a),
+        Command::Diff(a) if a.since.is_some() => crate::history::diff_since(db, &a),
+        Command::Diff(a) => diff_file(db, &a),
         Command::Health => health(db),
+        Command::History(a) => crate::history::history(db, &a),
+        Command::Undo(a) => crate::history::undo(ctx, &a),
+        Command::Rollback(a) => crate::history::rollback(ctx, &a),
+        Command::ExportLegacy(a) => crate::history::export_legacy(db, &a),
+        Command::Detach => crate::history::detach(ctx),
+        // Handled before a database is needed (main.rs).
+        Command::Completions(_) => Ok(Outcome::ok(Value::Null, String::new())),
     }
 }
 
@@ -53,14 +67,14 @@ pub fn run(db: &Path, command: Command) -> CmdResult {
 
 /// Whether a command may create a database that does not exist yet.
 #[derive(Clone, Copy, PartialEq)]
-enum Open {
+pub enum Open {
     /// Reads, and changes to what must already exist: a missing database is an error.
     Existing,
     /// Commands that add data: a missing database is created (and a note says so).
     Create,
 }
 
-fn open(db: &Path, mode: Open) -> Result<Store, CliError> {
+pub fn open(db: &Path, mode: Open) -> Result<Store, CliError> {
     let missing =
         matches!(std::fs::metadata(db), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     if missing && mode == Open::Existing {
@@ -81,7 +95,7 @@ fn open(db: &Path, mode: Open) -> Result<Store, CliError> {
 }
 
 /// Reads a file, or stdin for `-`.
-fn read_input(file: &Path) -> Result<String, CliError> {
+pub fn read_input(file: &Path) -> Result<String, CliError> {
     let mut text = String::new();
     let result = if file.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -103,10 +117,10 @@ fn read_input(file: &Path) -> Result<String, CliError> {
             },
             file,
         )),
-        Err(e) => Err(CliError::in_input(
-            Error::Io(format!("cannot read: {e}")),
-            file,
-        )),
+        Err(e) => Err(CliError::io(format!(
+            "{}: cannot read: {e}",
+            display_input(file)
+        ))),
     }
 }
 
@@ -114,12 +128,7 @@ fn parse_json(text: &str, file: &Path) -> Result<Value, CliError> {
     serde_json::from_str(text).map_err(|e| CliError::in_input(Error::from_json(&e), file))
 }
 
-fn read_items(file: &Path) -> Result<Vec<Value>, CliError> {
-    let text = read_input(file)?;
-    model_mapping::sync::items_from_json(&text).map_err(|e| CliError::in_input(e, file))
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -223,7 +232,7 @@ fn migration_text(r: &MigrationReport) -> String {
 // ---- list, get, upsert, delete, activate ----
 
 fn list(db: &Path, a: &ListArgs) -> CmdResult {
-    let store = open(db, Open::Existing)?;
+    let store = open_read(db)?;
     let mappings = store.list(a.scope_type.as_deref(), a.scope_key.as_deref())?;
     let value = Value::Array(mappings.iter().map(|m| m.to_json()).collect());
     let text = if mappings.is_empty() {
@@ -236,7 +245,7 @@ fn list(db: &Path, a: &ListArgs) -> CmdResult {
 
 fn get(db: &Path, a: &IdArg) -> CmdResult {
     let id = normalize_mapping_id(&a.id)?;
-    let store = open(db, Open::Existing)?;
+    let store = open_read(db)?;
     let m = store.get(&id)?.ok_or_else(|| CliError::not_found(&id))?;
     Ok(Outcome::ok(m.to_json(), mapping_fields(&m)))
 }
@@ -250,16 +259,27 @@ fn upsert(db: &Path, a: &UpsertArgs) -> CmdResult {
     Ok(Outcome::ok(m.to_json(), text))
 }
 
-fn delete(db: &Path, a: &IdArg) -> CmdResult {
+fn delete(ctx: &Ctx, a: &IdArg) -> CmdResult {
     let id = normalize_mapping_id(&a.id)?;
-    let store = open(db, Open::Existing)?;
-    if !store.delete(&id)? {
-        return Err(CliError::not_found(&id));
-    }
-    Ok(Outcome::ok(
-        json!({"deleted": true, "id": id}),
-        format!("deleted {id}\n"),
-    ))
+    let current = open_read(&ctx.db)?
+        .get(&id)?
+        .ok_or_else(|| CliError::not_found(&id))?;
+    let plan = format!("will delete:\n{}", indent(&mapping_fields(&current)));
+    guarded(ctx, "delete", &plan, false, || {
+        let store = open(&ctx.db, Open::Existing)?;
+        if !store.delete(&id)? {
+            return Err(CliError::not_found(&id));
+        }
+        Ok(Outcome::ok(
+            json!({"deleted": true, "id": id}),
+            format!("deleted {id}\n"),
+        ))
+    })
+}
+
+/// Each line indented by two spaces.
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn activate(db: &Path, a: &ActivateArgs) -> CmdResult {
@@ -284,7 +304,7 @@ fn activate(db: &Path, a: &ActivateArgs) -> CmdResult {
 // ---- resolve ----
 
 fn resolve(db: &Path, a: &ResolveArgs) -> CmdResult {
-    let store = open(db, Open::Existing)?;
+    let store = open_read(db)?;
     if a.explain {
         let e = store.explain(&a.key)?;
         Ok(Outcome::ok(to_json(&e), explanation_text(&a.key, &e)))
@@ -383,7 +403,7 @@ fn value_text(v: &Value) -> String {
 }
 
 fn resolve_message(db: &Path, a: &ResolveMessageArgs) -> CmdResult {
-    let store = open(db, Open::Existing)?;
+    let store = open_read(db)?;
     let req = MessageRequest {
         user_id: Some(&a.user),
         mapping_key: a.mapping.as_deref(),
@@ -487,7 +507,7 @@ fn blocked_text(list: &[String]) -> String {
 }
 
 fn blocked(db: &Path) -> CmdResult {
-    let store = open(db, Open::Existing)?;
+    let store = open_read(db)?;
     let list = store.blocked_models()?;
     Ok(Outcome::ok(json!(list), blocked_text(&list)))
 }
@@ -498,25 +518,29 @@ fn export(db: &Path, a: &ExportArgs) -> CmdResult {
     if let Some(path) = &a.output {
         refuse_database_output(db, path)?;
     }
-    let store = open(db, Open::Existing)?;
-    let doc = store.export()?;
-    let count = doc["mappings"].as_array().map_or(0, Vec::len);
+    let store = open_read(db)?;
+    // Mappings and blocked list from one snapshot: a full backup that `import` restores.
+    let snap = store.snapshot()?;
+    let mappings: Vec<Value> = snap.list(None, None).iter().map(|m| m.to_json()).collect();
+    let count = mappings.len();
+    let doc = json!({
+        "exported_at": model_mapping::timestamp::now(),
+        "mappings": mappings,
+        "blocked": snap.blocked(),
+    });
     let Some(path) = &a.output else {
         // The export is JSON whatever the output mode.
         return Ok(Outcome::ok(doc.clone(), pretty(&doc)));
     };
-    write_atomically(path, pretty(&doc).as_bytes()).map_err(|e| {
-        CliError::new(
-            "io_error",
-            format!("cannot write {}: {e}", path.display()),
-            exit::DATABASE,
-        )
-    })?;
+    write_atomically(path, pretty(&doc).as_bytes())
+        .map_err(|e| CliError::io(format!("cannot write {}: {e}", path.display())))?;
     Ok(Outcome::ok(
-        json!({"path": path.display().to_string(), "count": count, "exported_at": doc["exported_at"]}),
+        json!({"path": path.display().to_string(), "count": count,
+               "blocked": snap.blocked().len(), "exported_at": doc["exported_at"]}),
         format!(
-            "exported {} to {}\n",
+            "exported {} and {} to {}\n",
             plural(count, "mapping", "mappings"),
+            plural(snap.blocked().len(), "blocked model", "blocked models"),
             path.display()
         ),
     ))
@@ -596,19 +620,108 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn import(db: &Path, a: &FileArg) -> CmdResult {
-    let items = read_items(&a.file)?;
-    let store = open(db, Open::Create)?;
-    let report = store.import_items(&items)?;
-    let mut text = format!(
-        "imported {}, skipped {} (from {})\n",
-        plural(report.imported_count, "item", "items"),
-        report.skipped_count,
-        display_input(&a.file)
-    );
-    if !report.errors.is_empty() {
+/// A snapshot or import file: its items, and its `blocked` list when it has one (an export
+/// file does; a bare list of items does not, and then the blocked list is left alone).
+struct Snapshot {
+    items: Vec<Value>,
+    blocked: Option<Vec<String>>,
+}
+
+fn read_snapshot(file: &Path) -> Result<Snapshot, CliError> {
+    let text = read_input(file)?;
+    let items =
+        model_mapping::sync::items_from_json(&text).map_err(|e| CliError::in_input(e, file))?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let blocked = match value.get("blocked") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            let mut names: Vec<String> = list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect();
+            names.sort();
+            names.dedup();
+            Some(names)
+        }
+        Some(_) => {
+            return Err(CliError::in_input(
+                Error::InvalidPayload {
+                    field: "blocked".into(),
+                    detail: "must be a list of model names".into(),
+                },
+                file,
+            ))
+        }
+    };
+    Ok(Snapshot { items, blocked })
+}
+
+/// The read-only store a plan is made on; an in-memory empty one when the database does not
+/// exist yet (it is not created by planning).
+fn plan_store(db: &Path) -> Result<(Store, bool), CliError> {
+    if db.exists() {
+        Ok((open_read(db)?, true))
+    } else {
+        Ok((Store::open(":memory:", StoreOptions::default())?, false))
+    }
+}
+
+/// Blocked-list changes that bring `current` to the file's list: models to block, and (only
+/// when `exact`) models to unblock.
+fn blocked_changes(
+    current: &[String],
+    file: Option<&Vec<String>>,
+    exact: bool,
+) -> (Vec<String>, Vec<String>) {
+    let Some(file) = file else {
+        return (Vec::new(), Vec::new());
+    };
+    let block = file
+        .iter()
+        .filter(|m| !current.contains(m))
+        .cloned()
+        .collect();
+    let unblock = if exact {
+        current
+            .iter()
+            .filter(|m| !file.contains(m))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (block, unblock)
+}
+
+fn list_lines(label: &str, ids: &[String]) -> String {
+    let mut text = format!("{label}: {}\n", ids.len());
+    for id in ids {
+        text.push_str(&format!("  {id}\n"));
+    }
+    text
+}
+
+fn import_text(p: &ImportPlan, block: &[String], file: &Path) -> String {
+    let mut text = if p.dry_run {
+        format!(
+            "import plan for {} (dry run: nothing was written)\n",
+            display_input(file)
+        )
+    } else {
+        format!("imported {}\n", display_input(file))
+    };
+    let would = if p.dry_run { "would be " } else { "" };
+    text.push_str(&list_lines(&format!("{would}created"), &p.created));
+    text.push_str(&list_lines(&format!("{would}updated"), &p.updated));
+    text.push_str(&format!("unchanged: {}\n", p.unchanged.len()));
+    text.push_str(&list_lines(&format!("{would}blocked"), block));
+    text.push_str(&format!("skipped: {}\n", p.skipped_count));
+    if !p.errors.is_empty() {
         let mut t = Table::new(&["INDEX", "ID", "REASON"]);
-        for e in &report.errors {
+        for e in &p.errors {
             t.row(vec![
                 e.index.to_string(),
                 opt(e.id.as_deref()),
@@ -617,37 +730,124 @@ fn import(db: &Path, a: &FileArg) -> CmdResult {
         }
         text.push_str(&t.render(2));
     }
-    let outcome = Outcome::ok(to_json(&report), text);
-    Ok(if report.skipped_count > 0 {
+    text
+}
+
+fn import_outcome(p: &ImportPlan, block: &[String], file: &Path) -> Outcome {
+    let mut value = to_json(p);
+    value["imported_count"] = json!(p.created.len() + p.updated.len());
+    value["blocked_added"] = json!(block);
+    let outcome = Outcome::ok(value, import_text(p, block, file));
+    if p.skipped_count > 0 {
         outcome.with_exit(exit::NOT_FOUND)
     } else {
         outcome
+    }
+}
+
+fn import(ctx: &Ctx, a: &ImportArgs) -> CmdResult {
+    let snap = read_snapshot(&a.file)?;
+    let (store, _) = plan_store(&ctx.db)?;
+    let plan = store.plan_import(&snap.items)?;
+    let (block, _) = blocked_changes(&store.blocked_models()?, snap.blocked.as_ref(), false);
+    drop(store);
+    if a.dry_run {
+        return Ok(import_outcome(&plan, &block, &a.file));
+    }
+    // Creating mappings and blocking models replaces nothing; updating mappings does.
+    let text = format!("{}\n", import_text(&plan, &block, &a.file).trim_end());
+    guarded(ctx, "import", &text, plan.updated.is_empty(), || {
+        let store = open(&ctx.db, Open::Create)?;
+        let done = store.import_changes(&snap.items)?;
+        let changes: Vec<(String, bool)> = block.iter().map(|m| (m.clone(), true)).collect();
+        if !changes.is_empty() {
+            store.update_blocked(&changes)?;
+        }
+        Ok(import_outcome(&done, &block, &a.file))
     })
 }
 
-fn apply(db: &Path, a: &ApplyArgs) -> CmdResult {
-    let items = read_items(&a.file)?;
+fn apply(ctx: &Ctx, a: &ApplyArgs) -> CmdResult {
+    let snap = read_snapshot(&a.file)?;
+    let db = ctx.db.as_path();
+    let (store, db_exists) = plan_store(db)?;
+    let plan = store.plan_snapshot(&snap.items, a.overwrite, a.delete_missing)?;
+    let (block, unblock) = blocked_changes(
+        &store.blocked_models()?,
+        snap.blocked.as_ref(),
+        a.delete_missing,
+    );
+    drop(store);
+    let mut text = plan_text(&plan);
+    text.push_str(&list_lines("blocked", &block));
+    text.push_str(&list_lines("unblocked", &unblock));
     if a.dry_run {
-        let sandbox = Sandbox::of(db)?;
-        let plan = sandbox
-            .open_store()?
-            .plan_snapshot(&items, a.overwrite, a.delete_missing)?;
         let mut value = to_json(&plan);
         value["dry_run"] = json!(true);
-        value["database_exists"] = json!(sandbox.source_exists);
-        let mut text = String::from("plan (dry run: nothing was written)\n");
-        if !sandbox.source_exists {
-            text.push_str(&format!(
+        value["database_exists"] = json!(db_exists);
+        value["block"] = json!(block);
+        value["unblock"] = json!(unblock);
+        let mut head = String::from("plan (dry run: nothing was written)\n");
+        if !db_exists {
+            head.push_str(&format!(
                 "{} does not exist yet: planned against an empty database, which was not created\n",
                 db.display()
             ));
         }
-        text.push_str(&plan_text(&plan));
-        return Ok(Outcome::ok(value, text));
+        return Ok(Outcome::ok(value, head + &text));
     }
-    let store = open(db, Open::Create)?;
-    let report = store.apply_snapshot(&items, a.overwrite, a.delete_missing)?;
-    Ok(Outcome::ok(to_json(&report), pull_text(&report)))
+    let replaces_nothing = plan.changed.is_empty() && plan.deleted.is_empty() && unblock.is_empty();
+    guarded(
+        ctx,
+        "apply",
+        &format!("plan:\n{text}"),
+        replaces_nothing,
+        || {
+            let store = open(db, Open::Create)?;
+            let report = store.apply_snapshot(&snap.items, a.overwrite, a.delete_missing)?;
+            let changes: Vec<(String, bool)> = block
+                .iter()
+                .map(|m| (m.clone(), true))
+                .chain(unblock.iter().map(|m| (m.clone(), false)))
+                .collect();
+            if !changes.is_empty() {
+                store.update_blocked(&changes)?;
+            }
+            let mut value = to_json(&report);
+            value["blocked"] = json!(block);
+            value["unblocked"] = json!(unblock);
+            let mut text = pull_text(&report);
+            if !block.is_empty() || !unblock.is_empty() {
+                text.push_str(&format!(
+                    "blocked {}, unblocked {}\n",
+                    block.len(),
+                    unblock.len()
+                ));
+            }
+            Ok(Outcome::ok(value, text))
+        },
+    )
+}
+
+/// `diff FILE`: what `apply FILE` (with the same flags) would change, read-only.
+fn diff_file(db: &Path, a: &DiffArgs) -> CmdResult {
+    let file = a.file.as_deref().expect("clap requires FILE or --since");
+    let snap = read_snapshot(file)?;
+    let (store, _) = plan_store(db)?;
+    let plan = store.plan_snapshot(&snap.items, a.overwrite, a.delete_missing)?;
+    let (block, unblock) = blocked_changes(
+        &store.blocked_models()?,
+        snap.blocked.as_ref(),
+        a.delete_missing,
+    );
+    let mut value = to_json(&plan);
+    value["block"] = json!(block);
+    value["unblock"] = json!(unblock);
+    let mut text = format!("applying {} would change:\n", display_input(file));
+    text.push_str(&plan_text(&plan));
+    text.push_str(&list_lines("blocked", &block));
+    text.push_str(&list_lines("unblocked", &unblock));
+    Ok(Outcome::ok(value, text))
 }
 
 fn plan_text(p: &SnapshotPlan) -> String {
@@ -679,6 +879,19 @@ fn pull_text(r: &PullReport) -> String {
 
 // ---- health ----
 
+/// The journal mode the file's header records (`wal` when bytes 18 and 19 are 2), read before
+/// any connection is open (closing a descriptor of the file would drop a connection's locks).
+fn header_journal_mode(db: &Path) -> Option<&'static str> {
+    use std::io::Read as _;
+    let mut header = [0u8; 20];
+    std::fs::File::open(db).ok()?.read_exact(&mut header).ok()?;
+    Some(if header[18] == 2 && header[19] == 2 {
+        "wal"
+    } else {
+        "rollback journal"
+    })
+}
+
 /// Rows as stored, counted on a separate read-only connection: more rows than mappings means
 /// rows the library reads around (unnameable) or alias rows of one id.
 fn raw_row_counts(db: &Path) -> Value {
@@ -688,10 +901,7 @@ fn raw_row_counts(db: &Path) -> Value {
         })
         .map_or(Value::Null, |n| json!(n))
     };
-    match Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
+    match crate::sandbox::read_only_connection(db) {
         Ok(conn) => json!({
             "llm_model_mappings": count(&conn, "llm_model_mappings"),
             "mm_blocked_models": count(&conn, "mm_blocked_models"),
@@ -717,8 +927,13 @@ fn record_text(record: &Value) -> String {
 }
 
 fn health(db: &Path) -> CmdResult {
-    let store = open(db, Open::Existing)?;
-    let h = store.health()?;
+    let header_mode = header_journal_mode(db);
+    let store = open_read(db)?;
+    let mut h = store.health()?;
+    // A database read as immutable reports `delete` whatever it uses: say what the file says.
+    if header_mode == Some("wal") {
+        h.journal_mode = Some("wal".into());
+    }
     let check = store.quick_check()?;
     let check_ok = check.len() == 1 && check[0] == "ok";
     let ok = h.ok && check_ok;

@@ -5,15 +5,20 @@ use std::path::Path;
 
 use model_mapping::{Error, ErrorKind};
 
-/// Process exit codes.
+/// Process exit codes. One rule: the exit code follows from the error code alone, whichever
+/// command or file it concerns (docs/CLI.md lists every code).
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// A mapping was not found, or a check (health, migration, import) failed.
+    /// The request was understood but the data says no: a mapping or change not found
+    /// (`mapping_not_found`, `history_unavailable`), an undo superseded (`history_conflict`), a
+    /// check that failed (health, migration, skipped import items), or `cancelled` at the
+    /// prompt.
     pub const NOT_FOUND: u8 = 1;
-    /// Bad usage or invalid input (id, JSON, payload, input file); clap uses 2 as well.
+    /// Bad usage or invalid input (id, JSON, payload, storage dir, output path,
+    /// `confirmation_required`); clap uses 2 as well.
     pub const USAGE: u8 = 2;
-    /// The database (or an output file) could not be read or written.
+    /// A database or I/O error: the database, an input or output file, a backup.
     pub const DATABASE: u8 = 3;
 }
 
@@ -49,14 +54,17 @@ impl CliError {
         CliError::new(code, detail, exit::USAGE)
     }
 
-    /// A library error that concerns the named input file, not the database.
+    /// A library error that concerns the named input file: the detail names it (the exit
+    /// code stays the code's).
     pub fn in_input(err: Error, file: &Path) -> CliError {
         let mut e = CliError::from(err);
         e.detail = format!("{}: {}", display_input(file), e.detail);
-        if e.exit == exit::DATABASE && e.code == ErrorKind::IoError.code() {
-            e.exit = exit::USAGE;
-        }
         e
+    }
+
+    /// An I/O failure on a file other than the database.
+    pub fn io(detail: impl Into<String>) -> CliError {
+        CliError::new(ErrorKind::IoError.code(), detail, exit::DATABASE)
     }
 }
 
@@ -79,7 +87,9 @@ impl From<Error> for CliError {
     fn from(err: Error) -> CliError {
         let code = err.code();
         let exit = match err.kind() {
-            ErrorKind::MappingNotFound => exit::NOT_FOUND,
+            ErrorKind::MappingNotFound
+            | ErrorKind::HistoryUnavailable
+            | ErrorKind::HistoryConflict => exit::NOT_FOUND,
             ErrorKind::InvalidMappingId
             | ErrorKind::InvalidMappingScope
             | ErrorKind::InvalidPayload
@@ -110,7 +120,11 @@ mod tests {
         let e = CliError::from(Error::NotADatabase("file is not a database".into()));
         assert_eq!((e.code, e.exit), ("not_a_database", exit::DATABASE));
         let e = CliError::in_input(Error::Io("gone".into()), Path::new("-"));
-        assert_eq!(e.exit, exit::USAGE);
+        assert_eq!(
+            e.exit,
+            exit::DATABASE,
+            "io_error is 3 whichever file it concerns"
+        );
         assert_eq!(e.detail, "<stdin>: gone");
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use model_mapping::{Error, JournalMode, Store, StoreOptions, Synchronous};
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 use crate::error::CliError;
 
@@ -167,6 +167,44 @@ fn copy_tables(source: &Path, dest: &Path) -> Result<(), Error> {
         std::fs::remove_file(dest)?;
     }
     copy_with(source, dest, "mode=ro")
+}
+
+/// A read-only connection that leaves nothing behind, by the rule `Store::open_read_only`
+/// follows: `immutable` when no `-wal`, `-shm` or `-journal` is beside the file (a plain
+/// read-only open of an idle WAL database would create both), else `mode=ro`.
+pub fn read_only_connection(db: &Path) -> rusqlite::Result<Connection> {
+    let idle = ["-wal", "-shm", "-journal"]
+        .iter()
+        .all(|s| !sidecar(db, s).exists());
+    let query = if idle {
+        "mode=ro&immutable=1"
+    } else {
+        "mode=ro"
+    };
+    let path = if db.is_absolute() {
+        db.to_path_buf()
+    } else {
+        Path::new(".").join(db)
+    };
+    Connection::open_with_flags(
+        file_uri(&path, query),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+}
+
+/// Whether the database has this table (false when it cannot be read).
+pub fn has_table(db: &Path, table: &str) -> bool {
+    read_only_connection(db)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(false)
 }
 
 fn quote(name: &str) -> String {
