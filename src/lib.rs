@@ -56,6 +56,7 @@ pub mod normalize;
 pub mod options;
 pub mod resolve;
 mod schema;
+mod scope_rows;
 pub mod snapshot;
 mod sqlite_guard;
 mod store;

@@ -652,3 +652,20 @@ fn detach_drops_the_triggers_and_nothing_else_and_the_next_open_recreates_them()
     assert!(store.health().unwrap().triggers);
     assert!(store.get("mapping:b").unwrap().is_some());
 }
+
+#[test]
+fn the_opens_rewrite_of_a_host_row_is_recorded_as_the_librarys_change() {
+    let db = fresh();
+    drop(db.open());
+    RawRow::new("tenant:xai", "tenant", "xai")
+        .default_model("grok")
+        .insert(&db.sql());
+    let store = db.open();
+    let h = store.history(Some("mapping:xai"), None, 10).unwrap();
+    assert_eq!(h[1].source, "external", "the host's insert");
+    assert_eq!(
+        (h[0].op.as_str(), h[0].source.as_str()),
+        ("update", "library")
+    );
+    assert_eq!(h[0].after.as_ref().unwrap().id, "mapping:xai");
+}

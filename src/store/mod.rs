@@ -32,6 +32,7 @@ use crate::normalize::{self, MappingId};
 use crate::options::StoreOptions;
 use crate::resolve::{self, Explanation, MessageRequest, MessageSelection, Resolution};
 use crate::schema;
+use crate::scope_rows;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, ImportReport, PullReport, SnapshotPlan};
 
@@ -99,7 +100,7 @@ impl Store {
         let (schema_version, migration, snapshot) = conns.write(|conn| {
             let version = schema::init(conn)?;
             feed::install_if_missing(conn)?;
-            schema::normalize_scope_rows(conn)?;
+            scope_rows::normalize_scope_rows(conn)?;
             let (migration, filled) = match &options.storage_dir {
                 Some(dir) => {
                     let (report, filled) = migrate::run(conn, dir, false)?;
