@@ -19,20 +19,27 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
 
+# Every feature but `bundled` (which swaps the SQLite the whole build links, so it gets its own
+# run below): `cli` builds the operator CLI, which tests/cli.rs runs.
+FEATURES=(--features cli)
+
 step "lint: cargo fmt --check, clippy -D warnings, rustdoc"
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --all-targets "${FEATURES[@]}" --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast
+    cargo nextest run "${FEATURES[@]}" --no-fail-fast
 else
-    cargo test --no-fail-fast --lib --bins --tests
+    cargo test "${FEATURES[@]}" --no-fail-fast --lib --bins --tests
 fi
 cargo test --doc --quiet
-# SPEC B15: the opt-in bundled build refuses to share a process with another SQLite.
+# Behaviour B15: the opt-in bundled build refuses to share a process with another SQLite.
 cargo test --quiet --features bundled --test bundled_guard
+
+step "scripts/test-lean-dependency.sh: a no-feature dependent gets no clap, no cbindgen"
+bash scripts/test-lean-dependency.sh
 
 step "Rust example"
 cargo build --release --quiet
