@@ -43,8 +43,15 @@ bash scripts/test-lean-dependency.sh
 
 step "Rust example"
 cargo build --release --quiet
-cargo run --release --quiet --example quickstart >/dev/null
-echo "examples/quickstart.rs ran"
+# In its own TMPDIR, which must be empty again afterwards: the quickstart cleans up after itself.
+example_tmp="$(mktemp -d)"
+TMPDIR="$example_tmp" cargo run --release --quiet --example quickstart >/dev/null
+if [ -n "$(ls -A "$example_tmp")" ]; then
+    echo "examples/quickstart.rs left files behind in TMPDIR: $(ls -A "$example_tmp")" >&2
+    exit 1
+fi
+rmdir "$example_tmp"
+echo "examples/quickstart.rs ran and left nothing behind"
 
 for part in scripts/test-c.sh scripts/test-python.sh scripts/bench-quick.sh reliability/run.sh; do
     if [ -f "$part" ]; then

@@ -39,7 +39,7 @@ VALGRIND=(valgrind --leak-check=full --error-exitcode=1 --quiet)
 
 echo "test-c.sh: examples/c/quickstart.c"
 gcc "${CFLAGS[@]}" examples/c/quickstart.c "${LDFLAGS[@]}" -o "$WORK/quickstart"
-"${VALGRIND[@]}" "$WORK/quickstart" "$ROOT/examples/data/ai_runtime" >"$WORK/quickstart.out"
+"${VALGRIND[@]}" "$WORK/quickstart" "$WORK/quickstart.db" "$ROOT/examples/data/ai_runtime" >"$WORK/quickstart.out"
 grep -q '"resolved_model":"grok-3"' "$WORK/quickstart.out"
 grep -q '"resolved_model":"llama3:8b","hit":false' "$WORK/quickstart.out"
 echo "examples/c/quickstart.c ran ($(wc -l <"$WORK/quickstart.out") lines of output)"

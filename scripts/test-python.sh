@@ -34,5 +34,12 @@ elif [ "$status" -ne 0 ]; then
 fi
 
 echo "examples/python/quickstart.py:"
-"$PY" "$ROOT/examples/python/quickstart.py" >/dev/null
-echo "examples/python/quickstart.py ran"
+# In its own TMPDIR, which must be empty again afterwards: the quickstart cleans up after itself.
+example_tmp="$(mktemp -d)"
+TMPDIR="$example_tmp" "$PY" "$ROOT/examples/python/quickstart.py" >/dev/null
+if [ -n "$(ls -A "$example_tmp")" ]; then
+    echo "examples/python/quickstart.py left files behind in TMPDIR: $(ls -A "$example_tmp")" >&2
+    exit 1
+fi
+rmdir "$example_tmp"
+echo "examples/python/quickstart.py ran and left nothing behind"
