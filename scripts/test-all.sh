@@ -53,7 +53,7 @@ fi
 rmdir "$example_tmp"
 echo "examples/quickstart.rs ran and left nothing behind"
 
-for part in scripts/test-c.sh scripts/test-python.sh scripts/bench-quick.sh reliability/run.sh; do
+for part in scripts/test-c.sh scripts/test-c-install.sh scripts/test-python.sh scripts/bench-quick.sh reliability/run.sh; do
     if [ -f "$part" ]; then
         step "$part"
         if [ "$part" = reliability/run.sh ]; then bash "$part" --quick; else bash "$part"; fi
