@@ -15,6 +15,9 @@
  * - After a failure, mm_last_error_message() gives a message starting with the status's
  *   string code. The status, not the message, says whether a call failed.
  * - All functions are thread-safe; one MmStore handle may be used by many threads at once.
+ *
+ * "behaviour B10" and the like refer to the sections of docs/behaviour.md, the behaviour
+ * contract in the model_mapping repository.
  */
 
 #ifndef MODEL_MAPPING_H
@@ -36,7 +39,7 @@
  *
  * Numbers are fixed and never reused: input errors are 1..9, database errors 10..19, ABI
  * errors 20..29. A retired code stays reserved. `mm_status_str` gives each code's stable
- * string (SPEC B1), which is also how every `mm_last_error_message` starts.
+ * string (behaviour B1), which is also how every `mm_last_error_message` starts.
  */
 typedef enum {
   /**
@@ -160,7 +163,7 @@ extern "C" {
 const char *mm_last_error_message(void);
 
 /**
- * The stable string code (SPEC B1) of a status: `"ok"`, `"mapping_not_found"`,
+ * The stable string code (behaviour B1) of a status: `"ok"`, `"mapping_not_found"`,
  * `"null_argument"`, `"invalid_utf8"`, `"store_closed"`, `"panic"`, ...; `"unknown_status"`
  * for a number that is not a status.
  *
@@ -511,7 +514,7 @@ void mm_string_free(char *s);
 /**
  * Copies `input` into a new string: a no-op with the same signature as `mm_store_resolve`
  * minus the handle, going through the same guard, UTF-8 check and allocation. Benchmarks use
- * it as the baseline cost of one call through the C ABI (SPEC P2).
+ * it as the baseline cost of one call through the C ABI (target P2).
  *
  * - `input`: required.
  * - `out`: required; receives a copy the caller frees with `mm_string_free`.
@@ -547,7 +550,7 @@ const char *mm_version(void);
 /**
  * The version of the SQLite library this library actually runs (`sqlite3_libversion()`, e.g.
  * `"3.40.1"`). In the default build that is the system `libsqlite3` — the same copy Python's
- * `sqlite3` module uses (SPEC B15).
+ * `sqlite3` module uses (behaviour B15).
  *
  * Ownership: a static string owned by SQLite; never free it. NULL is never returned.
  *
@@ -557,7 +560,7 @@ const char *mm_sqlite_version(void);
 
 /**
  * `sqlite3_sourceid()` of the SQLite library this library runs: equal to the value Python's
- * `sqlite3` reports (`SELECT sqlite_source_id()`) exactly when both use one copy (SPEC B15).
+ * `sqlite3` reports (`SELECT sqlite_source_id()`) exactly when both use one copy (behaviour B15).
  *
  * Ownership: a static string owned by SQLite; never free it. NULL is never returned.
  *

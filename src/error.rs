@@ -1,4 +1,4 @@
-//! Typed errors, each mapped onto one stable string code (SPEC B1).
+//! Typed errors, each mapped onto one stable string code (behaviour B1).
 //!
 //! The codes are part of the public contract: the C ABI and the Python binding use them
 //! verbatim, so a code is never changed once released. New failure kinds get new codes.
@@ -37,14 +37,14 @@ pub enum ErrorKind {
     DatabaseError,
     /// The process may not read (or create) the database file.
     DatabasePermissionDenied,
-    /// A bundled SQLite found another SQLite library loaded in the process (SPEC B15).
+    /// A bundled SQLite found another SQLite library loaded in the process (behaviour B15).
     MultipleSqliteCopies,
     /// The store was closed.
     StoreClosed,
 }
 
 impl ErrorKind {
-    /// The stable string code (SPEC B1).
+    /// The stable string code (behaviour B1).
     pub const fn code(self) -> &'static str {
         match self {
             ErrorKind::InvalidMappingId => "invalid_mapping_id",
@@ -162,7 +162,7 @@ impl Error {
         }
     }
 
-    /// The stable string code (SPEC B1), e.g. `"mapping_not_found"`.
+    /// The stable string code (behaviour B1), e.g. `"mapping_not_found"`.
     pub fn code(&self) -> &'static str {
         self.kind().code()
     }

@@ -30,6 +30,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The behaviour these docs refer to as "behaviour B8", "target P1" and so on is written down
+//! in `docs/behaviour.md` in the repository, one section per number.
+//!
 //! Layers: [`normalize`] and [`model`] (identity, payloads), [`resolve`] (pure functions over a
 //! [`Snapshot`]), [`Store`] (SQLite and the cache), [`legacy`] (the one-time JSON import) and
 //! [`sync`] (export, bulk import, remote snapshots). The C ABI lives in `ffi`.

@@ -1,4 +1,4 @@
-//! The mapping record (SPEC B3), the upsert payload (SPEC B2) and values derived from metadata.
+//! The mapping record (behaviour B3), the upsert payload (behaviour B2) and values derived from metadata.
 
 use serde::de::MapAccess;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -25,7 +25,7 @@ pub struct Mapping {
     pub name: Option<String>,
     /// The model tried first.
     pub default_model: Option<String>,
-    /// Ordered fallbacks; holds the default model too (SPEC B2).
+    /// Ordered fallbacks; holds the default model too (behaviour B2).
     pub candidates: Vec<String>,
     /// Inactive mappings never match a resolution.
     pub is_active: bool,
@@ -50,12 +50,12 @@ impl Mapping {
         )
     }
 
-    /// `metadata.temperature` when it is a number (not a bool), as a float (SPEC B9).
+    /// `metadata.temperature` when it is a number (not a bool), as a float (behaviour B9).
     pub fn temperature(&self) -> Option<f64> {
         temperature(&self.metadata)
     }
 
-    /// The endpoint to call, from metadata (SPEC B8).
+    /// The endpoint to call, from metadata (behaviour B8).
     pub fn preferred_endpoint_id(&self) -> Option<i64> {
         preferred_endpoint_id(&self.metadata)
     }
@@ -83,7 +83,7 @@ impl Serialize for Mapping {
     }
 }
 
-/// A create-or-replace request (SPEC B2). Build one directly or parse it with
+/// A create-or-replace request (behaviour B2). Build one directly or parse it with
 /// [`MappingInput::from_json`]; [`MappingInput::validate`] normalises and checks the limits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MappingInput {
@@ -130,7 +130,7 @@ impl MappingInput {
         self.updated_at.as_deref().and_then(timestamp::parse)
     }
 
-    /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
+    /// Normalises and checks every rule of behaviour B2, stamping `updated_at` (the carried one when
     /// `keep_timestamp` and it parses, else now).
     pub fn validate(&self, keep_timestamp: bool) -> Result<Mapping> {
         let kept = self.kept_timestamp(keep_timestamp);
@@ -533,7 +533,7 @@ pub(crate) fn python_truthy(v: &Value) -> bool {
 }
 
 /// Python's `str()` of a JSON scalar, for candidates that rows written by others hold as
-/// non-strings (SPEC B11).
+/// non-strings (behaviour B11).
 pub(crate) fn stringify_candidate(v: &Value) -> Option<String> {
     let s = match v {
         Value::Null => return None,

@@ -1,4 +1,4 @@
-//! The immutable in-memory view of every mapping and the blocked set (SPEC B13).
+//! The immutable in-memory view of every mapping and the blocked set (behaviour B13).
 //!
 //! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
 //! copy-on-write after one upsert clones reference counts, not strings.
@@ -44,7 +44,7 @@ impl Entry {
         }
     }
 
-    /// The JSON object a resolve that hits this entry returns (SPEC B8).
+    /// The JSON object a resolve that hits this entry returns (behaviour B8).
     pub fn resolution_json(&self) -> &str {
         self.json
             .get_or_init(|| crate::resolve::hit_json(self).into_boxed_str())
@@ -52,7 +52,7 @@ impl Entry {
 }
 
 /// Every stored row that normalises to one id. Normally one; rows written by others with SQL
-/// (`tenant:x` beside `mapping:x`) can collide until the next open rewrites them (SPEC B11).
+/// (`tenant:x` beside `mapping:x`) can collide until the next open rewrites them (behaviour B11).
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
     /// The row that represents the id: the newest active one, else the newest.
@@ -276,7 +276,7 @@ impl<V: Clone> ShardedMap<V> {
     }
 }
 
-/// The blocked models, sorted and unique: one copy serves both the sorted listing (SPEC B7)
+/// The blocked models, sorted and unique: one copy serves both the sorted listing (behaviour B7)
 /// and membership tests (a binary search over a list that holds tens of names).
 #[derive(Debug, Clone, Default)]
 struct Blocked(Arc<Vec<String>>);
@@ -294,7 +294,7 @@ impl Blocked {
     }
 }
 
-/// Scope types a bare key (no `:`) may match, highest priority first (SPEC B8).
+/// Scope types a bare key (no `:`) may match, highest priority first (behaviour B8).
 pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 
 /// An immutable view of all mappings and blocked models.
@@ -379,7 +379,7 @@ impl Snapshot {
     }
 
     /// The entry a bare key (no `:`) resolves to: the active `mapping` row, else the active
-    /// `global` row (SPEC B8).
+    /// `global` row (behaviour B8).
     pub(crate) fn bare(&self, key: &str) -> Option<&Arc<Entry>> {
         BARE_SCOPES.iter().find_map(|t| self.active(t, key))
     }
@@ -424,7 +424,7 @@ impl Snapshot {
         &self.blocked.0
     }
 
-    /// Mappings filtered by normalised scope type and key, ordered by SPEC B4: `updated_at`
+    /// Mappings filtered by normalised scope type and key, ordered by behaviour B4: `updated_at`
     /// newest first, missing last, ties by id.
     pub fn list(&self, scope_type: Option<&str>, scope_key: Option<&str>) -> Vec<Arc<Mapping>> {
         let maps: Vec<&KeyMap> = match scope_type {

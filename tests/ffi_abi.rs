@@ -1,4 +1,4 @@
-//! The C ABI called through the rlib (SPEC B17, R5): every entry point with NULL in each
+//! The C ABI called through the rlib (behaviour B17, R5): every entry point with NULL in each
 //! pointer argument, invalid UTF-8, embedded NUL, non-object JSON, 10 MB strings, use after
 //! close, double close, 16 threads on one handle and an injected panic — each must give its
 //! documented status and message, never a crash; plus a full round trip.

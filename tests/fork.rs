@@ -1,4 +1,4 @@
-//! SPEC B16: a store used in a child after `fork()` (gunicorn `--preload`) opens its own
+//! behaviour B16: a store used in a child after `fork()` (gunicorn `--preload`) opens its own
 //! connection and never uses or closes the inherited one.
 //!
 //! Alone in its own test binary: forking a process that runs other tests' threads would copy

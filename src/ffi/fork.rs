@@ -1,4 +1,4 @@
-//! Which side of a `fork()` this process is on, for the core's fork handling (SPEC B16).
+//! Which side of a `fork()` this process is on, for the core's fork handling (behaviour B16).
 //!
 //! The core used to compare `getpid()` on every read and write: a system call (about 0.1 µs
 //! here, a tenth of a strict resolve) since glibc stopped caching the pid. Instead a handler

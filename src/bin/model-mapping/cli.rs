@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 ok; 1 not found or a check failed; 2 usage or invalid input; 3 database or
 /// I/O error. Errors go to stderr and start with their stable code (e.g. `mapping_not_found`).
+///
+/// "behaviour B10" and the like refer to the sections of docs/behaviour.md in the repository.
 #[derive(Debug, Parser)]
 #[command(name = "model-mapping", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
@@ -31,7 +33,7 @@ pub struct Cli {
 /// The operator tasks.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the one-time legacy JSON migration (SPEC B10), or plan it with --dry-run.
+    /// Run the one-time legacy JSON migration (behaviour B10), or plan it with --dry-run.
     Migrate(MigrateArgs),
     /// List mappings, newest first.
     List(ListArgs),
@@ -47,9 +49,9 @@ pub enum Command {
     Delete(IdArg),
     /// Make MODEL the default of an existing mapping and activate it.
     Activate(ActivateArgs),
-    /// Resolve a client's model key the way the backend does (SPEC B8).
+    /// Resolve a client's model key the way the backend does (behaviour B8).
     Resolve(ResolveArgs),
-    /// Pick the model for one chat request: prompt → user → mapping → global (SPEC B9).
+    /// Pick the model for one chat request: prompt → user → mapping → global (behaviour B9).
     ResolveMessage(ResolveMessageArgs),
     /// Block models: resolution will skip them.
     Block(ModelsArg),
