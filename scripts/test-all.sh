@@ -27,6 +27,16 @@ step "lint: cargo fmt --check, clippy -D warnings, rustdoc"
 cargo fmt --all -- --check
 cargo clippy --all-targets "${FEATURES[@]}" --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+# The C ABI is documented by its header, not among the Rust API (it is #[doc(hidden)]).
+if grep -q 'mm_' target/doc/model_mapping/all.html; then
+    echo "cargo doc lists C ABI items (mm_*) among the Rust API" >&2
+    exit 1
+fi
+# The documentation stands alone: no tracked file points outside the repository.
+if git grep -n '\.\./shared' -- . ':!scripts/test-all.sh'; then
+    echo "tracked files refer to ../shared, outside the repository" >&2
+    exit 1
+fi
 
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -35,13 +35,17 @@
 //!
 //! Layers: [`normalize`] and [`model`] (identity, payloads), [`resolve`] (pure functions over a
 //! [`Snapshot`]), [`Store`] (SQLite and the cache), [`legacy`] (the one-time JSON import) and
-//! [`sync`] (export, bulk import, remote snapshots). The C ABI lives in `ffi`.
+//! [`sync`] (export, bulk import, remote snapshots). The C ABI lives in `src/ffi` and is
+//! documented in its header, `include/model_mapping.h`, not here.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
 mod counter;
 mod db;
 pub mod error;
+// The C ABI: public so that the `extern "C"` functions are exported and the integration tests
+// can reach `MmStatus`, hidden from the Rust API docs (its reference is the C header).
+#[doc(hidden)]
 pub mod ffi;
 pub mod legacy;
 mod members;

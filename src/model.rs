@@ -107,6 +107,19 @@ pub struct MappingInput {
 
 impl MappingInput {
     /// A minimal active mapping for `id` with a default model.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingId` when `id` has no `:` or an empty side, `InvalidMappingScope` when its
+    /// scope type is malformed (behaviour B1).
+    ///
+    /// ```
+    /// use model_mapping::MappingInput;
+    ///
+    /// let input = MappingInput::new(" Tenant:xai ", Some("grok-4")).unwrap();
+    /// assert_eq!((input.scope_type.as_str(), input.scope_key.as_str()), ("mapping", "xai"));
+    /// assert!(MappingInput::new("no-colon", None).is_err());
+    /// ```
     pub fn new(id: &str, default_model: Option<&str>) -> Result<MappingInput> {
         let parsed = MappingId::parse(id)?;
         Ok(MappingInput {
