@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The Python binding's tests: creates .venv when missing, installs the test tools and the
-# package (`pip install ./bindings/python`, which runs `cargo build --release`), checks its type
-# hints with `mypy --strict`, runs pytest on
-# bindings/python/tests (no test collected is a failure) and the Python quickstart.
-# Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
+# package (`pip install ./bindings/python`: maturin, the PEP 517 backend, runs cargo's release
+# build and puts the library inside the package), checks its type hints with `mypy --strict`,
+# runs pytest on bindings/python/tests (no test collected is a failure) and the Python
+# quickstart. Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,9 +15,12 @@ if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# Build tools too, so the package builds without an isolated build env (faster, no re-download).
-"$PY" -m pip install -q "setuptools>=70.1" wheel pytest aiosqlite cffi mypy
-"$PY" -m pip install -q --no-build-isolation "$ROOT/bindings/python"
+# The build backend too (its requirements, from bindings/python/pyproject.toml), so the package
+# builds without an isolated build env (faster, no re-download).
+"$PY" -m pip install -q "maturin>=1.9,<2" "cffi>=1.15" pytest aiosqlite mypy
+# maturin's build hook runs the `maturin` program from PATH: put the venv's first, as activating
+# it would.
+PATH="$VENV/bin:$PATH" "$PY" -m pip install -q --no-build-isolation "$ROOT/bindings/python"
 
 # The package's type hints hold (it ships py.typed).
 "$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" "$ROOT/bindings/python/model_mapping"
