@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the repository: Rust (unit, integration, doc), the C ABI (C test under
-# valgrind, C example, cffi), the Python binding (pytest in .venv), the examples, and the
-# quick modes of the benchmarks and the reliability suite. Installs what it needs itself.
+# Runs every test of the repository: Rust (unit, integration with the `cli` feature, doc), a
+# no-feature dependent's dependency tree, the C ABI (C test under valgrind, C example, cffi),
+# the C install (pkg-config, shared and static), the Python binding (pytest in .venv), the
+# Python sdist and wheel (build, audit, fresh-venv install), the examples, and the quick modes
+# of the benchmarks and the reliability suite. Installs what it needs itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -32,7 +34,13 @@ if grep -q 'mm_' target/doc/model_mapping/all.html; then
     echo "cargo doc lists C ABI items (mm_*) among the Rust API" >&2
     exit 1
 fi
-# The documentation stands alone: no tracked file points outside the repository.
+# The documentation stands alone: every "behaviour B10" / "target P2" cited in a tracked file
+# (and any remaining "SPEC B10") is a section of docs/behaviour.md, and no tracked file points
+# outside the repository.
+for ref in $(git grep -hoE '(behaviour|target|targets|SPEC) [BPR][0-9]+' -- . ':!docs/behaviour.md' |
+    grep -oE '[BPR][0-9]+$' | sort -u); do
+    grep -qE "^#+ $ref " docs/behaviour.md || { echo "docs/behaviour.md has no section $ref" >&2; exit 1; }
+done
 if git grep -n '\.\./shared' -- . ':!scripts/test-all.sh'; then
     echo "tracked files refer to ../shared, outside the repository" >&2
     exit 1
@@ -63,7 +71,8 @@ fi
 rmdir "$example_tmp"
 echo "examples/quickstart.rs ran and left nothing behind"
 
-for part in scripts/test-c.sh scripts/test-c-install.sh scripts/test-python.sh scripts/bench-quick.sh reliability/run.sh; do
+for part in scripts/test-c.sh scripts/test-c-install.sh scripts/test-python.sh scripts/test-packaging.sh \
+    scripts/bench-quick.sh reliability/run.sh; do
     if [ -f "$part" ]; then
         step "$part"
         if [ "$part" = reliability/run.sh ]; then bash "$part" --quick; else bash "$part"; fi

@@ -19,8 +19,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # builds without an isolated build env (faster, no re-download).
 "$PY" -m pip install -q "maturin>=1.9,<2" "cffi>=1.15" pytest aiosqlite mypy
 # maturin's build hook runs the `maturin` program from PATH: put the venv's first, as activating
-# it would.
-PATH="$VENV/bin:$PATH" "$PY" -m pip install -q --no-build-isolation "$ROOT/bindings/python"
+# it would. With -v pip passes on cargo's progress: check that it does (log kept in target/).
+PIP_LOG="$ROOT/target/pip-install.log"
+mkdir -p "$ROOT/target"
+if ! PATH="$VENV/bin:$PATH" "$PY" -m pip install -v --no-build-isolation "$ROOT/bindings/python" >"$PIP_LOG" 2>&1; then
+    tail -n 40 "$PIP_LOG" >&2
+    exit 1
+fi
+if ! grep -q 'Finished `release` profile' "$PIP_LOG"; then
+    echo "test-python.sh: pip install -v did not show cargo's output (see $PIP_LOG)" >&2
+    exit 1
+fi
+echo "test-python.sh: installed the package; pip -v showed cargo: $(grep -m1 'Finished `release` profile' "$PIP_LOG" | sed 's/^ *//')"
 
 # The package's type hints hold (it ships py.typed).
 "$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" "$ROOT/bindings/python/model_mapping"
