@@ -68,6 +68,16 @@ typedef enum {
    */
   MM_INVALID_JSON = 5,
   /**
+   * The change log cannot answer: unknown or pruned change, time before the oldest change
+   * kept, or a span with an unrecorded bulk change (`"history_unavailable"`).
+   */
+  MM_HISTORY_UNAVAILABLE = 6,
+  /**
+   * An undo of a change a later change superseded; force it or undo the later one first
+   * (`"history_conflict"`).
+   */
+  MM_HISTORY_CONFLICT = 7,
+  /**
    * The database stayed locked past `busy_timeout` (`"database_busy"`).
    */
   MM_DATABASE_BUSY = 10,
@@ -180,7 +190,8 @@ const char *mm_status_str(int32_t status);
  *
  * - `path`: required, UTF-8 file path.
  * - `options_json`: NULL, `""` or `"null"` for defaults, else a JSON object with any of
- *   `storage_dir` (string), `busy_timeout_ms`, `max_staleness_ms` (integers), `synchronous`
+ *   `storage_dir` (string), `busy_timeout_ms`, `max_staleness_ms` (integers from 0 to
+ *   2147483647; anything else is `MM_INVALID_PAYLOAD` naming the option), `synchronous`
  *   (`"off"`, `"normal"`, `"full"`, `"extra"`), `journal_mode` (`"wal"`, `"delete"`,
  *   `"truncate"`, `"persist"`). Unknown keys are `MM_INVALID_PAYLOAD`.
  * - `out`: required; receives the handle on success, untouched on failure.

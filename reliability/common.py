@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -98,9 +99,9 @@ def fingerprint(path: Path) -> Dict[str, Any]:
         "size": st.st_size,
         "mode": oct(st.st_mode),
     }
-    if Path(path).is_dir():
+    if stat.S_ISDIR(st.st_mode):
         out["listing"] = sorted(os.listdir(path))
-    else:
+    elif stat.S_ISREG(st.st_mode):  # never open a FIFO (it waits for a writer) or a device
         try:
             out["sha256"] = sha256(Path(path))
         except PermissionError:

@@ -6,6 +6,10 @@ store with the storage dir, reopens it, then writes and resolves a mapping. Pass
 - a file that cannot be parsed as a whole: ``status`` ``failed`` with ``legacy_invalid_json`` and
   its line and column (``io_error`` when it cannot be read), nothing imported, nothing recorded
   in the database, no marker file written, retried (and failed again) by the next open;
+- a legacy path that is not a regular file (a FIFO, a directory): the same, with
+  ``legacy_not_a_regular_file`` naming the file and what it is, and the open returns at once
+  (a FIFO is never opened: opening one waits for a writer, inside the import's write lock it
+  would stall every writer of the database);
 - a file that parses but holds wrong types: every bad entry reported by key with a reason, the
   good entries imported (a successful import, so the record and the marker file are written);
 - always: the file's bytes unchanged (sha256 before and after), no crash, the store usable (an
@@ -86,11 +90,13 @@ class Case:
         what: str,
         build: Callable[[Path], Dict[str, Any]],
         expect: str,
+        timeout_s: float = 900,
     ) -> None:
         self.name = name
         self.what = what
         self.build = build  # writes the files, returns what is expected
-        self.expect = expect  # "failed", "imported", "blocked_failed"
+        self.expect = expect  # "failed", "failed_io", "failed_not_regular", "imported", "blocked_failed"
+        self.timeout_s = timeout_s  # a child still running then is a hang
 
 
 def write(path: Path, data: bytes) -> None:
@@ -271,10 +277,25 @@ def build_blocked_wrong_type(d: Path) -> Dict[str, Any]:
     return {"imported": 6, "bad_keys": []}
 
 
-def build_directory(d: Path) -> Dict[str, Any]:
-    (d / MAPPINGS).mkdir()
-    (d / MAPPINGS / "keep").write_text("keep me")
-    return {}
+def build_directory(name: str) -> Callable[[Path], Dict[str, Any]]:
+    def build(d: Path) -> Dict[str, Any]:
+        if name == BLOCKED:
+            write(d / MAPPINGS, json.dumps(valid_doc(5)).encode())
+        (d / name).mkdir()
+        (d / name / "keep").write_text("keep me")
+        return {"file": name, "kind": "a directory", "imported": 6}
+
+    return build
+
+
+def build_fifo(name: str) -> Callable[[Path], Dict[str, Any]]:
+    def build(d: Path) -> Dict[str, Any]:
+        if name == BLOCKED:
+            write(d / MAPPINGS, json.dumps(valid_doc(5)).encode())
+        os.mkfifo(d / name, 0o600)
+        return {"file": name, "kind": "FIFO", "imported": 6}
+
+    return build
 
 
 def cases(full: bool) -> List[Case]:
@@ -301,7 +322,10 @@ def cases(full: bool) -> List[Case]:
         Case("huge-truncated", f"a {mb} MB file of ~{huge // 1000:,} entries, truncated", build_huge_truncated(huge), "failed"),
         Case("blocked-truncated", "blocked_models.json truncated (mappings file fine)", build_blocked_truncated, "blocked_failed"),
         Case("blocked-wrong-type", 'blocked_models.json {"blocked": "gpt-4o"}', build_blocked_wrong_type, "blocked_failed"),
-        Case("directory", "model_mappings.json is a directory", build_directory, "failed_io"),
+        Case("directory", "model_mappings.json is a directory", build_directory(MAPPINGS), "failed_not_regular"),
+        Case("blocked-directory", "blocked_models.json is a directory", build_directory(BLOCKED), "blocked_failed"),
+        Case("fifo", "model_mappings.json is a FIFO no one writes", build_fifo(MAPPINGS), "failed_not_regular", 60),
+        Case("blocked-fifo", "blocked_models.json is a FIFO no one writes", build_fifo(BLOCKED), "blocked_failed", 60),
     ]
 
 
@@ -327,9 +351,15 @@ def run_case(sc: common.Scenario, case: Case) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=common.python_env(),
     )
     t = time.monotonic()
-    out_b, err_b = p.communicate(timeout=900)
-    took = time.monotonic() - t
     label = f"{case.name} ({case.what}, {size / 1e6:.2f} MB)"
+    try:
+        out_b, err_b = p.communicate(timeout=case.timeout_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        sc.check(False, f"{label}: the child hung (no answer within {case.timeout_s:.0f} s)")
+        return
+    took = time.monotonic() - t
     if p.returncode != 0:
         sc.check(False, f"{label}: child {common.describe_exit(p.returncode)}: {err_b.decode()[-500:]}")
         return
@@ -350,11 +380,13 @@ def run_case(sc: common.Scenario, case: Case) -> None:
     new_files = sorted(set(after) - set(before))
     marker = MARKER in after
 
-    if case.expect in ("failed", "failed_io"):
+    if case.expect in ("failed", "failed_io", "failed_not_regular"):
         reason = file_errors.get(MAPPINGS, "")
-        code = "io_error" if case.expect == "failed_io" else "legacy_invalid_json"
+        code = {"failed_io": "io_error", "failed_not_regular": "legacy_not_a_regular_file"}.get(case.expect, "legacy_invalid_json")
         if report.get("status") != "failed" or not reason.startswith(code):
             problems.append(f"expected status failed with {code}, got {report.get('status')} {reason[:80]!r}")
+        if "kind" in expected and not (expected["file"] in reason and expected["kind"] in reason):
+            problems.append(f"the reason does not name {expected['file']} and {expected['kind']!r}: {reason[:120]!r}")
         m = POSITION.search(reason)
         if case.expect == "failed":
             if not m:
@@ -373,8 +405,11 @@ def run_case(sc: common.Scenario, case: Case) -> None:
             problems.append(f"next open did not retry: {(out['second_report'] or {}).get('status')}")
     elif case.expect == "blocked_failed":
         reason = file_errors.get(BLOCKED, "")
-        if report.get("blocked_status") != "failed" or not reason.startswith("legacy_invalid_json"):
-            problems.append(f"expected blocked_status failed, got {report.get('blocked_status')} {reason[:80]!r}")
+        code = "legacy_not_a_regular_file" if "kind" in expected else "legacy_invalid_json"
+        if report.get("blocked_status") != "failed" or not reason.startswith(code):
+            problems.append(f"expected blocked_status failed with {code}, got {report.get('blocked_status')} {reason[:80]!r}")
+        if "kind" in expected and not (expected["file"] in reason and expected["kind"] in reason):
+            problems.append(f"the reason does not name {expected['file']} and {expected['kind']!r}: {reason[:120]!r}")
         if out["records"].get("blocked") is not None:
             problems.append("a blocked-import record was written")
         if out["blocked"]:
@@ -435,6 +470,7 @@ def run_case(sc: common.Scenario, case: Case) -> None:
     summary = {
         "failed": "status failed, line/column given, nothing imported or recorded, no marker, retried next open",
         "failed_io": "status failed with io_error, nothing imported or recorded, no marker, retried next open",
+        "failed_not_regular": "status failed with legacy_not_a_regular_file naming the file and what it is, nothing imported or recorded, no marker, retried next open",
         "blocked_failed": "blocked import failed and not recorded, mappings imported, retried next open",
         "imported": f"imported {expected.get('imported')}, {len(expected.get('bad_keys', []))} bad entries each reported, record + marker written",
     }[case.expect]

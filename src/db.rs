@@ -23,6 +23,8 @@ use crate::timestamp;
 /// The file is never deleted, renamed or rewritten here: a path that is a directory, an
 /// empty file we did not create, or a file that is not SQLite gets its own error.
 pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    // Before anything is created: an out-of-range option is the caller's error, not SQLite's.
+    options.validate()?;
     crate::sqlite_guard::check()?;
     if is_memory(path) {
         // A private in-memory database: no file to check, no other connection to be coherent
@@ -41,13 +43,14 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
             "{display} is an empty file; refusing to initialise a file this library did not create"
         )))
         }
-        // Opening a file (without create or truncate) changes nothing in it; it tells the
-        // permission problems apart before SQLite folds them into "unable to open".
-        Ok(_) => match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(_) => {}
+        // Tell the permission problems apart before SQLite folds them into "unable to open",
+        // without opening the file: closing any descriptor of it would drop every lock this
+        // process holds on it (SQLite's, the host's connections' too).
+        Ok(_) => match crate::ffi::os::may_access(path, true) {
+            Ok(()) => {}
             Err(e) if e.kind() == IoKind::PermissionDenied => {
-                return Err(match OpenOptions::new().read(true).open(path) {
-                    Ok(_) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
+                return Err(match crate::ffi::os::may_access(path, false) {
+                    Ok(()) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
                     Err(_) => Error::DatabasePermissionDenied(format!(
                         "{display}: no permission to read it: {e}"
                     )),
@@ -226,23 +229,38 @@ fn read_candidates(json: &str, default_model: Option<&str>) -> Vec<String> {
 /// `is_active` → true. `None` when the row cannot name a mapping (bad scope type, empty key).
 pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     let rowid: i64 = row.get(0)?;
-    let raw_type = text_ref(row.get_ref(2)?).unwrap_or_default();
-    let raw_key = text_ref(row.get_ref(3)?).unwrap_or_default();
+    let mut cols = [ValueRef::Null; 9];
+    for (i, c) in cols.iter_mut().enumerate() {
+        *c = row.get_ref(i + 1)?;
+    }
+    Ok(read_columns(cols).map(|(mapping, normal)| StoredRow {
+        row: RowRef { rowid, normal },
+        mapping,
+    }))
+}
+
+/// A mapping from the nine stored columns (`id`, `scope_type`, `scope_key`, `name`,
+/// `default_model`, `candidates_json`, `is_active`, `updated_at`, `metadata_json`, in this
+/// order), read with the rules of [`read_row`], and whether the row spells its id and scope
+/// normally. The same rules read a row of the table and a row image in the change log.
+pub(crate) fn read_columns(cols: [ValueRef<'_>; 9]) -> Option<(Mapping, bool)> {
+    let raw_type = text_ref(cols[1]).unwrap_or_default();
+    let raw_key = text_ref(cols[2]).unwrap_or_default();
     let (Ok(scope_type), Ok(scope_key)) = (
         normalize::scope_type(&raw_type),
         normalize::scope_key(&raw_key),
     ) else {
-        return Ok(None);
+        return None;
     };
-    let name = text(row.get_ref(4)?);
-    let default_model = text_ref(row.get_ref(5)?)
+    let name = text(cols[3]);
+    let default_model = text_ref(cols[4])
         .as_deref()
         .and_then(normalize::model_name)
         .map(str::to_owned);
-    let candidates = text_ref(row.get_ref(6)?)
+    let candidates = text_ref(cols[5])
         .map(|t| read_candidates(&t, default_model.as_deref()))
         .unwrap_or_else(|| normalize::candidates([], default_model.as_deref()));
-    let is_active = match row.get_ref(7)? {
+    let is_active = match cols[6] {
         ValueRef::Null => true,
         ValueRef::Integer(i) => i != 0,
         ValueRef::Real(f) => f != 0.0,
@@ -251,20 +269,19 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false" | "")
         }
     };
-    let updated_at = text_ref(row.get_ref(8)?)
-        .map(|t| timestamp::normalize(&t).unwrap_or_else(|| t.into_owned()));
+    let updated_at =
+        text_ref(cols[7]).map(|t| timestamp::normalize(&t).unwrap_or_else(|| t.into_owned()));
     // A non-object (or junk) is no metadata.
-    let metadata: Metadata = text_ref(row.get_ref(9)?)
+    let metadata: Metadata = text_ref(cols[8])
         .and_then(|t| serde_json::from_str::<Metadata>(&t).ok())
         .unwrap_or_default();
     let id = normalize::joined(&scope_type, ":", &scope_key);
-    let is_text = |i: usize, want: &str| -> rusqlite::Result<bool> {
-        Ok(matches!(row.get_ref(i)?, ValueRef::Text(t) if t == want.as_bytes()))
-    };
-    let normal = is_text(1, &id)? && is_text(2, &scope_type)? && is_text(3, &scope_key)?;
-    Ok(Some(StoredRow {
-        row: RowRef { rowid, normal },
-        mapping: Mapping {
+    let is_text =
+        |v: ValueRef<'_>, want: &str| matches!(v, ValueRef::Text(t) if t == want.as_bytes());
+    let normal =
+        is_text(cols[0], &id) && is_text(cols[1], &scope_type) && is_text(cols[2], &scope_key);
+    Some((
+        Mapping {
             id,
             scope_type,
             scope_key,
@@ -275,7 +292,8 @@ pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
             updated_at,
             metadata,
         },
-    }))
+        normal,
+    ))
 }
 
 /// Hands every readable row of `llm_model_mappings` to `f` as it is read, so a full load
@@ -298,34 +316,20 @@ pub(crate) fn read_blocked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Where [`write_mapping`] put a mapping.
-pub(crate) struct Written {
-    /// The row that now holds it.
-    pub rowid: i64,
-    /// The row already holding its `id` was one the caller did not know as a row of this
-    /// mapping (others wrote `id` and scope columns that disagree): it was taken over in place,
-    /// so the caller's view of that other mapping is out of date.
-    pub took_foreign_row: bool,
-}
-
 /// Writes one validated mapping over the rows that hold its id now (`rows`): the row whose
 /// `id` is already the normal one is updated in place (the host's `created_at` survives), the
 /// others (`tenant:` or other spellings) are deleted.
-pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<Written> {
+pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> Result<()> {
     use rusqlite::OptionalExtension;
     // The usual case: one row, already spelled normally. Update its other columns by rowid,
     // which leaves the primary-key and scope index entries alone.
     if let [only] = rows {
         if only.normal {
-            update_row(conn, only.rowid, m)?;
-            return Ok(Written {
-                rowid: only.rowid,
-                took_foreign_row: false,
-            });
+            return update_row(conn, only.rowid, m);
         }
     }
-    // The row the upsert will update, if any: a primary-key lookup (`RETURNING rowid` would
-    // cost an ephemeral table per statement).
+    // The row the upsert will update, if any (it may be one the caller files under another
+    // id: others wrote an `id` that disagrees with its scope columns).
     let existing: Option<i64> = conn
         .prepare_cached("SELECT rowid FROM llm_model_mappings WHERE id = ?1")?
         .query_row([&m.id], |r| r.get(0))
@@ -337,17 +341,23 @@ pub(crate) fn write_mapping(conn: &Connection, m: &Mapping, rows: &[RowRef]) -> 
         .filter(|r| Some(r.rowid) != existing)
         .collect();
     delete_rows(conn, &others)?;
-    upsert_row(conn, m)?;
-    Ok(match existing {
-        Some(rowid) => Written {
-            rowid,
-            took_foreign_row: !rows.iter().any(|r| r.rowid == rowid),
-        },
-        None => Written {
-            rowid: conn.last_insert_rowid(),
-            took_foreign_row: false,
-        },
-    })
+    upsert_row(conn, m)
+}
+
+/// Blocks (`true`) or unblocks (`false`) models.
+pub(crate) fn set_blocked(conn: &Connection, changes: &[(String, bool)], now: &str) -> Result<()> {
+    for (model, blocked) in changes {
+        if *blocked {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)",
+            )?
+            .execute([model, now])?;
+        } else {
+            conn.prepare_cached("DELETE FROM mm_blocked_models WHERE model = ?1")?
+                .execute([model])?;
+        }
+    }
+    Ok(())
 }
 
 /// The columns a row is inserted with, in the order of [`bind_row`] (a macro, so that

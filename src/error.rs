@@ -41,6 +41,11 @@ pub enum ErrorKind {
     MultipleSqliteCopies,
     /// The store was closed.
     StoreClosed,
+    /// The change log cannot answer: an unknown or pruned change, a time before the oldest
+    /// change kept, or a span holding a change that recorded no rows (SPEC B20).
+    HistoryUnavailable,
+    /// An undo of a change that a later change to the same mapping superseded (SPEC B20).
+    HistoryConflict,
 }
 
 impl ErrorKind {
@@ -63,6 +68,8 @@ impl ErrorKind {
             ErrorKind::DatabasePermissionDenied => "database_permission_denied",
             ErrorKind::MultipleSqliteCopies => "multiple_sqlite_copies",
             ErrorKind::StoreClosed => "store_closed",
+            ErrorKind::HistoryUnavailable => "history_unavailable",
+            ErrorKind::HistoryConflict => "history_conflict",
         }
     }
 }
@@ -137,6 +144,12 @@ pub enum Error {
     /// See [`ErrorKind::StoreClosed`].
     #[error("store_closed: the store was closed")]
     StoreClosed,
+    /// See [`ErrorKind::HistoryUnavailable`].
+    #[error("history_unavailable: {0}")]
+    HistoryUnavailable(String),
+    /// See [`ErrorKind::HistoryConflict`].
+    #[error("history_conflict: {0}")]
+    HistoryConflict(String),
 }
 
 impl Error {
@@ -159,6 +172,8 @@ impl Error {
             Error::DatabasePermissionDenied(_) => ErrorKind::DatabasePermissionDenied,
             Error::MultipleSqliteCopies(_) => ErrorKind::MultipleSqliteCopies,
             Error::StoreClosed => ErrorKind::StoreClosed,
+            Error::HistoryUnavailable(_) => ErrorKind::HistoryUnavailable,
+            Error::HistoryConflict(_) => ErrorKind::HistoryConflict,
         }
     }
 

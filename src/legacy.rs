@@ -1,8 +1,9 @@
 //! The one-time import of the backend's JSON files (SPEC B10).
 //!
-//! Parsing and planning are pure; `run` applies a plan and its "done" record in one
-//! `BEGIN IMMEDIATE` transaction, so with several workers starting at once exactly one imports
-//! and a crash leaves all or nothing. The legacy files are only ever read.
+//! Parsing and planning are pure; `run` reads and plans the files with no lock held, then
+//! applies the plan and its "done" record in one `BEGIN IMMEDIATE` transaction, so with several
+//! workers starting at once exactly one imports and a crash leaves all or nothing. The legacy
+//! files are only ever read, and only when they are regular files.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,12 +16,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 mod doc;
+pub(crate) mod export;
+pub(crate) mod merge;
+
+pub use export::ExportReport;
+pub use merge::MergePlan;
 
 use crate::db;
 use crate::error::{Error, Result};
+use crate::feed;
 use crate::model::{IsActive, Mapping};
 use crate::normalize;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Position, Snapshot};
 use crate::timestamp;
 
 /// The legacy mappings file in the storage dir.
@@ -310,18 +317,138 @@ pub fn plan_blocked(doc: &Value) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A legacy file as read from disk.
 enum FileState {
     Missing,
     Bytes(Vec<u8>),
-    Unreadable(String),
+    /// Not read: the report's reason, starting with its code.
+    Refused(String),
 }
 
-fn read_file(path: &Path) -> FileState {
-    match std::fs::read(path) {
-        Ok(b) => FileState::Bytes(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
-        Err(e) => FileState::Unreadable(e.to_string()),
+/// What a file type is, for a report saying why it was not read.
+fn file_kind(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else {
+        "not a regular file"
     }
+}
+
+/// Reads `storage_dir/name` when it is a regular file (a symlink to one is fine). Anything
+/// else is refused without being opened: opening a FIFO waits for a writer that may never
+/// come, and a device may act on being opened.
+fn read_file(storage_dir: &Path, name: &str) -> FileState {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = storage_dir.join(name);
+    let refused = |ft| {
+        FileState::Refused(format!(
+            "legacy_not_a_regular_file: {name} is {}; only a regular file is read",
+            file_kind(ft)
+        ))
+    };
+    let io_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => FileState::Missing,
+        _ => FileState::Refused(format!("io_error: {name}: {e}")),
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => return refused(meta.file_type()),
+        Ok(_) => {}
+        Err(e) => return io_error(e),
+    }
+    // The path may be swapped for a FIFO or a device after the check: O_NONBLOCK makes
+    // opening a FIFO return at once, O_NOCTTY keeps a terminal from becoming ours, and what
+    // was opened is checked again before a byte is read.
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => return io_error(e),
+    };
+    match file.metadata() {
+        Ok(meta) if !meta.is_file() => return refused(meta.file_type()),
+        Ok(_) => {}
+        Err(e) => return io_error(e),
+    }
+    let mut bytes = Vec::new();
+    match file.read_to_end(&mut bytes) {
+        Ok(_) => FileState::Bytes(bytes),
+        Err(e) => io_error(e),
+    }
+}
+
+/// A legacy file read and parsed, before any lock is taken.
+pub(crate) enum Parsed<T> {
+    Missing,
+    /// Nothing to import; the report's error for the file.
+    Failed(ReportError),
+    Ready(T),
+}
+
+fn parsed<T>(storage_dir: &Path, name: &str, parse: impl FnOnce(&[u8]) -> Result<T>) -> Parsed<T> {
+    match read_file(storage_dir, name) {
+        FileState::Missing => Parsed::Missing,
+        FileState::Refused(reason) => Parsed::Failed(ReportError {
+            key: name.to_owned(),
+            reason,
+        }),
+        FileState::Bytes(bytes) => match parse(&bytes) {
+            Ok(t) => Parsed::Ready(t),
+            Err(e) => Parsed::Failed(invalid_json(name, &e)),
+        },
+    }
+}
+
+pub(crate) fn read_mappings(storage_dir: &Path) -> Parsed<MappingsPlan> {
+    parsed(storage_dir, MAPPINGS_FILE, plan_file)
+}
+
+pub(crate) fn read_blocked(storage_dir: &Path) -> Parsed<Vec<String>> {
+    parsed(storage_dir, BLOCKED_FILE, |bytes| {
+        parse_json(bytes).and_then(|doc| plan_blocked(&doc))
+    })
+}
+
+/// What the mappings import has to do, as the database and the storage dir say now.
+enum MappingsStep {
+    /// The database records it.
+    Done,
+    /// Recorded as skipped without reading the file.
+    Skip(MigrationStatus),
+    /// Due, from the file.
+    FromFile,
+}
+
+fn mappings_step(conn: &Connection, storage_dir: &Path) -> Result<MappingsStep> {
+    if db::meta_get(conn, MAPPINGS_RECORD)?.is_some() {
+        return Ok(MappingsStep::Done);
+    }
+    let nonempty: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM llm_model_mappings)", [], |r| {
+            r.get(0)
+        })?;
+    Ok(if storage_dir.join(MARKER_FILE).exists() {
+        MappingsStep::Skip(MigrationStatus::SkippedMarker)
+    } else if nonempty {
+        MappingsStep::Skip(MigrationStatus::SkippedNonempty)
+    } else {
+        MappingsStep::FromFile
+    })
+}
+
+fn blocked_due(conn: &Connection) -> Result<bool> {
+    Ok(db::meta_get(conn, BLOCKED_RECORD)?.is_none())
 }
 
 fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
@@ -332,16 +459,14 @@ fn record(status: MigrationStatus, imported: usize, skipped: usize) -> String {
 /// The table as an import that filled it from empty left it, with the cache built from the
 /// imported mappings themselves instead of reading 10,000 rows back.
 pub(crate) struct FilledTable {
-    /// `PRAGMA data_version` inside the import's transaction: a commit by anyone else after
-    /// it moves the version, so the caller's next check reloads.
-    data_version: i64,
+    /// Standing at the change feed's position inside the import's transaction.
     snapshot: Snapshot,
 }
 
 impl FilledTable {
-    /// The data version and the snapshot of the table.
-    pub(crate) fn into_snapshot(self) -> (i64, Snapshot) {
-        (self.data_version, self.snapshot)
+    /// The snapshot of the table.
+    pub(crate) fn into_snapshot(self) -> Snapshot {
+        self.snapshot
     }
 }
 
@@ -361,9 +486,13 @@ fn insert_and_commit(tx: Transaction<'_>, mappings: Vec<Mapping>) -> Result<Fill
             .name("mm-import-cache".into())
             .spawn(move || imported_snapshot(&sorted, blocked))
     };
-    let committed = db::insert_sorted(&tx, &sorted)
-        .and_then(|()| db::data_version(&tx))
-        .and_then(|version| Ok(tx.commit().map(|()| version)?));
+    // One `resync` entry instead of one per row: the triggers are off while the rows go in
+    // (other connections never see them off), and every reader reloads fully after.
+    let committed = feed::drop_triggers(&tx)
+        .and_then(|()| db::insert_sorted(&tx, &sorted))
+        .and_then(|()| feed::ensure_triggers(&tx))
+        .and_then(|_| feed::position(&tx, Position::default()))
+        .and_then(|pos| Ok(tx.commit().map(|()| pos)?));
     // Joined whatever happened: no thread of ours outlives the call.
     let snapshot = match builder {
         Ok(handle) => handle
@@ -373,8 +502,7 @@ fn insert_and_commit(tx: Transaction<'_>, mappings: Vec<Mapping>) -> Result<Fill
         Err(_) => imported_snapshot(&sorted, blocked),
     };
     Ok(FilledTable {
-        data_version: committed?,
-        snapshot,
+        snapshot: snapshot.at(committed?),
     })
 }
 
@@ -392,16 +520,63 @@ fn imported_snapshot(sorted: &[Arc<Mapping>], blocked: Vec<String>) -> Snapshot 
 
 /// Runs (or, with `dry_run`, plans) both one-time imports for `storage_dir`. When the mappings
 /// were imported, also returns the table as the import left it.
+///
+/// The files are read and parsed before the write lock is taken, so a slow or stuck file never
+/// holds up the database's other writers; under the lock the database is asked again what is
+/// due, since another process may have imported meanwhile.
 pub(crate) fn run(
     conn: &mut Connection,
     storage_dir: &Path,
     dry_run: bool,
 ) -> Result<(MigrationReport, Option<FilledTable>)> {
-    let tx = conn.transaction_with_behavior(if dry_run {
-        TransactionBehavior::Deferred
-    } else {
-        TransactionBehavior::Immediate
-    })?;
+    let mut mappings: Option<Parsed<MappingsPlan>> = None;
+    let mut blocked: Option<Parsed<Vec<String>>> = None;
+    let mut read_all = false;
+    loop {
+        if mappings.is_none()
+            && (read_all || matches!(mappings_step(conn, storage_dir)?, MappingsStep::FromFile))
+        {
+            mappings = Some(read_mappings(storage_dir));
+        }
+        if blocked.is_none() && (read_all || blocked_due(conn)?) {
+            blocked = Some(read_blocked(storage_dir));
+        }
+        let tx = conn.transaction_with_behavior(if dry_run {
+            TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
+        })?;
+        let step = mappings_step(&tx, storage_dir)?;
+        let blocked_due = blocked_due(&tx)?;
+        if (matches!(step, MappingsStep::FromFile) && mappings.is_none())
+            || (blocked_due && blocked.is_none())
+        {
+            // The database changed between the look and the lock (a record removed, the
+            // table emptied): let go of the lock, read both files, and look again. That look
+            // finds every file it can need already read.
+            drop(tx);
+            read_all = true;
+            continue;
+        }
+        let mappings = match step {
+            MappingsStep::Done => None,
+            MappingsStep::Skip(status) => Some(Err(status)),
+            MappingsStep::FromFile => mappings.map(Ok),
+        };
+        let blocked = if blocked_due { blocked } else { None };
+        return apply(tx, storage_dir, dry_run, mappings, blocked);
+    }
+}
+
+/// Applies both imports under the transaction `tx`: `mappings` is the skip to record or the
+/// file to import (`None`: already done), `blocked` the file to import (`None`: already done).
+fn apply(
+    tx: Transaction<'_>,
+    storage_dir: &Path,
+    dry_run: bool,
+    mappings: Option<std::result::Result<Parsed<MappingsPlan>, MigrationStatus>>,
+    blocked: Option<Parsed<Vec<String>>>,
+) -> Result<(MigrationReport, Option<FilledTable>)> {
     let mut report = MigrationReport {
         status: MigrationStatus::AlreadyDone,
         imported_count: 0,
@@ -415,45 +590,25 @@ pub(crate) fn run(
 
     // Mappings.
     let mut pending = None;
-    if db::meta_get(&tx, MAPPINGS_RECORD)?.is_none() {
-        let nonempty: bool =
-            tx.query_row("SELECT EXISTS(SELECT 1 FROM llm_model_mappings)", [], |r| {
-                r.get(0)
-            })?;
-        let status = if storage_dir.join(MARKER_FILE).exists() {
-            MigrationStatus::SkippedMarker
-        } else if nonempty {
-            MigrationStatus::SkippedNonempty
-        } else {
-            match read_file(&storage_dir.join(MAPPINGS_FILE)) {
-                FileState::Missing => MigrationStatus::SkippedNoFile,
-                FileState::Unreadable(e) => {
-                    report.errors.push(ReportError {
-                        key: MAPPINGS_FILE.into(),
-                        reason: format!("io_error: {e}"),
-                    });
-                    MigrationStatus::Failed
+    if let Some(mappings) = mappings {
+        let status = match mappings {
+            Err(skipped) => skipped,
+            Ok(Parsed::Missing) => MigrationStatus::SkippedNoFile,
+            Ok(Parsed::Failed(error)) => {
+                report.errors.push(error);
+                MigrationStatus::Failed
+            }
+            Ok(Parsed::Ready(plan)) => {
+                report.imported_count = plan.mappings.len();
+                if !dry_run {
+                    // The table was found empty under this write lock; the rows go in at
+                    // the end, as the cache is built beside them.
+                    pending = Some(plan.mappings);
                 }
-                FileState::Bytes(bytes) => {
-                    match plan_file(&bytes) {
-                        Err(e) => {
-                            report.errors.push(invalid_json(MAPPINGS_FILE, &e));
-                            MigrationStatus::Failed
-                        }
-                        Ok(plan) => {
-                            report.imported_count = plan.mappings.len();
-                            if !dry_run {
-                                // The table was found empty under this write lock; the rows
-                                // go in at the end, as the cache is built beside them.
-                                pending = Some(plan.mappings);
-                            }
-                            report.skipped_count = plan.errors.len();
-                            report.errors.extend(plan.errors);
-                            report.warnings.extend(plan.warnings);
-                            MigrationStatus::Imported
-                        }
-                    }
-                }
+                report.skipped_count = plan.errors.len();
+                report.errors.extend(plan.errors);
+                report.warnings.extend(plan.warnings);
+                MigrationStatus::Imported
             }
         };
         if status != MigrationStatus::Failed && !dry_run {
@@ -467,41 +622,32 @@ pub(crate) fn run(
     }
 
     // Blocked models: their own record, imported even when the mappings were skipped.
-    if db::meta_get(&tx, BLOCKED_RECORD)?.is_none() {
-        let status = match read_file(&storage_dir.join(BLOCKED_FILE)) {
-            FileState::Missing => MigrationStatus::SkippedNoFile,
-            FileState::Unreadable(e) => {
-                report.errors.push(ReportError {
-                    key: BLOCKED_FILE.into(),
-                    reason: format!("io_error: {e}"),
-                });
+    if let Some(blocked) = blocked {
+        let status = match blocked {
+            Parsed::Missing => MigrationStatus::SkippedNoFile,
+            Parsed::Failed(error) => {
+                report.errors.push(error);
                 MigrationStatus::Failed
             }
-            FileState::Bytes(bytes) => {
-                match parse_json(&bytes).and_then(|doc| plan_blocked(&doc)) {
-                    Err(e) => {
-                        report.errors.push(invalid_json(BLOCKED_FILE, &e));
-                        MigrationStatus::Failed
-                    }
-                    Ok(models) => {
-                        let now = timestamp::now();
-                        for m in &models {
-                            let added = if dry_run {
-                                let present: bool = tx.query_row(
-                                "SELECT EXISTS(SELECT 1 FROM mm_blocked_models WHERE model = ?1)",
-                                [m],
-                                |r| r.get(0),
-                            )?;
-                                usize::from(!present)
-                            } else {
-                                tx.prepare_cached("INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)")?
-                                .execute([m, &now])?
-                            };
-                            report.blocked_imported += added;
-                        }
-                        MigrationStatus::Imported
-                    }
+            Parsed::Ready(models) => {
+                let now = timestamp::now();
+                for m in &models {
+                    let added = if dry_run {
+                        let present: bool = tx.query_row(
+                            "SELECT EXISTS(SELECT 1 FROM mm_blocked_models WHERE model = ?1)",
+                            [m],
+                            |r| r.get(0),
+                        )?;
+                        usize::from(!present)
+                    } else {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO mm_blocked_models (model, blocked_at) VALUES (?1, ?2)",
+                        )?
+                        .execute([m, &now])?
+                    };
+                    report.blocked_imported += added;
                 }
+                MigrationStatus::Imported
             }
         };
         if status != MigrationStatus::Failed && !dry_run {

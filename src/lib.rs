@@ -43,10 +43,13 @@
 mod counter;
 mod db;
 pub mod error;
+mod feed;
 // The C ABI: public so that the `extern "C"` functions are exported and the integration tests
 // can reach `MmStatus`, hidden from the Rust API docs (its reference is the C header).
 #[doc(hidden)]
 pub mod ffi;
+mod fork;
+pub mod history;
 pub mod legacy;
 mod members;
 pub mod model;
@@ -61,6 +64,8 @@ pub mod sync;
 pub mod timestamp;
 
 pub use error::{Error, ErrorKind, Result};
+pub use history::{Change, RestorePlan, RollbackTarget};
+pub use legacy::{ExportReport, MergePlan};
 pub use legacy::{MigrationReport, MigrationStatus};
 pub use model::{Mapping, MappingInput, Metadata};
 pub use normalize::{
@@ -71,7 +76,7 @@ pub use resolve::{Explanation, MessageRequest, MessageSelection, Resolution};
 pub use schema::SCHEMA_VERSION;
 pub use snapshot::Snapshot;
 pub use sqlite_guard::{sqlite_source_id, sqlite_version};
-pub use store::{Health, HealthError, Store};
+pub use store::{with_actor, Health, HealthError, RefreshKind, Store};
 pub use sync::{ImportReport, PullReport, SnapshotPlan};
 
 /// This crate's version.

@@ -63,14 +63,45 @@ pub struct StoreOptions {
     /// The backend's `$AI_RUNTIME_STORAGE_DIR`: when set, the one-time legacy migration runs
     /// at open (behaviour B10).
     pub storage_dir: Option<PathBuf>,
-    /// How long a write waits for a locked database before `database_busy` (default 5 s).
+    /// How long a write waits for a locked database before `database_busy` (default 5 s, at
+    /// most [`MAX_MILLIS`] ms).
     pub busy_timeout: Duration,
     /// Durability (default `Full`).
     pub synchronous: Synchronous,
     /// Journal mode (default WAL).
     pub journal_mode: JournalMode,
-    /// How stale a read may be: 0 (the default) checks `PRAGMA data_version` on every read.
+    /// How stale a read may be: 0 (the default) checks `PRAGMA data_version` on every read
+    /// (at most [`MAX_MILLIS`] ms).
     pub max_staleness: Duration,
+}
+
+/// The largest `busy_timeout` and `max_staleness`, in milliseconds: SQLite takes the busy
+/// timeout as a C `int` of milliseconds, and both time options share one range.
+pub const MAX_MILLIS: u64 = i32::MAX as u64;
+
+/// Checks that `d` is at most [`MAX_MILLIS`] ms; the error names the option `name`.
+fn check_millis(name: &str, d: Duration) -> Result<()> {
+    if d.as_millis() > u128::from(MAX_MILLIS) {
+        return Err(Error::payload(
+            name,
+            format!("must be at most {MAX_MILLIS} ms"),
+        ));
+    }
+    Ok(())
+}
+
+/// A milliseconds option from JSON: an integer within `0..=MAX_MILLIS` (`null`: the default).
+fn millis_from_json(name: &str, v: Option<serde_json::Value>) -> Result<Option<Duration>> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|ms| ms <= MAX_MILLIS) => {
+            Ok(n.as_u64().map(Duration::from_millis))
+        }
+        Some(other) => Err(Error::payload(
+            name,
+            format!("must be an integer from 0 to {MAX_MILLIS}, not {other}"),
+        )),
+    }
 }
 
 impl Default for StoreOptions {
@@ -89,10 +120,12 @@ impl Default for StoreOptions {
 #[serde(deny_unknown_fields)]
 struct JsonOptions {
     storage_dir: Option<PathBuf>,
-    busy_timeout_ms: Option<u64>,
+    // Any JSON, not u64: a negative, fractional, huge or non-number value gets an error
+    // naming the option.
+    busy_timeout_ms: Option<serde_json::Value>,
     synchronous: Option<Synchronous>,
     journal_mode: Option<JournalMode>,
-    max_staleness_ms: Option<u64>,
+    max_staleness_ms: Option<serde_json::Value>,
 }
 
 impl StoreOptions {
@@ -120,19 +153,30 @@ impl StoreOptions {
         let o: JsonOptions =
             serde_json::from_value(value).map_err(|e| Error::payload("options", e.to_string()))?;
         let d = StoreOptions::default();
-        Ok(StoreOptions {
+        let options = StoreOptions {
             storage_dir: o.storage_dir.filter(|p| !p.as_os_str().is_empty()),
-            busy_timeout: o
-                .busy_timeout_ms
-                .map(Duration::from_millis)
+            busy_timeout: millis_from_json("busy_timeout_ms", o.busy_timeout_ms)?
                 .unwrap_or(d.busy_timeout),
             synchronous: o.synchronous.unwrap_or(d.synchronous),
             journal_mode: o.journal_mode.unwrap_or(d.journal_mode),
-            max_staleness: o
-                .max_staleness_ms
-                .map(Duration::from_millis)
+            max_staleness: millis_from_json("max_staleness_ms", o.max_staleness_ms)?
                 .unwrap_or(d.max_staleness),
-        })
+        };
+        options.validate()?;
+        Ok(options)
+    }
+
+    /// Checks every option's range: `invalid_payload` naming the first one out of range.
+    /// Opening a store checks too, so options built in Rust are held to the same rules.
+    pub fn validate(&self) -> Result<()> {
+        check_millis("busy_timeout", self.busy_timeout)?;
+        check_millis("max_staleness", self.max_staleness)?;
+        if let Some(dir) = &self.storage_dir {
+            if dir.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(Error::payload("storage_dir", "must not contain a NUL byte"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,11 +13,11 @@ use crate::normalize;
 use crate::timestamp;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MAPPINGS_TABLE: &str = include_str!("sql/mappings_table.sql");
 /// Upgrade steps: `UPGRADES[v]` takes the schema from version `v` to `v + 1`.
-const UPGRADES: [&str; 1] = [include_str!("sql/v1.sql")];
+const UPGRADES: [&str; 2] = [include_str!("sql/v1.sql"), include_str!("sql/v2.sql")];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>> {
     let has_meta: bool = conn.query_row(
@@ -66,8 +66,40 @@ pub(crate) fn init(conn: &mut Connection) -> Result<i64> {
     Ok(version)
 }
 
-/// `(id, scope_type, scope_key, updated_at)` of a row to rewrite.
-type ScopeRow = (String, String, String, Option<String>);
+/// `(scope_type, scope_key, updated_at)` of a row, as text (`None` when not text or not UTF-8).
+type ScopeCols = (Option<String>, Option<String>, Option<String>);
+
+/// Reads column `i` as text: rows written by others may hold anything (a BLOB id, bytes that
+/// are not UTF-8), and only text is ever rewritten.
+fn text_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match r.get_ref(i)? {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// The scope columns of the row whose id is `id`, when there is one.
+fn scope_cols(conn: &Connection, id: &str) -> Result<Option<ScopeCols>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT scope_type, scope_key, updated_at FROM llm_model_mappings WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((text_at(r, 0)?, text_at(r, 1)?, text_at(r, 2)?))
+        })
+        .optional()?)
+}
+
+/// The normal `(scope_type, scope_key)` the scope columns name, when they name one.
+fn named(cols: &ScopeCols) -> Option<(String, String)> {
+    let (Some(ty), Some(key), _) = cols else {
+        return None;
+    };
+    Some((
+        normalize::scope_type(ty).ok()?,
+        normalize::scope_key(key).ok()?,
+    ))
+}
 
 /// Scope types already in normal form: rows of any other TEXT type are rewritten at open.
 const NORMAL_SCOPE_TYPES: [&str; 6] = [
@@ -107,80 +139,109 @@ fn all_scope_types_normal(conn: &Connection) -> Result<bool> {
     Ok(false)
 }
 
+/// What the open does with one row whose scope type is not in normal form.
+enum Step {
+    /// Only the spelling of its scope columns differs: rewrite them, the id stays.
+    InPlace { ty: String, key: String },
+    /// Move it to `target` (deleting the row there, if any, which it beat).
+    Take {
+        ty: String,
+        key: String,
+        target: String,
+    },
+    /// Another row holding `target` names the same mapping and wins: delete this one.
+    Lose,
+}
+
+/// The step row `id` needs, read from the table as it is now; `None` when it needs none, names
+/// no mapping, or its normal id is held by a row that names another mapping (no collision,
+/// and the id is taken: the row stays as it is, and reads file it correctly).
+fn step_for(conn: &Connection, id: &str) -> Result<Option<Step>> {
+    let Some(cols) = scope_cols(conn, id)? else {
+        return Ok(None);
+    };
+    let Some((ty, key)) = named(&cols) else {
+        return Ok(None);
+    };
+    let target = format!("{ty}:{key}");
+    if target == id {
+        // The row is no collision with itself, whatever its timestamp.
+        let spelled_normal =
+            cols.0.as_deref() == Some(ty.as_str()) && cols.1.as_deref() == Some(key.as_str());
+        return Ok((!spelled_normal).then_some(Step::InPlace { ty, key }));
+    }
+    let Some(theirs) = scope_cols(conn, &target)? else {
+        return Ok(Some(Step::Take { ty, key, target }));
+    };
+    if named(&theirs).as_ref() != Some(&(ty.clone(), key.clone())) {
+        return Ok(None);
+    }
+    let mine = cols.2.as_deref().and_then(timestamp::parse);
+    let theirs = theirs.2.as_deref().and_then(timestamp::parse);
+    // Strictly newer wins; a tie goes to the row already holding the normal id.
+    let mine_wins = matches!((mine, theirs), (Some(a), Some(b)) if a > b)
+        || (mine.is_some() && theirs.is_none());
+    Ok(Some(if mine_wins {
+        Step::Take { ty, key, target }
+    } else {
+        Step::Lose
+    }))
+}
+
 /// Rewrites rows whose scope type is not in normal form (`tenant`, `Tenant`, ` MAPPING`) to
-/// the normal form; when that collides with an existing row the newer `updated_at` wins.
-/// Returns how many rows were rewritten or dropped.
+/// the normal form, as [`step_for`] decides (SPEC B11). Returns how many rows were rewritten
+/// or dropped.
 pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
     let query = format!(
-        "SELECT id, scope_type, scope_key, updated_at FROM llm_model_mappings \
-         WHERE scope_type NOT IN ('{}')",
+        "SELECT id FROM llm_model_mappings WHERE scope_type NOT IN ('{}')",
         NORMAL_SCOPE_TYPES.join("', '")
     );
-    let needs = |conn: &Connection| -> Result<Vec<ScopeRow>> {
+    let candidates = |conn: &Connection| -> Result<Vec<String>> {
         let mut stmt = conn.prepare(&query)?;
-        // Rows written by others may hold anything (a BLOB id, bytes that are not UTF-8):
-        // only text is rewritten; anything else is read around, never touched, and never
-        // stops the store from opening.
-        let rows = stmt.query_map([], |r| {
-            let text = |i: usize| -> rusqlite::Result<Option<String>> {
-                Ok(match r.get_ref(i)? {
-                    ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
-                    _ => None,
-                })
-            };
-            Ok((text(0)?, text(1)?, text(2)?, text(3)?))
-        })?;
+        let ids = stmt.query_map([], |r| text_at(r, 0))?;
         let mut out = Vec::new();
-        for row in rows {
-            let (Some(id), Some(ty), Some(key), updated_at) = row? else {
-                continue;
-            };
-            let row = (id, ty, key, updated_at);
-            let (Ok(ty), Ok(key)) = (normalize::scope_type(&row.1), normalize::scope_key(&row.2))
-            else {
-                continue; // not nameable: read around it, never touch it
-            };
-            if ty != row.1 || key != row.2 || row.0 != format!("{ty}:{key}") {
-                out.push(row);
+        for id in ids {
+            // A row without a text id cannot be addressed by id: read around it.
+            if let Some(id) = id? {
+                out.push(id);
             }
         }
         Ok(out)
     };
-    if all_scope_types_normal(conn)? || needs(conn)?.is_empty() {
+    let due = |conn: &Connection| -> Result<bool> {
+        for id in candidates(conn)? {
+            if step_for(conn, &id)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if all_scope_types_normal(conn)? || !due(conn)? {
         return Ok(0);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let rows = needs(&tx)?;
     let mut changed = 0;
-    for (row_id, raw_type, raw_key, updated_at) in rows {
-        let ty = normalize::scope_type(&raw_type)?;
-        let key = normalize::scope_key(&raw_key)?;
-        let target = format!("{ty}:{key}");
-        let existing: Option<Option<String>> = tx
-            .query_row(
-                "SELECT updated_at FROM llm_model_mappings WHERE id = ?1",
-                [&target],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mine = updated_at.as_deref().and_then(timestamp::parse);
-        let keep_mine = match existing {
-            None => true,
-            Some(theirs) => {
-                let theirs = theirs.as_deref().and_then(timestamp::parse);
-                // Strictly newer wins; a tie goes to the row already in normal form.
-                matches!((mine, theirs), (Some(a), Some(b)) if a > b)
-                    || (mine.is_some() && theirs.is_none())
+    for row_id in candidates(&tx)? {
+        // Decided on the table as this loop left it: an earlier step may have deleted or
+        // replaced the row.
+        match step_for(&tx, &row_id)? {
+            None => continue,
+            Some(Step::InPlace { ty, key }) => {
+                tx.execute(
+                    "UPDATE llm_model_mappings SET scope_type = ?1, scope_key = ?2 WHERE id = ?3",
+                    (&ty, &key, &row_id),
+                )?;
             }
-        };
-        if keep_mine {
-            tx.execute("DELETE FROM llm_model_mappings WHERE id = ?1", [&target])?;
-            tx.execute(
-                "UPDATE llm_model_mappings SET id = ?1, scope_type = ?2, scope_key = ?3 WHERE id = ?4",
-                (&target, &ty, &key, &row_id),
-            )?;
-        } else {
-            tx.execute("DELETE FROM llm_model_mappings WHERE id = ?1", [&row_id])?;
+            Some(Step::Take { ty, key, target }) => {
+                tx.execute("DELETE FROM llm_model_mappings WHERE id = ?1", [&target])?;
+                tx.execute(
+                    "UPDATE llm_model_mappings SET id = ?1, scope_type = ?2, scope_key = ?3 WHERE id = ?4",
+                    (&target, &ty, &key, &row_id),
+                )?;
+            }
+            Some(Step::Lose) => {
+                tx.execute("DELETE FROM llm_model_mappings WHERE id = ?1", [&row_id])?;
+            }
         }
         changed += 1;
     }

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use crate::db::RowRef;
 use crate::model::Mapping;
-use crate::normalize::MappingId;
 use crate::timestamp;
 
 /// One mapping with the values resolution needs, computed once per snapshot.
@@ -85,17 +84,42 @@ impl Slot {
 
     fn add(&mut self, entry: Entry) {
         let entry = Arc::new(entry);
-        let better = match (entry.active, self.winner.active) {
-            (true, false) => true,
-            (false, true) => false,
-            _ => newer(&entry, &self.winner),
-        };
-        if better {
+        if beats(&entry, &self.winner) {
             let old = std::mem::replace(&mut self.winner, entry);
             self.shadowed.push(old);
         } else {
             self.shadowed.push(entry);
         }
+    }
+
+    /// The slot of `entries` (any order), or `None` when there are none. The winner is the
+    /// one [`beats`] all others, so a slot built row by row in table order and one rebuilt
+    /// after a change agree.
+    fn of(mut entries: Vec<Arc<Entry>>) -> Option<Slot> {
+        let best = (0..entries.len()).reduce(|a, b| {
+            if beats(&entries[b], &entries[a]) {
+                b
+            } else {
+                a
+            }
+        })?;
+        let winner = entries.swap_remove(best);
+        Some(Slot {
+            winner,
+            shadowed: entries,
+        })
+    }
+}
+
+/// Whether `a` represents its id rather than `b`: active before inactive, then newer, then
+/// the row stored first (a full load adds rows in rowid order).
+fn beats(a: &Entry, b: &Entry) -> bool {
+    match (a.active, b.active) {
+        (true, false) => true,
+        (false, true) => false,
+        _ if newer(a, b) => true,
+        _ if newer(b, a) => false,
+        _ => a.row.rowid < b.row.rowid,
     }
 }
 
@@ -145,6 +169,13 @@ impl ScopeMap {
             }
         };
         &mut self.others[i].1
+    }
+
+    /// Every scope type with its keys.
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &KeyMap)> + '_ {
+        static MAPPING_NAME: OnceLock<Arc<str>> = OnceLock::new();
+        let mapping = MAPPING_NAME.get_or_init(|| Arc::from(MAPPING));
+        std::iter::once((mapping, &self.mapping)).chain(self.others.iter().map(|(t, k)| (t, k)))
     }
 
     fn values(&self) -> impl Iterator<Item = &KeyMap> + '_ {
@@ -267,6 +298,10 @@ impl<V: Clone> ShardedMap<V> {
             .flat_map(|t| t.iter())
     }
 
+    fn entries(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
+        self.shards().flat_map(|s| s.iter()).map(|(_, k, v)| (k, v))
+    }
+
     fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.shards().flat_map(|s| s.iter()).map(|(_, _, v)| v)
     }
@@ -294,12 +329,40 @@ impl Blocked {
     }
 }
 
+/// Where a snapshot stands in the change feed (behaviour B13): the last change it reflects and the
+/// schema it was read under (a schema change means the table may have been rebuilt behind
+/// the feed's back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Position {
+    /// The feed's counter: the `seq` of the last change in `mm_changes`.
+    pub seq: i64,
+    /// `PRAGMA schema_version`.
+    pub schema: i64,
+    /// The feed's triggers were all in place: without them, changes go unrecorded and a
+    /// moved `data_version` must mean a full reload.
+    pub triggers: bool,
+}
+
+/// The names in exactly one of two sorted, unique lists, sorted.
+fn symmetric_difference<'a>(a: &'a [String], b: &'a [String]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = a
+        .iter()
+        .filter(|m| b.binary_search(m).is_err())
+        .chain(b.iter().filter(|m| a.binary_search(m).is_err()))
+        .map(String::as_str)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 /// Scope types a bare key (no `:`) may match, highest priority first (behaviour B8).
 pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 
 /// An immutable view of all mappings and blocked models.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Where in the database's change feed this view stands.
+    pos: Position,
     /// A bare key (no `:`) is served from here too, by [`Snapshot::bare`], rather than from an
     /// index of its own: a write then copies one path of one map, and the cold cache lines an
     /// upsert touches after its fsync are what a durable upsert pays for most.
@@ -320,26 +383,26 @@ impl Snapshot {
 
     fn build(rows: impl Iterator<Item = (Arc<Mapping>, RowRef)>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
+            pos: Position::default(),
             by_scope: ScopeMap::default(),
             blocked,
         };
         for (mapping, row) in rows {
-            snap.insert_row(mapping, row, false);
+            snap.insert_row(mapping, row);
         }
         snap
     }
 
     /// Adds one table row while building.
     pub(crate) fn add_row(&mut self, row: RowRef, mapping: Mapping) {
-        self.insert_row(Arc::new(mapping), row, false);
+        self.insert_row(Arc::new(mapping), row);
     }
 
-    fn insert_row(&mut self, mapping: Arc<Mapping>, row: RowRef, replace: bool) {
+    fn insert_row(&mut self, mapping: Arc<Mapping>, row: RowRef) {
         let entry = Entry::new(mapping, row, &self.blocked);
         let keys = self.by_scope.entry(&entry.mapping.scope_type);
         match keys.get_mut(entry.mapping.scope_key.as_str()) {
-            Some(slot) if !replace => slot.add(entry),
-            Some(slot) => *slot = Slot::single(entry),
+            Some(slot) => slot.add(entry),
             None => {
                 keys.insert(
                     Arc::from(entry.mapping.scope_key.as_str()),
@@ -349,33 +412,95 @@ impl Snapshot {
         }
     }
 
-    /// A copy after a committed write: each mapping (with the row it was written to)
-    /// replaces every row of its id, then each removed id is gone. Only the shards these ids
-    /// fall in are copied.
-    pub(crate) fn with_changes(
+    /// Where this view stands in the change feed.
+    pub(crate) fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// This view, standing at `pos`.
+    pub(crate) fn at(mut self, pos: Position) -> Snapshot {
+        self.pos = pos;
+        self
+    }
+
+    /// A copy after rows changed: each `(scope_type, scope_key, rowid)` of `gone` leaves its
+    /// slot, then each row of `now` (as the table holds it) takes the place of any entry of
+    /// the same rowid. Only the shards these ids fall in are copied.
+    pub(crate) fn with_rows(
         &self,
-        upserts: impl IntoIterator<Item = (Arc<Mapping>, RowRef)>,
-        removals: &[MappingId],
+        gone: &[(String, String, i64)],
+        now: impl IntoIterator<Item = (Arc<Mapping>, RowRef)>,
+        pos: Position,
     ) -> Snapshot {
         let mut next = self.clone();
-        for (m, row) in upserts {
-            next.insert_row(m, row, true);
+        next.pos = pos;
+        for (ty, key, rowid) in gone {
+            next.remove_row(ty, key, *rowid);
         }
-        for id in removals {
-            if let Some(keys) = next.by_scope.get_mut(&id.scope_type) {
-                keys.remove(&id.scope_key);
-            }
+        for (m, row) in now {
+            next.remove_row(&m.scope_type, &m.scope_key, row.rowid);
+            next.insert_row(m, row);
         }
         next
     }
 
-    /// A copy with another blocked set: every pick is recomputed over the same mappings.
+    fn remove_row(&mut self, scope_type: &str, scope_key: &str, rowid: i64) {
+        let Some(keys) = self.by_scope.get_mut(scope_type) else {
+            return;
+        };
+        let Some(slot) = keys.get(scope_key) else {
+            return;
+        };
+        if !slot.rows().any(|e| e.row.rowid == rowid) {
+            return;
+        }
+        let rest: Vec<Arc<Entry>> = slot
+            .rows()
+            .filter(|e| e.row.rowid != rowid)
+            .cloned()
+            .collect();
+        match Slot::of(rest) {
+            Some(slot) => {
+                keys.insert(Arc::from(scope_key), slot);
+            }
+            None => {
+                keys.remove(scope_key);
+            }
+        }
+    }
+
+    /// A copy with another blocked set: the picks of the mappings that name a model whose
+    /// fate changed are recomputed; every other entry is shared with this snapshot.
     pub(crate) fn with_blocked(&self, blocked: impl IntoIterator<Item = String>) -> Snapshot {
-        let rows = self
-            .slots()
-            .flat_map(Slot::rows)
-            .map(|e| (Arc::clone(&e.mapping), e.row));
-        Snapshot::build(rows, Blocked::new(blocked))
+        let blocked = Blocked::new(blocked);
+        let mut next = self.clone();
+        next.blocked = blocked.clone();
+        let changed: Vec<&str> = symmetric_difference(&self.blocked.0, &blocked.0);
+        if changed.is_empty() {
+            return next;
+        }
+        let names = |e: &Entry| e.mapping.walk().any(|m| changed.binary_search(&m).is_ok());
+        let touched: Vec<(Arc<str>, Arc<str>)> = self
+            .by_scope
+            .iter()
+            .flat_map(|(ty, keys)| {
+                keys.entries()
+                    .filter(|(_, slot)| slot.rows().any(|e| names(e)))
+                    .map(move |(key, _)| (Arc::clone(ty), Arc::clone(key)))
+            })
+            .collect();
+        for (ty, key) in touched {
+            let keys = next.by_scope.entry(&ty);
+            let Some(slot) = keys.get(&key) else { continue };
+            let rebuilt: Vec<Arc<Entry>> = slot
+                .rows()
+                .map(|e| Arc::new(Entry::new(Arc::clone(&e.mapping), e.row, &next.blocked)))
+                .collect();
+            if let Some(slot) = Slot::of(rebuilt) {
+                keys.insert(key, slot);
+            }
+        }
+        next
     }
 
     /// The entry a bare key (no `:`) resolves to: the active `mapping` row, else the active
@@ -393,10 +518,6 @@ impl Snapshot {
 
     pub(crate) fn slot(&self, scope_type: &str, scope_key: &str) -> Option<&Slot> {
         self.by_scope.get(scope_type)?.get(scope_key)
-    }
-
-    pub(crate) fn slots(&self) -> impl Iterator<Item = &Slot> + '_ {
-        self.by_scope.values().flat_map(|keys| keys.values())
     }
 
     /// The mapping stored under a normalised id.
@@ -486,12 +607,13 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "old"))
             .collect();
         let before = snapshot(rows, &[]);
-        let after = before.with_changes(
+        let after = before.with_rows(
+            &[("mapping".into(), "k8".into(), 9)],
             [
                 (Arc::new(mapping("mapping:k7", "new")), row(8)),
                 (Arc::new(mapping("global:k9999", "g")), row(501)),
             ],
-            &[MappingId::parse("mapping:k8").unwrap()],
+            Position::default(),
         );
         assert_eq!(
             before
@@ -519,6 +641,74 @@ mod tests {
     }
 
     #[test]
+    fn a_row_that_moved_to_another_id_leaves_its_old_slot() {
+        let before = snapshot(
+            vec![mapping("mapping:a", "m"), mapping("mapping:b", "n")],
+            &[],
+        );
+        // Row 1 (mapping:a) now holds scope key c.
+        let after = before.with_rows(
+            &[("mapping".into(), "a".into(), 1)],
+            [(Arc::new(mapping("mapping:c", "m")), row(1))],
+            Position::default(),
+        );
+        assert!(after.get("mapping", "a").is_none());
+        assert_eq!(after.bare("c").unwrap().row.rowid, 1);
+        assert_eq!(after.len(), 2);
+    }
+
+    #[test]
+    fn a_rebuilt_slot_picks_the_winner_a_full_load_picks() {
+        let mut old = mapping("tenant:x", "old");
+        old.updated_at = Some("2026-01-01T00:00:00+00:00".into());
+        let mut new = mapping("mapping:x", "new");
+        new.updated_at = Some("2026-02-01T00:00:00+00:00".into());
+        let mut tie = mapping("mapping:x", "tie");
+        tie.updated_at = new.updated_at.clone();
+        let full = snapshot(vec![old.clone(), new.clone(), tie.clone()], &[]);
+        assert_eq!(full.bare("x").unwrap().row.rowid, 2);
+        // The same rows arriving in another order, then the winner removed and put back.
+        let other = Snapshot::from_rows(
+            [
+                (Arc::new(tie), row(3)),
+                (Arc::new(new.clone()), row(2)),
+                (Arc::new(old), row(1)),
+            ],
+            Vec::<String>::new(),
+        );
+        assert_eq!(other.bare("x").unwrap().row.rowid, 2);
+        let again = other.with_rows(
+            &[("mapping".into(), "x".into(), 2)],
+            [(Arc::new(new), row(2))],
+            Position::default(),
+        );
+        assert_eq!(again.bare("x").unwrap().row.rowid, 2);
+        assert_eq!(again.slot("mapping", "x").unwrap().rows().count(), 3);
+    }
+
+    #[test]
+    fn a_blocked_change_rebuilds_only_the_entries_that_name_the_model() {
+        let mut rows: Vec<Mapping> = (0..100)
+            .map(|i| mapping(&format!("mapping:k{i}"), "common"))
+            .collect();
+        rows[7].candidates.push("rare".into());
+        let before = snapshot(rows, &[]);
+        let after = before.with_blocked(["rare".to_string()]);
+        assert!(!Arc::ptr_eq(
+            before.bare("k7").unwrap(),
+            after.bare("k7").unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            before.bare("k8").unwrap(),
+            after.bare("k8").unwrap()
+        ));
+        let blocked_common = after.with_blocked(["common".to_string(), "rare".to_string()]);
+        assert_eq!(blocked_common.bare("k8").unwrap().picked, None);
+        assert_eq!(blocked_common.bare("k7").unwrap().picked, None);
+        assert_eq!(after.bare("k7").unwrap().picked.as_deref(), Some("common"));
+    }
+
+    #[test]
     fn a_new_blocked_set_recomputes_picks_over_the_same_mappings() {
         let mut m = mapping("mapping:x", "a");
         m.candidates.push("b".into());
@@ -540,7 +730,11 @@ mod tests {
             .map(|i| mapping(&format!("mapping:k{i}"), "m"))
             .collect();
         let before = snapshot(rows, &[]);
-        let after = before.with_changes([(Arc::new(mapping("mapping:k1", "x")), row(2))], &[]);
+        let after = before.with_rows(
+            &[],
+            [(Arc::new(mapping("mapping:k1", "x")), row(2))],
+            Position::default(),
+        );
         let (b, a) = (
             before.by_scope.get("mapping").unwrap(),
             after.by_scope.get("mapping").unwrap(),

@@ -1137,3 +1137,76 @@ fn dry_runs_see_a_live_writers_wal_and_leave_the_database_file_alone() {
         .unwrap();
     assert_eq!(n, 2, "the host's data is intact");
 }
+
+#[test]
+fn export_refuses_to_write_over_the_database_or_its_files_by_any_path() {
+    use std::os::unix::fs::symlink;
+    let env = Env::new();
+    env.upsert(json!({"id": "mapping:xai", "default_model": "grok-4"}));
+    // The host's own table, which an export would lose.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE endpoints (api_key TEXT); INSERT INTO endpoints VALUES ('sk');",
+        )
+        .unwrap();
+    // A connection kept open: the -wal and -shm files exist while it lives.
+    let holder = rusqlite::Connection::open(&env.db).unwrap();
+    holder
+        .query_row("SELECT count(*) FROM endpoints", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    let wal = env.path("app.db-wal");
+    assert!(wal.exists());
+
+    std::fs::create_dir(env.path("sub")).unwrap();
+    symlink(&env.db, env.path("link.db")).unwrap();
+    symlink(env.dir.path(), env.path("dirlink")).unwrap();
+    std::fs::hard_link(&env.db, env.path("hard.db")).unwrap();
+    std::fs::hard_link(&wal, env.path("hard-wal")).unwrap();
+    let targets = [
+        env.db.clone(),
+        wal.clone(),
+        env.path("app.db-shm"),
+        env.path("app.db-journal"), // absent: caught by its path
+        env.path("sub/../app.db"),
+        env.path("./app.db-wal"),
+        env.path("link.db"),
+        env.path("dirlink/app.db"),
+        env.path("dirlink/app.db-journal"),
+        env.path("hard.db"),
+        env.path("hard-wal"),
+    ];
+    let before = std::fs::read(&env.db).unwrap();
+    for target in &targets {
+        let out = env.run(&["export", "-o", target.to_str().unwrap()]);
+        out.fails(2, "output_is_database");
+        assert!(
+            out.stderr.contains(target.to_str().unwrap()),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read(&env.db).unwrap(), before, "{target:?}");
+    }
+    // Through a symlinked --db too.
+    let out = run_raw(
+        &[
+            "--db",
+            env.path("link.db").to_str().unwrap(),
+            "export",
+            "-o",
+            env.db.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    out.fails(2, "output_is_database");
+    drop(holder);
+    let key: String = rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .query_row("SELECT api_key FROM endpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(key, "sk");
+    assert_eq!(env.ok_json(&["list"]).as_array().unwrap().len(), 1);
+    // A file next to it is fine.
+    env.ok(&["export", "-o", env.path("app.db.json").to_str().unwrap()]);
+}

@@ -98,6 +98,17 @@ fn another_store_in_the_same_process_sees_each_write() {
 #[test]
 fn child_process_entry() {
     let Some(mode) = child_mode() else { return };
+    if mode == "plain-open-close" {
+        // Another worker's plain connection: opens, reads, closes (and checkpoints, and
+        // removes the WAL when it is the last connection to the file anywhere).
+        let c = rusqlite::Connection::open(child_arg("DB")).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM llm_model_mappings", [], |r| r.get(0))
+            .unwrap();
+        drop(c);
+        child_report(&n.to_string());
+        return;
+    }
     let store = Store::open(child_arg("DB"), StoreOptions::default()).unwrap();
     match mode.as_str() {
         "insert" => {
@@ -141,6 +152,40 @@ fn another_process_insert_update_and_delete_are_seen_by_the_next_read() {
     );
     run("delete");
     assert!(store.get("mapping:from-child").unwrap().is_none());
+}
+
+/// SQLite's locks on a file are the process's: closing any descriptor of the file drops them
+/// all. Opening a store must not, or another process's close takes itself for the last
+/// connection, removes the WAL and its index under the host's live connection, and the host's
+/// later commits are lost to everyone else.
+#[test]
+fn opening_a_store_leaves_the_host_connections_locks_in_place() {
+    let db = fresh();
+    let host = db.create_like_backend();
+    RawRow::new("mapping:first", "mapping", "first")
+        .default_model("m")
+        .insert(&host);
+    let store = db.open();
+    assert!(store.get("mapping:first").unwrap().is_some());
+    let path = db.path.to_str().unwrap();
+    let others_count = || {
+        let out = finish_child(spawn_child(
+            "child_process_entry",
+            "plain-open-close",
+            &[("DB", path)],
+        ));
+        out[0].parse::<i64>().unwrap()
+    };
+    assert_eq!(others_count(), 1);
+    RawRow::new("mapping:second", "mapping", "second")
+        .default_model("m")
+        .insert(&host);
+    store
+        .upsert(&input("mapping:third", Some("m"), &[]))
+        .unwrap();
+    assert_eq!(others_count(), 3, "another process sees every commit");
+    drop((store, host));
+    assert_eq!(db.row_count(), 3);
 }
 
 #[test]
@@ -243,7 +288,9 @@ fn when_a_refresh_fails_on_a_corrupt_page_reads_serve_the_last_good_snapshot() {
     };
     let good = std::fs::read(&db.path).unwrap();
 
-    // Garbage over the table's root page, and a new change counter so readers notice.
+    // Garbage over the table's root page, a new change counter so readers notice, and a new
+    // schema cookie so they must read the table again in full (a change the feed cannot
+    // describe).
     let mut bad = good.clone();
     let start = ((root - 1) * page_size) as usize;
     for b in &mut bad[start..start + page_size as usize] {
@@ -251,6 +298,8 @@ fn when_a_refresh_fails_on_a_corrupt_page_reads_serve_the_last_good_snapshot() {
     }
     let counter = u32::from_be_bytes(bad[24..28].try_into().unwrap()) + 1;
     bad[24..28].copy_from_slice(&counter.to_be_bytes());
+    let cookie = u32::from_be_bytes(bad[40..44].try_into().unwrap()) + 1;
+    bad[40..44].copy_from_slice(&cookie.to_be_bytes());
     std::fs::write(&db.path, &bad).unwrap();
 
     assert_eq!(

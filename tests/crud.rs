@@ -418,7 +418,7 @@ fn blocked_models_live_in_a_prefixed_table_of_the_library() {
     store.update_blocked(&[("m".into(), true)]).unwrap();
     let tables: Vec<String> = db
         .sql()
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -426,7 +426,7 @@ fn blocked_models_live_in_a_prefixed_table_of_the_library() {
         .unwrap();
     for t in &tables {
         assert!(
-            t == "llm_model_mappings" || t.starts_with("mm_"),
+            t == "llm_model_mappings" || t.starts_with("mm_"), // SQLite's own sqlite_sequence (the change log's counter) aside
             "unexpected table {t}"
         );
     }
@@ -464,4 +464,54 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back_and_the_store_stays_
         .unwrap();
     assert_eq!(store.blocked_models().unwrap(), ["z"]);
     assert_eq!(db.row_count(), 1);
+}
+
+#[test]
+fn integers_beyond_64_bits_in_metadata_are_kept_exactly_on_every_path() {
+    let big = "12345678901234567890123";
+    let neg = "-98765432109876543210987";
+    let metadata = format!(
+        r#"{{"big": {big}, "neg": {neg}, "nested": [{{"n": {big}}}], "u64": 18446744073709551615, "float": 0.1}}"#
+    );
+    let exact = |text: &str, what: &str| {
+        for n in [big, neg, "18446744073709551615"] {
+            assert!(text.contains(n), "{what}: {n} not kept in {text}");
+        }
+        assert!(
+            !text.contains("e+22") && !text.contains("e22"),
+            "{what}: {text}"
+        );
+    };
+    let db = fresh();
+    let store = db.open();
+    let payload: Value = serde_json::from_str(&format!(
+        r#"{{"id": "mapping:big", "default_model": "m", "metadata": {metadata}}}"#
+    ))
+    .unwrap();
+    let m = store.upsert_json(&payload).unwrap();
+    exact(&serde_json::to_string(&*m).unwrap(), "upsert result");
+    let stored: String = db
+        .sql()
+        .query_row("SELECT metadata_json FROM llm_model_mappings", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    exact(&stored, "metadata_json in the table");
+    let other = db.open();
+    let read = other.get("mapping:big").unwrap().unwrap();
+    exact(
+        &serde_json::to_string(&*read).unwrap(),
+        "read back by another store",
+    );
+    exact(&store.export().unwrap().to_string(), "export");
+    let r = store.resolve_model_key("big").unwrap();
+    exact(&serde_json::to_string(&r).unwrap(), "resolution");
+
+    // A row the host wrote with SQL.
+    RawRow::new("mapping:host", "mapping", "host")
+        .default_model("m")
+        .metadata(&metadata)
+        .insert(&db.sql());
+    let host = store.get("mapping:host").unwrap().unwrap();
+    exact(&serde_json::to_string(&*host).unwrap(), "a host row");
 }

@@ -182,6 +182,8 @@ fn status_strings_are_the_b1_codes() {
         (3, "mapping_not_found"),
         (4, "invalid_payload"),
         (5, "invalid_json"),
+        (6, "history_unavailable"),
+        (7, "history_conflict"),
         (10, "database_busy"),
         (11, "database_corrupt"),
         (12, "io_error"),
@@ -203,7 +205,7 @@ fn status_strings_are_the_b1_codes() {
         assert_eq!(MmStatus::from_i32(code).map(|s| s.code()), Some(text));
     }
     assert_eq!(MmStatus::all().len(), expected.len());
-    for unknown in [-1, 6, 9, 25, 99, i32::MIN, i32::MAX] {
+    for unknown in [-1, 8, 9, 25, 99, i32::MIN, i32::MAX] {
         assert_eq!(status_str(unknown), "unknown_status");
     }
 }
@@ -1127,4 +1129,61 @@ fn versions_are_static_and_match_the_linked_sqlite() {
     // Same pointers every time: static, never to be freed.
     assert_eq!(mm_version(), mm_version());
     assert_eq!(mm_sqlite_version(), mm_sqlite_version());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Option ranges
+
+#[test]
+fn each_time_option_is_checked_for_its_range_and_out_of_range_is_invalid_payload_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["busy_timeout_ms", "max_staleness_ms"] {
+        for (i, ok) in ["0", "2147483647"].into_iter().enumerate() {
+            let path = cs(dir
+                .path()
+                .join(format!("{name}-ok-{i}.db"))
+                .to_str()
+                .unwrap());
+            let opts = cs(&format!(r#"{{"{name}": {ok}}}"#));
+            let mut handle: *mut MmStore = ptr::null_mut();
+            let st = unsafe { mm_store_open(path.as_ptr(), opts.as_ptr(), &mut handle) };
+            assert_ok(st);
+            mm_store_close(handle);
+        }
+        for bad in ["2147483648", "18446744073709551616", "-1", "2.5"] {
+            let path = dir.path().join(format!("{name}-bad.db"));
+            let cpath = cs(path.to_str().unwrap());
+            let opts = cs(&format!(r#"{{"{name}": {bad}}}"#));
+            let mut handle: *mut MmStore = SENTINEL.cast();
+            let st = unsafe { mm_store_open(cpath.as_ptr(), opts.as_ptr(), &mut handle) };
+            assert_fails(st, BAD_PAYLOAD, name, handle.cast());
+            assert!(!path.exists(), "{name} {bad}: no database created");
+        }
+    }
+}
+
+#[test]
+fn integers_beyond_64_bits_in_metadata_cross_the_c_abi_exactly() {
+    let s = TestStore::open();
+    let big = "12345678901234567890123";
+    let payload = cs(&format!(
+        r#"{{"id": "mapping:big", "default_model": "m", "metadata": {{"big": {big}, "endpoint_id": {big}, "temperature": 0.70}}}}"#
+    ));
+    let id = cs("mapping:big");
+    let key = cs("big");
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_upsert(s.handle, payload.as_ptr(), &mut out) });
+    let upserted = take(out);
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_get(s.handle, id.as_ptr(), &mut out) });
+    let got = take(out);
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_resolve(s.handle, key.as_ptr(), &mut out) });
+    let resolved = take(out);
+    for (what, text) in [("upsert", &upserted), ("get", &got), ("resolve", &resolved)] {
+        assert!(text.contains(&format!(r#""big":{big}"#)), "{what}: {text}");
+    }
+    // Too big for an endpoint id (B8): null.
+    let v: Value = serde_json::from_str(&resolved).unwrap();
+    assert_eq!(v["preferred_endpoint_id"], Value::Null, "{resolved}");
 }

@@ -279,7 +279,7 @@ fn a_new_database_gets_the_backend_table_exactly_and_prefixed_tables_of_its_own(
     assert_eq!(indexes(&ours), indexes(&sql));
 
     let tables: Vec<String> = ours
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -520,4 +520,320 @@ fn an_upsert_whose_id_a_host_row_of_another_mapping_holds_leaves_the_cache_equal
         store.resolve_model_key("y").unwrap().resolved_model(),
         Some("y")
     );
+}
+
+/// Every column of every row, sorted by id: what "nothing else changed" is checked against.
+type FullRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn full_rows(db: &common::Db) -> Vec<FullRow> {
+    db.sql()
+        .prepare(
+            "SELECT id, scope_type, scope_key, name, default_model, candidates_json, is_active, \
+             updated_at, metadata_json, created_at FROM llm_model_mappings ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_row_whose_id_is_normal_but_whose_scope_type_is_spelled_differently_survives_every_open() {
+    // (id, scope_type, scope_key, normal scope_type), each with a NULL and with a set updated_at.
+    let shapes = [
+        ("mapping:a", "Mapping", "a", "mapping"),
+        ("mapping:b", "tenant", "b", "mapping"),
+        ("mapping:c", " mapping", "c", "mapping"),
+        ("user:42", "USER", "42", "user"),
+    ];
+    for updated in [None, Some("2026-01-01T00:00:00+00:00")] {
+        for (id, ty, key, normal_ty) in shapes {
+            let db = fresh();
+            let sql = db.create_like_backend();
+            let mut row = RawRow::new(id, ty, key)
+                .name("host name")
+                .default_model("host-model")
+                .candidates(r#"["c1"]"#)
+                .metadata(r#"{"k": 1}"#);
+            row.updated_at = updated;
+            row.insert(&sql);
+            let before = full_rows(&db);
+            drop(sql);
+
+            for open in 1..=2 {
+                let store = db.open();
+                let m = store
+                    .get(id)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{id} ({ty:?}, {updated:?}) lost by open {open}"));
+                assert_eq!(m.default_model.as_deref(), Some("host-model"));
+                drop(store);
+                let after = full_rows(&db);
+                assert_eq!(after.len(), 1, "{id} ({ty:?}): open {open}");
+                // Rewritten in place: only the scope type changes.
+                let mut expected = before[0].clone();
+                expected.1 = normal_ty.to_owned();
+                assert_eq!(after[0], expected, "{id} ({ty:?}): open {open}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_real_collision_on_open_keeps_the_newer_row_and_on_a_tie_the_one_already_normal() {
+    let db = fresh();
+    let sql = db.create_like_backend();
+    // Newer non-normal row wins over the normal one.
+    RawRow::new("mapping:new", "mapping", "new")
+        .default_model("normal-older")
+        .updated("2026-01-01T00:00:00Z")
+        .insert(&sql);
+    RawRow::new("Tenant:new", "Tenant", "new")
+        .default_model("odd-newer")
+        .updated("2026-01-02T00:00:00Z")
+        .insert(&sql);
+    // Older non-normal row loses.
+    RawRow::new("mapping:old", "mapping", "old")
+        .default_model("normal-newer")
+        .updated("2026-01-02T00:00:00Z")
+        .insert(&sql);
+    RawRow::new("tenant:old", "tenant", "old")
+        .default_model("odd-older")
+        .updated("2026-01-01T00:00:00Z")
+        .insert(&sql);
+    // Tie, both NULL: the normal row stays.
+    RawRow::new("mapping:tie", "mapping", "tie")
+        .default_model("normal")
+        .insert(&sql);
+    RawRow::new("tenant:tie", " TENANT", "tie")
+        .default_model("odd")
+        .insert(&sql);
+    // A timestamp beats none.
+    RawRow::new("mapping:null", "mapping", "null")
+        .default_model("normal-without-time")
+        .insert(&sql);
+    RawRow::new("tenant:null", "tenant", "null")
+        .default_model("odd-with-time")
+        .updated("2026-01-01T00:00:00Z")
+        .insert(&sql);
+    drop(sql);
+
+    let expected = [
+        ("mapping:new", "odd-newer"),
+        ("mapping:null", "odd-with-time"),
+        ("mapping:old", "normal-newer"),
+        ("mapping:tie", "normal"),
+    ];
+    for open in 1..=2 {
+        let store = db.open();
+        for (id, model) in expected {
+            let m = store.get(id).unwrap().unwrap();
+            assert_eq!(m.default_model.as_deref(), Some(model), "{id}, open {open}");
+        }
+        drop(store);
+        let rows: Vec<(String, String, String)> = full_rows(&db)
+            .into_iter()
+            .map(|r| (r.0, r.1, r.4.unwrap()))
+            .collect();
+        let want: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(id, m)| (id.to_string(), "mapping".to_owned(), m.to_string()))
+            .collect();
+        assert_eq!(rows, want, "open {open}");
+    }
+}
+
+#[test]
+fn a_row_that_collides_with_itself_and_another_row_keeps_the_b11_rule() {
+    // The row holding the normal id has an odd scope type too; a tenant row names the same
+    // mapping. Newer wins, a tie goes to the row holding the normal id.
+    let cases = [
+        // (holder updated_at, other updated_at, winner's model)
+        (
+            Some("2026-01-02T00:00:00Z"),
+            Some("2026-01-01T00:00:00Z"),
+            "holder",
+        ),
+        (
+            Some("2026-01-01T00:00:00Z"),
+            Some("2026-01-02T00:00:00Z"),
+            "other",
+        ),
+        (
+            Some("2026-01-01T00:00:00Z"),
+            Some("2026-01-01T00:00:00Z"),
+            "holder",
+        ),
+        (None, None, "holder"),
+        (None, Some("2026-01-01T00:00:00Z"), "other"),
+        (Some("2026-01-01T00:00:00Z"), None, "holder"),
+    ];
+    for (holder_at, other_at, winner) in cases {
+        // Both insertion orders, and scope types sorting before and after "tenant".
+        for (holder_ty, other_first) in [("Mapping", false), ("Mapping", true), ("mapping ", true)]
+        {
+            let db = fresh();
+            let sql = db.create_like_backend();
+            let mut holder = RawRow::new("mapping:a", holder_ty, "a").default_model("holder");
+            holder.updated_at = holder_at;
+            let mut other = RawRow::new("tenant:a", "tenant", "a").default_model("other");
+            other.updated_at = other_at;
+            if other_first {
+                other.insert(&sql);
+                holder.insert(&sql);
+            } else {
+                holder.insert(&sql);
+                other.insert(&sql);
+            }
+            drop(sql);
+            let case =
+                format!("{holder_at:?} vs {other_at:?}, {holder_ty:?}, other first: {other_first}");
+            for open in 1..=2 {
+                let store = db.open();
+                let m = store
+                    .get("mapping:a")
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("lost: {case}, open {open}"));
+                assert_eq!(
+                    m.default_model.as_deref(),
+                    Some(winner),
+                    "{case}, open {open}"
+                );
+                drop(store);
+                let rows: Vec<(String, String, String, Option<String>)> = full_rows(&db)
+                    .into_iter()
+                    .map(|r| (r.0, r.1, r.4.unwrap(), r.7))
+                    .collect();
+                let at = if winner == "holder" {
+                    holder_at
+                } else {
+                    other_at
+                };
+                assert_eq!(
+                    rows,
+                    [(
+                        "mapping:a".to_owned(),
+                        "mapping".to_owned(),
+                        winner.to_owned(),
+                        at.map(str::to_owned)
+                    )],
+                    "{case}, open {open}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_row_holding_the_normal_id_of_another_mapping_is_no_collision_and_both_survive_open() {
+    let db = fresh();
+    let sql = db.create_like_backend();
+    // Its id says mapping:x, its scope columns say global:y: reads file it under global:y.
+    RawRow::new("mapping:x", "global", "y")
+        .default_model("global-y")
+        .updated("2026-01-02T00:00:00Z")
+        .insert(&sql);
+    // The only row that names mapping:x.
+    RawRow::new("tenant:x", "tenant", "x")
+        .default_model("mapping-x")
+        .updated("2026-01-01T00:00:00Z")
+        .insert(&sql);
+    drop(sql);
+    for open in 1..=2 {
+        let store = db.open();
+        let model = |id: &str| {
+            store
+                .get(id)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{id} lost by open {open}"))
+                .default_model
+                .clone()
+        };
+        assert_eq!(model("global:y").as_deref(), Some("global-y"));
+        assert_eq!(model("mapping:x").as_deref(), Some("mapping-x"));
+        drop(store);
+        assert_eq!(db.row_count(), 2, "open {open}");
+    }
+}
+
+#[test]
+fn each_time_option_accepts_0_to_2147483647_ms_and_beyond_is_invalid_payload_naming_it() {
+    let max = Duration::from_millis(2_147_483_647);
+    let set = |o: &mut StoreOptions, name: &str, d: Duration| match name {
+        "busy_timeout" => o.busy_timeout = d,
+        _ => o.max_staleness = d,
+    };
+    for name in ["busy_timeout", "max_staleness"] {
+        for ok in [Duration::ZERO, Duration::from_micros(1500), max] {
+            let db = fresh();
+            let mut o = StoreOptions::default();
+            set(&mut o, name, ok);
+            let store = Store::open(&db.path, o).unwrap_or_else(|e| panic!("{name} {ok:?}: {e}"));
+            store
+                .upsert_json(&json!({"id": "mapping:x", "default_model": "m"}))
+                .unwrap();
+        }
+        for bad in [
+            max + Duration::from_millis(1),
+            Duration::from_secs(u64::from(u32::MAX)),
+            Duration::MAX,
+        ] {
+            let db = fresh();
+            let mut o = StoreOptions::default();
+            set(&mut o, name, bad);
+            let err = Store::open(&db.path, o).expect_err("refused");
+            assert_eq!(err.code(), "invalid_payload", "{name} {bad:?}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(!db.path.exists(), "no database created for bad options");
+        }
+    }
+    // The same through the options JSON every binding passes.
+    for name in ["busy_timeout_ms", "max_staleness_ms"] {
+        for ok in ["0", "1", "2147483647"] {
+            StoreOptions::from_json(&format!(r#"{{"{name}": {ok}}}"#))
+                .unwrap_or_else(|e| panic!("{name} {ok}: {e}"));
+        }
+        for bad in [
+            "2147483648",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "1.5",
+            "1e3",
+            "\"5\"",
+            "true",
+        ] {
+            let err = StoreOptions::from_json(&format!(r#"{{"{name}": {bad}}}"#))
+                .err()
+                .unwrap_or_else(|| panic!("{name} {bad} accepted"));
+            assert_eq!(err.code(), "invalid_payload", "{name} {bad}: {err}");
+            assert!(err.to_string().contains(name), "{name} {bad}: {err}");
+        }
+    }
 }

@@ -802,3 +802,322 @@ fn members_an_entry_does_not_use_are_skipped_but_must_still_be_json() {
         r.errors[0].reason
     );
 }
+
+// ---- legacy paths that are not regular files, and reading outside the write lock ----
+
+/// Opens a store migrating from `db`'s storage dir on another thread; the test fails instead
+/// of hanging when the open does not return within 30 s.
+fn open_migrating_within_30_s(db: &Db, options: StoreOptions) -> Store {
+    let path = db.path.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Store::open(&path, options));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("Store::open did not return within 30 s")
+        .expect("the store opens")
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Asserts that `file` was refused as not a regular file, for `what`, and that nothing was
+/// recorded for it; returns the report.
+fn assert_refused(db: &Db, file: &str, what: &str) -> MigrationReport {
+    let store = open_migrating_within_30_s(db, StoreOptions::with_storage_dir(db.storage()));
+    let r = report(&store);
+    let status = if file == MAPPINGS {
+        r.status
+    } else {
+        r.blocked_status
+    };
+    assert_eq!(status, MigrationStatus::Failed, "{file} as {what}: {r:?}");
+    let err = r
+        .errors
+        .iter()
+        .find(|e| e.key == file)
+        .unwrap_or_else(|| panic!("no error names {file}: {r:?}"));
+    assert!(
+        err.reason.starts_with("legacy_not_a_regular_file")
+            && err.reason.contains(file)
+            && err.reason.contains(what),
+        "{}",
+        err.reason
+    );
+    let record = if file == MAPPINGS {
+        "legacy_mappings_import"
+    } else {
+        "legacy_blocked_import"
+    };
+    assert!(meta_record(db, record).is_none(), "nothing recorded");
+    assert!(!db.storage().join(MARKER).exists(), "no marker written");
+    // The store is usable, and so is the database for everyone else.
+    store
+        .upsert(&input("mapping:probe", Some("m"), &[]))
+        .unwrap();
+    let other = db.sql();
+    other.busy_timeout(std::time::Duration::ZERO).unwrap();
+    other
+        .execute(
+            "INSERT INTO llm_model_mappings (id, scope_type, scope_key) VALUES ('mapping:host', 'mapping', 'host')",
+            [],
+        )
+        .expect("another connection writes");
+    other
+        .execute(
+            "DELETE FROM llm_model_mappings WHERE id IN ('mapping:host', 'mapping:probe')",
+            [],
+        )
+        .unwrap();
+    r
+}
+
+#[test]
+fn a_fifo_named_like_a_legacy_file_is_refused_without_blocking_and_the_store_opens() {
+    use std::os::unix::fs::FileTypeExt;
+    for file in [MAPPINGS, BLOCKED] {
+        let db = fresh();
+        let fifo = db.storage().join(file);
+        mkfifo(&fifo);
+        assert_refused(&db, file, "FIFO");
+        // Retried (and refused again) at the next open; the FIFO is left where it was.
+        assert_refused(&db, file, "FIFO");
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+}
+
+#[test]
+fn a_directory_socket_or_device_named_like_a_legacy_file_is_refused_clearly() {
+    for file in [MAPPINGS, BLOCKED] {
+        let db = fresh();
+        let dir = db.storage().join(file);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("keep"), "keep me").unwrap();
+        assert_refused(&db, file, "a directory");
+        assert_eq!(std::fs::read(dir.join("keep")).unwrap(), b"keep me");
+
+        let db = fresh();
+        let _socket = std::os::unix::net::UnixListener::bind(db.storage().join(file)).unwrap();
+        assert_refused(&db, file, "a socket");
+
+        // A symlink is followed: this one leads to a character device.
+        let db = fresh();
+        std::os::unix::fs::symlink("/dev/null", db.storage().join(file)).unwrap();
+        assert_refused(&db, file, "a character device");
+    }
+}
+
+#[test]
+fn a_symlink_to_a_regular_legacy_file_is_imported() {
+    let db = fresh();
+    let dir = db.storage();
+    write_json(
+        db.dir.path(),
+        "real.json",
+        &json!({"tenant": {"xai": entry("grok", None)}}),
+    );
+    std::os::unix::fs::symlink(db.dir.path().join("real.json"), dir.join(MAPPINGS)).unwrap();
+    let store = db.open_migrating();
+    assert_eq!(report(&store).status, MigrationStatus::Imported);
+    assert!(store.get("mapping:xai").unwrap().is_some());
+}
+
+/// An inotify descriptor reporting files of `dir` closed after reading.
+#[cfg(target_os = "linux")]
+fn watch_reads(dir: &Path) -> i32 {
+    // SAFETY: plain inotify calls on a path that outlives the watch.
+    let inotify = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    assert!(inotify >= 0);
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: as above.
+    let wd = unsafe { libc::inotify_add_watch(inotify, c_dir.as_ptr(), libc::IN_CLOSE_NOWRITE) };
+    assert!(wd >= 0);
+    inotify
+}
+
+/// Waits until `name` in the directory `inotify` watches is closed after reading; false when
+/// that does not happen within 30 s.
+#[cfg(target_os = "linux")]
+fn wait_for_read_and_close(inotify: i32, name: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd: inotify,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        if ready <= 0 {
+            continue;
+        }
+        // SAFETY: reading into a buffer of the given length.
+        let n = unsafe { libc::read(inotify, buf.as_mut_ptr().cast(), buf.len()) };
+        assert!(n > 0, "inotify read");
+        let mut at = 0;
+        let header = std::mem::size_of::<libc::inotify_event>();
+        while at + header <= n as usize {
+            // SAFETY: the kernel wrote whole events; read_unaligned copes with the byte buffer.
+            let ev: libc::inotify_event =
+                unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
+            let raw = &buf[at + header..at + header + ev.len as usize];
+            let got = raw.split(|b| *b == 0).next().unwrap_or_default();
+            if ev.mask & libc::IN_CLOSE_NOWRITE != 0 && got == name.as_bytes() {
+                return true;
+            }
+            at += header + ev.len as usize;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn legacy_files_are_read_while_another_connection_holds_the_write_lock_and_due_is_asked_again_under_it(
+) {
+    let db = with_mappings(&json!({"tenant": {"xai": entry("grok", None)}}));
+    let dir = db.storage();
+    // The schema exists: opening needs no write lock.
+    drop(db.open());
+    let inotify = watch_reads(&dir);
+
+    // Another connection (the backend's, another worker) holds the write lock and adds a row.
+    let host = db.sql();
+    host.execute_batch(
+        "BEGIN IMMEDIATE;
+         INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model)
+           VALUES ('mapping:host', 'mapping', 'host', 'host-model');",
+    )
+    .unwrap();
+    let path = db.path.clone();
+    let mut options = StoreOptions::with_storage_dir(&dir);
+    options.busy_timeout = std::time::Duration::from_secs(120);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Store::open(&path, options));
+    });
+    // The store reads the whole file while the lock is someone else's...
+    let read = wait_for_read_and_close(inotify, MAPPINGS);
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(inotify) };
+    let waiting = matches!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty));
+    host.execute_batch("COMMIT").unwrap();
+    let store = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the open returns once the lock is free")
+        .expect("the store opens");
+    assert!(
+        read,
+        "the legacy file was not read while another connection held the write lock"
+    );
+    assert!(
+        waiting,
+        "the open did not wait for the write lock after reading"
+    );
+    // ...and under the lock finds that the table is no longer empty: nothing imported.
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::SkippedNonempty, "{r:?}");
+    assert!(store.get("mapping:xai").unwrap().is_none());
+    assert!(store.get("mapping:host").unwrap().is_some());
+    assert_eq!(db.row_count(), 1);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_import_found_due_only_under_the_lock_reads_its_file_then_and_imports_it() {
+    let db = with_mappings(&json!({"tenant": {"xai": entry("grok", None)}}));
+    let dir = db.storage();
+    write_json(&dir, BLOCKED, &json!({"blocked": ["m"]}));
+    drop(db.open());
+    // Before the lock the table has a row (the mappings import looks skipped, its file is not
+    // read); the host deletes it while holding the write lock.
+    let host = db.sql();
+    host.execute(
+        "INSERT INTO llm_model_mappings (id, scope_type, scope_key) VALUES ('mapping:host', 'mapping', 'host')",
+        [],
+    )
+    .unwrap();
+    let inotify = watch_reads(&dir);
+    host.execute_batch("BEGIN IMMEDIATE; DELETE FROM llm_model_mappings;")
+        .unwrap();
+    let path = db.path.clone();
+    let mut options = StoreOptions::with_storage_dir(&dir);
+    options.busy_timeout = std::time::Duration::from_secs(120);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Store::open(&path, options));
+    });
+    // The blocked file is read after the look at the mappings import: that look is done.
+    let read = wait_for_read_and_close(inotify, BLOCKED);
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(inotify) };
+    host.execute_batch("COMMIT").unwrap();
+    let store = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the open returns once the lock is free")
+        .expect("the store opens");
+    assert!(
+        read,
+        "the blocked file was not read while another connection held the write lock"
+    );
+    // Under the lock the table is empty: the mappings file is read then, and imported.
+    let r = report(&store);
+    assert_eq!(r.status, MigrationStatus::Imported, "{r:?}");
+    assert_eq!(r.blocked_status, MigrationStatus::Imported, "{r:?}");
+    assert!(store.get("mapping:xai").unwrap().is_some());
+    assert_eq!(store.blocked_models().unwrap(), ["m"]);
+    assert!(meta_record(&db, "legacy_mappings_import").is_some());
+}
+
+#[test]
+fn a_number_where_an_object_belongs_is_reported_as_not_an_object_whatever_its_size() {
+    let big = "12345678901234567890123";
+    let text = format!(
+        r#"{{"tenant": {{"small": 5, "big": {big}, "mapping-number": {{"mapping": {big}}},
+            "ok": {{"mapping": {{"default_model": "m", "metadata": {{"n": {big}}}}}}}}},
+           "global": {big}}}"#
+    );
+    let reasons = |r: &[model_mapping::legacy::ReportError]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = r
+            .iter()
+            .map(|e| {
+                let code = e.reason.split(':').next().unwrap().to_owned();
+                (e.key.clone(), code)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want: Vec<(String, String)> = [
+        ("global", "not_an_object"),
+        ("tenant:big", "entry_not_object"),
+        ("tenant:mapping-number", "missing_mapping"),
+        ("tenant:small", "entry_not_object"),
+    ]
+    .iter()
+    .map(|(k, c)| (k.to_string(), c.to_string()))
+    .collect();
+    // From the file, and through the public planner on a parsed document.
+    let db = fresh();
+    std::fs::write(db.storage().join(MAPPINGS), &text).unwrap();
+    let store = db.open_migrating();
+    let r = report(&store);
+    assert_eq!(r.imported_count, 1, "{r:?}");
+    assert_eq!(reasons(&r.errors), want);
+    let meta = serde_json::to_string(&store.get("mapping:ok").unwrap().unwrap().metadata).unwrap();
+    assert_eq!(meta, format!(r#"{{"n":{big}}}"#));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let plan = model_mapping::legacy::plan_mappings(&doc).unwrap();
+    assert_eq!(plan.mappings.len(), 1);
+    assert_eq!(reasons(&plan.errors), want);
+}

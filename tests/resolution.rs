@@ -518,3 +518,31 @@ fn explain_of_an_all_blocked_mapping_marks_every_model_blocked() {
     assert!(e.candidates.iter().all(|c| c.fate == Fate::Blocked));
     assert_eq!(e.candidates.len(), 2);
 }
+
+#[test]
+fn an_integer_beyond_64_bits_is_no_endpoint_id_and_a_float_temperature() {
+    let big = "12345678901234567890123";
+    let meta = |text: &str| -> Value { serde_json::from_str(text).unwrap() };
+    assert_eq!(
+        endpoint(meta(&format!(r#"{{"preferred_endpoint_id": {big}}}"#))),
+        None
+    );
+    assert_eq!(
+        endpoint(meta(&format!(
+            r#"{{"preferred_endpoint_id": {big}, "endpoint_id": 5}}"#
+        ))),
+        Some(5)
+    );
+    assert_eq!(endpoint(meta(r#"{"endpoint_id": 1e2}"#)), Some(100));
+    assert_eq!(endpoint(meta(r#"{"endpoint_id": 7.0}"#)), Some(7));
+    assert_eq!(endpoint(meta(r#"{"endpoint_id": -0}"#)), Some(0));
+    let m: serde_json::Map<String, Value> =
+        serde_json::from_str(&format!(r#"{{"temperature": {big}}}"#)).unwrap();
+    assert_eq!(
+        model_mapping::model::temperature(&m),
+        Some(1.2345678901234568e22)
+    );
+    let m: serde_json::Map<String, Value> =
+        serde_json::from_str(r#"{"temperature": 0.70}"#).unwrap();
+    assert_eq!(model_mapping::model::temperature(&m), Some(0.7));
+}

@@ -33,6 +33,12 @@ pub enum MmStatus {
     MmInvalidPayload = 4,
     /// Text that should be JSON is not (`"invalid_json"`); the message gives line and column.
     MmInvalidJson = 5,
+    /// The change log cannot answer: unknown or pruned change, time before the oldest change
+    /// kept, or a span with an unrecorded bulk change (`"history_unavailable"`).
+    MmHistoryUnavailable = 6,
+    /// An undo of a change a later change superseded; force it or undo the later one first
+    /// (`"history_conflict"`).
+    MmHistoryConflict = 7,
     /// The database stayed locked past `busy_timeout` (`"database_busy"`).
     MmDatabaseBusy = 10,
     /// SQLite reports a corrupt database image (`"database_corrupt"`).
@@ -67,13 +73,15 @@ pub enum MmStatus {
     MmInternalError = 24,
 }
 
-const ALL_STATUSES: [MmStatus; 21] = [
+const ALL_STATUSES: [MmStatus; 23] = [
     MmStatus::MmOk,
     MmStatus::MmInvalidMappingId,
     MmStatus::MmInvalidMappingScope,
     MmStatus::MmMappingNotFound,
     MmStatus::MmInvalidPayload,
     MmStatus::MmInvalidJson,
+    MmStatus::MmHistoryUnavailable,
+    MmStatus::MmHistoryConflict,
     MmStatus::MmDatabaseBusy,
     MmStatus::MmDatabaseCorrupt,
     MmStatus::MmIoError,
@@ -116,6 +124,8 @@ impl MmStatus {
             ErrorKind::MultipleSqliteCopies => MmStatus::MmMultipleSqliteCopies,
             ErrorKind::DatabasePermissionDenied => MmStatus::MmDatabasePermissionDenied,
             ErrorKind::StoreClosed => MmStatus::MmStoreClosed,
+            ErrorKind::HistoryUnavailable => MmStatus::MmHistoryUnavailable,
+            ErrorKind::HistoryConflict => MmStatus::MmHistoryConflict,
             // `ErrorKind` is `#[non_exhaustive]`: a kind added to the core later is a
             // database-level failure until it gets its own code here. (Inside this crate the
             // match is exhaustive, hence the allow.)
@@ -138,6 +148,8 @@ impl MmStatus {
             MmStatus::MmMappingNotFound => c"mapping_not_found",
             MmStatus::MmInvalidPayload => c"invalid_payload",
             MmStatus::MmInvalidJson => c"invalid_json",
+            MmStatus::MmHistoryUnavailable => c"history_unavailable",
+            MmStatus::MmHistoryConflict => c"history_conflict",
             MmStatus::MmDatabaseBusy => c"database_busy",
             MmStatus::MmDatabaseCorrupt => c"database_corrupt",
             MmStatus::MmIoError => c"io_error",

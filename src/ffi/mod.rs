@@ -4,7 +4,7 @@
 //! One file per C object: [`MmStore`] and its functions (`store`), status codes and the
 //! per-thread last error (`error`), string ownership (`strings`), versions (`version`), test
 //! and benchmark hooks (`testing`), and the landing pad every entry point runs in (`guard`).
-//! Also the one foreign call the core makes: the `fork()` hook (`fork`).
+//! Also the two OS calls the core makes that std does not wrap (`os`).
 //!
 //! Conventions, the same for every function:
 //! - a fallible function returns an `int32_t` [`MmStatus`]; results go through out-parameters,
@@ -19,8 +19,8 @@
 // become the header's) state each pointer's contract under "Safety".
 
 pub(crate) mod error;
-pub(crate) mod fork;
 pub(crate) mod guard;
+pub(crate) mod os;
 pub(crate) mod store;
 pub(crate) mod strings;
 pub(crate) mod testing;

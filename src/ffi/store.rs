@@ -63,7 +63,8 @@ fn lookup(handle: *mut MmStore) -> Result<Arc<Store>, FfiError> {
 ///
 /// - `path`: required, UTF-8 file path.
 /// - `options_json`: NULL, `""` or `"null"` for defaults, else a JSON object with any of
-///   `storage_dir` (string), `busy_timeout_ms`, `max_staleness_ms` (integers), `synchronous`
+///   `storage_dir` (string), `busy_timeout_ms`, `max_staleness_ms` (integers from 0 to
+///   2147483647; anything else is `MM_INVALID_PAYLOAD` naming the option), `synchronous`
 ///   (`"off"`, `"normal"`, `"full"`, `"extra"`), `journal_mode` (`"wal"`, `"delete"`,
 ///   `"truncate"`, `"persist"`). Unknown keys are `MM_INVALID_PAYLOAD`.
 /// - `out`: required; receives the handle on success, untouched on failure.

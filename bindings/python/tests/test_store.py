@@ -59,6 +59,16 @@ def test_options_are_passed_and_unknown_values_rejected(db_path):
         Store(db_path, synchronous="sometimes")
 
 
+def test_time_options_out_of_range_are_invalid_payload_naming_the_option(db_path):
+    for name in ("busy_timeout_ms", "max_staleness_ms"):
+        with Store(db_path, **{name: 2**31 - 1}):
+            pass
+        for bad in (2**31, 2**64, -1):
+            with pytest.raises(InvalidPayloadError) as info:
+                Store(db_path, **{name: bad})
+            assert info.value.code == "invalid_payload" and name in info.value.detail
+
+
 def test_open_errors_are_typed(tmp_path):
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database, just text" * 100)
@@ -330,3 +340,13 @@ def test_an_upsert_with_a_circular_payload_is_a_clear_error_and_writes_nothing(d
         store.upsert(payload)
     assert store.get("mapping:loop") is None
     store.close()
+
+
+def test_integers_beyond_64_bits_in_metadata_come_back_exactly(db_path):
+    big = 12345678901234567890123
+    with Store(db_path) as s:
+        m = s.upsert({"id": "mapping:big", "default_model": "m", "metadata": {"big": big, "neg": -big, "f": 0.5}})
+        assert m["metadata"] == {"big": big, "neg": -big, "f": 0.5}
+        assert type(s.get("mapping:big")["metadata"]["big"]) is int
+        r = s.resolve_model_key("big")
+        assert r["metadata"]["big"] == big and r["preferred_endpoint_id"] is None

@@ -5,7 +5,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use model_mapping::legacy::MigrationStatus;
 use model_mapping::resolve::{CandidateFate, Considered};
@@ -495,6 +495,9 @@ fn blocked(db: &Path) -> CmdResult {
 // ---- export, import, apply ----
 
 fn export(db: &Path, a: &ExportArgs) -> CmdResult {
+    if let Some(path) = &a.output {
+        refuse_database_output(db, path)?;
+    }
     let store = open(db, Open::Existing)?;
     let doc = store.export()?;
     let count = doc["mappings"].as_array().map_or(0, Vec::len);
@@ -517,6 +520,54 @@ fn export(db: &Path, a: &ExportArgs) -> CmdResult {
             path.display()
         ),
     ))
+}
+
+/// SQLite's files for a database: the file itself, then the ones it keeps beside it.
+const DATABASE_FILES: [(&str, &str); 4] = [
+    ("", "the database"),
+    ("-wal", "the database's write-ahead log"),
+    ("-shm", "the database's shared-memory index"),
+    ("-journal", "the database's rollback journal"),
+];
+
+/// Refuses an output path that is the database or a file SQLite keeps beside it: the export
+/// would replace it. Compared by canonical path (catches a symlink or `dir/../app.db`) and by
+/// device and inode (catches a hard link).
+fn refuse_database_output(db: &Path, output: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    // A path that does not exist yet: its directory's canonical path and its name.
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        p.canonicalize().ok().or_else(|| {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = dir.unwrap_or(Path::new(".")).canonicalize().ok()?;
+            Some(dir.join(p.file_name()?))
+        })
+    };
+    let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let out_path = canonical(output);
+    let out_inode = inode(output);
+    // SQLite names its files after the path it opened, resolved through symlinks: check both.
+    let bases = [Some(db.to_path_buf()), db.canonicalize().ok()];
+    for base in bases.iter().flatten() {
+        for (suffix, what) in DATABASE_FILES {
+            let mut file = base.as_os_str().to_owned();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            let same_path = out_path.is_some() && canonical(&file) == out_path;
+            let same_inode = out_inode.is_some() && inode(&file) == out_inode;
+            if same_path || same_inode {
+                return Err(CliError::usage(
+                    "output_is_database",
+                    format!(
+                        "{} is {what} ({}); the export is never written over it",
+                        output.display(),
+                        file.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes a sibling temporary file (mode 0600), syncs it and renames it over `path`.
@@ -687,7 +738,22 @@ fn health(db: &Path) -> CmdResult {
         ("sqlite", format!("{} (linked)", h.sqlite_version)),
         ("schema version", h.schema_version.to_string()),
         ("journal mode", opt(h.journal_mode.as_deref())),
-        ("data version", h.data_version.to_string()),
+        (
+            "data version",
+            h.data_version.map_or_else(|| "-".into(), |v| v.to_string()),
+        ),
+        ("change counter", h.change_counter.to_string()),
+        (
+            "triggers",
+            if h.triggers { "in place" } else { "MISSING" }.to_string(),
+        ),
+        (
+            "refreshes",
+            format!(
+                "{} incremental, {} full",
+                h.incremental_refreshes, h.full_reloads
+            ),
+        ),
         (
             "llm_model_mappings",
             row_text("llm_model_mappings", h.mappings, "mappings"),
