@@ -42,9 +42,9 @@ pub enum ErrorKind {
     /// The store was closed.
     StoreClosed,
     /// The change log cannot answer: an unknown or pruned change, a time before the oldest
-    /// change kept, or a span holding a change that recorded no rows (SPEC B20).
+    /// change kept, or a span holding a change that recorded no rows (behaviour B20).
     HistoryUnavailable,
-    /// An undo of a change that a later change to the same mapping superseded (SPEC B20).
+    /// An undo of a change that a later change to the same mapping superseded (behaviour B20).
     HistoryConflict,
 }
 
