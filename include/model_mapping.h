@@ -184,6 +184,223 @@ const char *mm_last_error_message(void);
 const char *mm_status_str(int32_t status);
 
 /**
+ * Recorded changes, newest first, as a JSON array of
+ * `{seq, at, op, id, before, after, source, actor}` (`before`/`after`: the mapping objects, or
+ * null).
+ *
+ * - `id`: NULL for every change, else a mapping id (normalised: `tenant:x` finds `mapping:x`).
+ * - `since_seq`: only changes after this one (0: from the oldest kept).
+ * - `limit`: at most this many.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `id` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_history(MmStore *store,
+                         const char *id,
+                         int64_t since_seq,
+                         uint32_t limit,
+                         char **out_json);
+
+/**
+ * Writes back what change `seq` replaced, as a new change; returns the plan it applied:
+ * `{seq, restore, delete, block, unblock, dry_run}`.
+ *
+ * Returns `MM_HISTORY_UNAVAILABLE` for an unknown, pruned or bulk change and
+ * `MM_HISTORY_CONFLICT` when a later change touched the same mapping (unless `force`).
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+int32_t mm_store_undo(MmStore *store, int64_t seq, bool force, char **out_json);
+
+/**
+ * Restores every mapping and the blocked list as they were right after a change or at a time,
+ * in one transaction; returns the plan `{seq, restore, delete, block, unblock, dry_run}`.
+ *
+ * - `to`: required; a change's `seq` (digits) or an RFC 3339 time.
+ * - `dry_run`: true to return the plan without writing.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `to` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_rollback(MmStore *store, const char *to, bool dry_run, char **out_json);
+
+/**
+ * Writes the mappings and the blocked list as the pre-SQLite backend's files
+ * (`model_mappings.json` with business keys under `tenant`, `blocked_models.json`) in
+ * `storage_dir`, atomically, keeping the files it replaces as timestamped backups; returns
+ * `{storage_dir, mappings, blocked, backups, dry_run}`.
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_export_legacy(MmStore *store,
+                               const char *storage_dir,
+                               bool dry_run,
+                               char **out_json);
+
+/**
+ * Merges the legacy files of `storage_dir` into the table, last writer wins on `updated_at`,
+ * deleting what the old version deleted since the last export; returns the plan `{write,
+ * delete, block, unblock, kept, unchanged, errors, had_export, dry_run}`. An unreadable file
+ * changes nothing.
+ *
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_store_merge_legacy(MmStore *store,
+                              const char *storage_dir,
+                              bool dry_run,
+                              char **out_json);
+
+/**
+ * Drops the library's triggers and nothing else, for a downgrade to a backend that does not
+ * use the library; the next open or write re-creates them. A NULL store is
+ * `MM_NULL_ARGUMENT`.
+ *
+ * Thread-safety: any thread.
+ */
+int32_t mm_store_detach(MmStore *store);
+
+/**
+ * Sets the actor recorded with every change the library writes from the calling thread (on
+ * any store) until it is set again; NULL or `""` clears it.
+ *
+ * Thread-safety: per thread.
+ *
+ * # Safety
+ * `actor` is NULL or NUL-terminated.
+ */
+int32_t mm_actor_set(const char *actor);
+
+/**
+ * Validates a mapping without storing it (SPEC B2) and returns, as a B3 JSON object, the
+ * mapping an upsert would store (scope normalised, candidates normalised, `updated_at` now).
+ *
+ * - `payload_json`: required JSON object, as `mm_store_upsert` takes it.
+ * - `host_kept`: false to read it as a strict payload (a member outside the B3 keys is
+ *   `MM_INVALID_PAYLOAD` naming it, a wrong type `MM_INVALID_PAYLOAD` naming the field);
+ *   true to read it as a host keeps its own mappings, as tolerantly as rows written by others
+ *   (SPEC B11: non-string candidates stringified, `is_active` by Python's truth, a bad
+ *   metadata value `{}`), checking only the scope and the limits.
+ * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
+ *
+ * Returns `MM_OK`, `MM_NULL_ARGUMENT`, `MM_INVALID_UTF8`, `MM_INVALID_JSON`,
+ * `MM_INVALID_PAYLOAD`, `MM_INVALID_MAPPING_ID` or `MM_INVALID_MAPPING_SCOPE`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `payload_json` is NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mapping_validate(const char *payload_json, bool host_kept, char **out_json);
+
+/**
+ * Normalises a mapping id (SPEC B1): `" Tenant: xai "` gives `"mapping:xai"`.
+ *
+ * - `id`: required; split at its first `:`. No `:` or an empty side is
+ *   `MM_INVALID_MAPPING_ID`, a scope type outside `[a-z0-9_-]` `MM_INVALID_MAPPING_SCOPE`, a
+ *   scope key over 256 characters `MM_INVALID_MAPPING_ID`.
+ * - `out_id`: required; receives the normalised id (plain text, not JSON), which the caller
+ *   frees with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `id` is NULL or NUL-terminated; `out_id` is NULL or writable.
+ */
+int32_t mm_mapping_id_normalize(const char *id, char **out_id);
+
+/**
+ * Normalises a scope type (SPEC B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
+ *
+ * - `scope_type`: required; empty, blank or holding characters outside `[a-z0-9_-]` is
+ *   `MM_INVALID_MAPPING_SCOPE`.
+ * - `out_scope_type`: required; receives the normalised type (plain text, not JSON), which the
+ *   caller frees with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * `scope_type` is NULL or NUL-terminated; `out_scope_type` is NULL or writable.
+ */
+int32_t mm_scope_type_normalize(const char *scope_type, char **out_scope_type);
+
+/**
+ * The members a mapping object may have, as a JSON array of strings: the B3 keys (`id`,
+ * `scope_type`, `scope_key`, `name`, `default_model`, `candidates`, `is_active`,
+ * `updated_at`, `source`, `metadata`). The plain upsert rejects any other; a host that must
+ * stay lenient drops the others first.
+ *
+ * Ownership: a static string; never free it. NULL is never returned.
+ *
+ * Thread-safety: any thread, any time. Does not touch the thread's last error.
+ */
+const char *mm_mapping_keys(void);
+
+/**
+ * Resolves `key` (SPEC B8) over the given mappings and blocked models instead of a store's:
+ * the JSON object `mm_store_resolve` returns.
+ *
+ * - `mappings_json`: required JSON array of mapping objects as a host keeps them (the B3
+ *   shape; `scope_type` + `scope_key`, else `id`), read as tolerantly as rows written by
+ *   others (SPEC B11). Items that are not objects or name no valid scope match nothing.
+ * - `blocked_json`: required JSON array of blocked model names.
+ * - `key`: required; the key a client sent.
+ * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
+ *
+ * Returns `MM_OK`, `MM_NULL_ARGUMENT`, `MM_INVALID_UTF8`, `MM_INVALID_JSON` or
+ * `MM_INVALID_PAYLOAD` (a list that is not one).
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mappings_resolve(const char *mappings_json,
+                            const char *blocked_json,
+                            const char *key,
+                            char **out_json);
+
+/**
+ * The selection for one chat request (SPEC B9) over the given mappings and blocked models
+ * instead of a store's: the JSON object `mm_store_resolve_for_message` returns.
+ *
+ * - `mappings_json`, `blocked_json`: as `mm_mappings_resolve`.
+ * - `request_json`: required; as `mm_store_resolve_for_message` (`user_id`, `mapping_key` or
+ *   `tenant_id`, `prompt_id`, `prompt_mapping`; other keys are `MM_INVALID_PAYLOAD`). Without
+ *   a `prompt_mapping`, the prompt step looks for a `prompt:<prompt_id>` item in the list.
+ * - `out_json`: required; the caller frees it with `mm_string_free`.
+ *
+ * Thread-safety: any thread; nothing is shared.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_json` is NULL or writable.
+ */
+int32_t mm_mappings_resolve_for_message(const char *mappings_json,
+                                        const char *blocked_json,
+                                        const char *request_json,
+                                        char **out_json);
+
+/**
  * Opens (creating when missing, mode 0600) the SQLite database at `path`, brings the schema
  * up to date and loads the cache; with a `storage_dir` option, runs the one-time legacy
  * migration (its report: `mm_store_last_migration`).
@@ -316,9 +533,10 @@ int32_t mm_store_blocked_list(MmStore *store, char **out_json);
 /**
  * Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
  *
- * - `items_json`: required JSON array of `{"model": ..., "blocked": ...}` (`blocked` defaults
- *   to true; non-objects and empty names are ignored). Not JSON: `MM_INVALID_JSON`; not an
- *   array: `MM_INVALID_PAYLOAD`.
+ * - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
+ *   string, `blocked` a boolean (default true), no other member. Not JSON:
+ *   `MM_INVALID_JSON`; any other shape (not an array, an item that is not such an object):
+ *   `MM_INVALID_PAYLOAD` naming the item and field, and nothing is changed.
  * - `out_json`: required; the caller frees it with `mm_string_free`.
  *
  * Thread-safety: any thread.
@@ -460,7 +678,9 @@ int32_t mm_store_plan_snapshot(MmStore *store,
 
 /**
  * Applies a remote snapshot in one transaction (SPEC B14) and returns
- * `{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}`.
+ * `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
+ * `skipped_count` counts the remote items kept back because the local row is not older,
+ * `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
  *
  * - `items_json`: required JSON array of remote items (or `{"mappings": [...]}`); `prompt`
  *   scope items are skipped.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Python binding's tests: creates .venv when missing, installs the test tools and the
 # package (`pip install ./bindings/python`: maturin, the PEP 517 backend, runs cargo's release
-# build and puts the library inside the package), checks its type hints with `mypy --strict`,
-# runs pytest on bindings/python/tests (no test collected is a failure) and the Python
-# quickstart. Standalone and idempotent; needs python3 (with venv), cargo, and PyPI.
+# build and puts the library inside the package), checks its type hints with `mypy --strict`
+# (the package and a user's script), runs pytest on bindings/python/tests (no test collected is
+# a failure) and the Python quickstart. Standalone and idempotent; needs python3 (with venv),
+# cargo, and PyPI.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -34,6 +35,9 @@ echo "test-python.sh: installed the package; pip -v showed cargo: $(grep -m1 'Fi
 
 # The package's type hints hold (it ships py.typed).
 "$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" "$ROOT/bindings/python/model_mapping"
+# ...and a user's script using Store and the drop-in passes `mypy --strict` against them.
+"$PY" -m mypy --strict --cache-dir "$ROOT/target/mypy_cache" \
+    "$ROOT/bindings/python/tests/typecheck/user_script.py"
 
 # Test the installed copy, not a stray library: MODEL_MAPPING_LIB would override it.
 unset MODEL_MAPPING_LIB

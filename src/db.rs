@@ -83,6 +83,22 @@ pub(crate) fn is_memory(path: &Path) -> bool {
 /// must never see it empty; and a crash mid-creation leaves no empty file at `path`.
 fn create_initialised(path: &Path) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
+    // Said here, about the user's path: creating the temporary file below would otherwise fail
+    // naming that internal file.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            let what = if dir.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            return Err(Error::DatabaseCantOpen(format!(
+                "{}: cannot create the database: the directory {} {what}",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     let name = path
         .file_name()
         .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned());

@@ -3,98 +3,99 @@
 //! The codes are part of the public contract: the C ABI and the Python binding use them
 //! verbatim, so a code is never changed once released. New failure kinds get new codes.
 
+use std::ffi::CStr;
 use std::fmt;
 
-/// The stable kind of an [`Error`]; [`ErrorKind::code`] is the string the C ABI and Python use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
+/// Defines [`ErrorKind`] with each kind's stable code, written once: `code`, `code_cstr` and
+/// `ALL` are derived from the same list.
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $code:literal,)*) => {
+        /// The stable kind of an [`Error`]; [`ErrorKind::code`] is the string the C ABI and
+        /// Python use.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+
+            /// The stable string code (behaviour B1).
+            pub const fn code(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $code,)*
+                }
+            }
+
+            /// [`ErrorKind::code`], NUL-terminated for C.
+            pub const fn code_cstr(self) -> &'static CStr {
+                match self {
+                    $(ErrorKind::$kind => match CStr::from_bytes_with_nul(
+                        concat!($code, "\0").as_bytes(),
+                    ) {
+                        Ok(c) => c,
+                        Err(_) => panic!("a code holds no NUL"),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// An id without `:` or with an empty side.
-    InvalidMappingId,
+    InvalidMappingId => "invalid_mapping_id",
     /// A scope type that is empty, missing or not `[a-z0-9_-]`.
-    InvalidMappingScope,
+    InvalidMappingScope => "invalid_mapping_scope",
     /// No mapping with that id.
-    MappingNotFound,
+    MappingNotFound => "mapping_not_found",
     /// A payload field has the wrong type or breaks a limit.
-    InvalidPayload,
+    InvalidPayload => "invalid_payload",
     /// Text that should be JSON is not, or has the wrong shape at its top level.
-    InvalidJson,
+    InvalidJson => "invalid_json",
     /// The database stayed locked past `busy_timeout`.
-    DatabaseBusy,
+    DatabaseBusy => "database_busy",
     /// SQLite reports a corrupt database image.
-    DatabaseCorrupt,
+    DatabaseCorrupt => "database_corrupt",
     /// An operating-system I/O failure.
-    IoError,
+    IoError => "io_error",
     /// The file exists but is not an SQLite database.
-    NotADatabase,
+    NotADatabase => "not_a_database",
     /// The file exists but is empty; the library will not initialise a file it did not create.
-    DatabaseEmpty,
+    DatabaseEmpty => "database_empty",
     /// The database cannot be opened (a directory, missing permissions, missing parent).
-    DatabaseCantOpen,
+    DatabaseCantOpen => "database_cant_open",
     /// The database or its directory is read-only.
-    DatabaseReadonly,
+    DatabaseReadonly => "database_readonly",
     /// Any other SQLite failure.
-    DatabaseError,
+    DatabaseError => "database_error",
     /// The process may not read (or create) the database file.
-    DatabasePermissionDenied,
+    DatabasePermissionDenied => "database_permission_denied",
     /// A bundled SQLite found another SQLite library loaded in the process (behaviour B15).
-    MultipleSqliteCopies,
+    MultipleSqliteCopies => "multiple_sqlite_copies",
     /// The store was closed.
-    StoreClosed,
+    StoreClosed => "store_closed",
     /// The change log cannot answer: an unknown or pruned change, a time before the oldest
     /// change kept, or a span holding a change that recorded no rows (behaviour B20).
-    HistoryUnavailable,
+    HistoryUnavailable => "history_unavailable",
     /// An undo of a change that a later change to the same mapping superseded (behaviour B20).
-    HistoryConflict,
+    HistoryConflict => "history_conflict",
 }
 
-impl ErrorKind {
-    /// The stable string code (behaviour B1).
-    pub const fn code(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidMappingId => "invalid_mapping_id",
-            ErrorKind::InvalidMappingScope => "invalid_mapping_scope",
-            ErrorKind::MappingNotFound => "mapping_not_found",
-            ErrorKind::InvalidPayload => "invalid_payload",
-            ErrorKind::InvalidJson => "invalid_json",
-            ErrorKind::DatabaseBusy => "database_busy",
-            ErrorKind::DatabaseCorrupt => "database_corrupt",
-            ErrorKind::IoError => "io_error",
-            ErrorKind::NotADatabase => "not_a_database",
-            ErrorKind::DatabaseEmpty => "database_empty",
-            ErrorKind::DatabaseCantOpen => "database_cant_open",
-            ErrorKind::DatabaseReadonly => "database_readonly",
-            ErrorKind::DatabaseError => "database_error",
-            ErrorKind::DatabasePermissionDenied => "database_permission_denied",
-            ErrorKind::MultipleSqliteCopies => "multiple_sqlite_copies",
-            ErrorKind::StoreClosed => "store_closed",
-            ErrorKind::HistoryUnavailable => "history_unavailable",
-            ErrorKind::HistoryConflict => "history_conflict",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-/// Everything that can go wrong in this crate. `Display` starts with the stable code.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong in this crate. `Display` starts with the stable code, then
+/// says what is wrong: `"invalid_payload: candidates: must be a list of strings"`.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// See [`ErrorKind::InvalidMappingId`].
-    #[error("invalid_mapping_id: {0}")]
     InvalidMappingId(String),
     /// See [`ErrorKind::InvalidMappingScope`].
-    #[error("invalid_mapping_scope: {0}")]
     InvalidMappingScope(String),
     /// See [`ErrorKind::MappingNotFound`].
-    #[error("mapping_not_found: {0}")]
     MappingNotFound(String),
     /// See [`ErrorKind::InvalidPayload`]; `field` names the offending field.
-    #[error("invalid_payload: {field}: {detail}")]
     InvalidPayload {
         /// The payload field at fault.
         field: String,
@@ -102,7 +103,6 @@ pub enum Error {
         detail: String,
     },
     /// See [`ErrorKind::InvalidJson`]; line and column are 1-based (0 when unknown).
-    #[error("invalid_json: line {line} column {column}: {detail}")]
     InvalidJson {
         /// 1-based line of the failure.
         line: usize,
@@ -112,43 +112,30 @@ pub enum Error {
         detail: String,
     },
     /// See [`ErrorKind::DatabaseBusy`].
-    #[error("database_busy: {0}")]
     DatabaseBusy(String),
     /// See [`ErrorKind::DatabaseCorrupt`].
-    #[error("database_corrupt: {0}")]
     DatabaseCorrupt(String),
     /// See [`ErrorKind::IoError`].
-    #[error("io_error: {0}")]
     Io(String),
     /// See [`ErrorKind::NotADatabase`].
-    #[error("not_a_database: {0}")]
     NotADatabase(String),
     /// See [`ErrorKind::DatabaseEmpty`].
-    #[error("database_empty: {0}")]
     DatabaseEmpty(String),
     /// See [`ErrorKind::DatabaseCantOpen`].
-    #[error("database_cant_open: {0}")]
     DatabaseCantOpen(String),
     /// See [`ErrorKind::DatabaseReadonly`].
-    #[error("database_readonly: {0}")]
     DatabaseReadonly(String),
     /// See [`ErrorKind::DatabaseError`].
-    #[error("database_error: {0}")]
     Database(String),
     /// See [`ErrorKind::DatabasePermissionDenied`].
-    #[error("database_permission_denied: {0}")]
     DatabasePermissionDenied(String),
     /// See [`ErrorKind::MultipleSqliteCopies`].
-    #[error("multiple_sqlite_copies: {0}")]
     MultipleSqliteCopies(String),
     /// See [`ErrorKind::StoreClosed`].
-    #[error("store_closed: the store was closed")]
     StoreClosed,
     /// See [`ErrorKind::HistoryUnavailable`].
-    #[error("history_unavailable: {0}")]
     HistoryUnavailable(String),
     /// See [`ErrorKind::HistoryConflict`].
-    #[error("history_conflict: {0}")]
     HistoryConflict(String),
 }
 
@@ -198,6 +185,38 @@ impl Error {
         }
     }
 }
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.code())?;
+        match self {
+            Error::InvalidPayload { field, detail } => write!(f, "{field}: {detail}"),
+            Error::InvalidJson {
+                line,
+                column,
+                detail,
+            } => write!(f, "line {line} column {column}: {detail}"),
+            Error::StoreClosed => f.write_str("the store was closed"),
+            Error::InvalidMappingId(d)
+            | Error::InvalidMappingScope(d)
+            | Error::MappingNotFound(d)
+            | Error::DatabaseBusy(d)
+            | Error::DatabaseCorrupt(d)
+            | Error::Io(d)
+            | Error::NotADatabase(d)
+            | Error::DatabaseEmpty(d)
+            | Error::DatabaseCantOpen(d)
+            | Error::DatabaseReadonly(d)
+            | Error::Database(d)
+            | Error::DatabasePermissionDenied(d)
+            | Error::MultipleSqliteCopies(d)
+            | Error::HistoryUnavailable(d)
+            | Error::HistoryConflict(d) => f.write_str(d),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {

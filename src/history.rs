@@ -56,6 +56,18 @@ pub enum RollbackTarget {
     Time(String),
 }
 
+impl RollbackTarget {
+    /// A change's `seq` (digits) or a time (anything else, checked when used): the form the
+    /// C ABI, the binding and the CLI take.
+    pub fn parse(text: &str) -> RollbackTarget {
+        let t = text.trim();
+        match t.parse::<i64>() {
+            Ok(seq) => RollbackTarget::Seq(seq),
+            Err(_) => RollbackTarget::Time(t.to_owned()),
+        }
+    }
+}
+
 /// What an undo or a rollback writes (or, with `dry_run`, would write).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestorePlan {
@@ -352,15 +364,6 @@ fn state_at(conn: &Connection, seq: i64) -> Result<(Snapshot, BTreeSet<String>)>
     Ok((Snapshot::from_rows(mappings, Vec::<String>::new()), blocked))
 }
 
-/// The same mapping apart from when it was written.
-fn same_content(a: &Mapping, b: &Mapping) -> bool {
-    a.name == b.name
-        && a.default_model == b.default_model
-        && a.candidates == b.candidates
-        && a.is_active == b.is_active
-        && a.metadata == b.metadata
-}
-
 /// `m` as a new write: the same content, written now.
 pub(crate) fn rewritten(m: &Mapping) -> Result<Mapping> {
     MappingInput {
@@ -396,7 +399,7 @@ pub(crate) fn plan_rollback(
         .collect();
     let restore = past
         .iter()
-        .filter(|(id, m)| now.get(*id).is_none_or(|n| !same_content(n, m)))
+        .filter(|(id, m)| now.get(*id).is_none_or(|n| !n.same_content(m)))
         .map(|(_, m)| (**m).clone())
         .collect();
     let delete = now

@@ -36,6 +36,16 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The same mapping apart from when it was written (`updated_at`).
+    pub fn same_content(&self, other: &Mapping) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.default_model == other.default_model
+            && self.candidates == other.candidates
+            && self.is_active == other.is_active
+            && self.metadata == other.metadata
+    }
+
     /// The value of the B3 `source` field for rows held in SQLite.
     pub const SOURCE: &'static str = "sqlite";
 
@@ -452,7 +462,26 @@ pub(crate) struct Payload {
     pub scope_key: Option<Value>,
     pub id: Option<Value>,
     pub fields: Fields,
+    /// The first member that is not one of [`MAPPING_KEYS`], if any.
+    pub unknown: Option<String>,
 }
+
+/// The members a mapping object may have: the B3 shape's, so a mapping read back may be
+/// written again (`source` is ignored, `updated_at` is kept only by imports). The plain APIs
+/// reject any other top-level key (behaviour B19), so a misspelt `defualt_model` never silently
+/// replaces a row with an empty default.
+pub const MAPPING_KEYS: [&str; 10] = [
+    "id",
+    "scope_type",
+    "scope_key",
+    "name",
+    "default_model",
+    "candidates",
+    "is_active",
+    "updated_at",
+    "source",
+    "metadata",
+];
 
 /// A payload that is not a JSON object.
 fn not_an_object() -> Error {
@@ -468,6 +497,10 @@ impl Payload {
             scope_key: obj.get("scope_key").cloned(),
             id: obj.get("id").cloned(),
             fields: Fields::of(obj),
+            unknown: obj
+                .keys()
+                .find(|k| !MAPPING_KEYS.contains(&k.as_str()))
+                .cloned(),
         })
     }
 
@@ -490,8 +523,15 @@ impl Payload {
         }
     }
 
-    /// The scope (`scope_type` + `scope_key`, or `id`), then the fields, as an input.
+    /// The scope (`scope_type` + `scope_key`, or `id`), then the fields, as an input. An
+    /// unknown member is the first error.
     pub fn into_input(self) -> Result<MappingInput> {
+        if let Some(key) = self.unknown {
+            return Err(Error::payload(
+                &key,
+                format!("unknown field; a mapping has {}", MAPPING_KEYS.join(", ")),
+            ));
+        }
         let scope = scope_from(
             self.scope_type.as_ref(),
             self.scope_key.as_ref(),
@@ -508,9 +548,153 @@ impl Payload {
 }
 
 impl<'de> FromMembers<'de> for Payload {
-    fn from_members<A: MapAccess<'de>>(map: A) -> std::result::Result<Self, A::Error> {
-        read_slots(map, Payload::default(), Payload::slot)
+    fn from_members<A: MapAccess<'de>>(mut map: A) -> std::result::Result<Self, A::Error> {
+        let mut payload = Payload::default();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            match payload.slot(&key) {
+                Some(slot) => *slot = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<Skip>()?;
+                    if payload.unknown.is_none() && !MAPPING_KEYS.contains(&&*key) {
+                        payload.unknown = Some(key.into_owned());
+                    }
+                }
+            }
+        }
+        Ok(payload)
     }
+}
+
+/// Validates a mapping without storing it (behaviour B2): the mapping an upsert of `text` would
+/// store, stamped now. With `host_kept`, the object is read as a host keeps its own mappings
+/// (as tolerantly as rows written by others, behaviour B11: [`host_mapping`]) and only the limits
+/// are checked; otherwise as a strict payload, unknown members rejected.
+pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
+    if !host_kept {
+        return Payload::parse(text)?.into_input()?.into_mapping(false);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::from_json(&e))?;
+    let obj = value.as_object().ok_or_else(not_an_object)?;
+    let id = scope_of(obj)?.ok_or_else(|| {
+        Error::InvalidMappingScope("scope_type and scope_key, or id, are required".into())
+    })?;
+    let m = host_mapping(obj, id);
+    MappingInput {
+        scope_type: m.scope_type,
+        scope_key: m.scope_key,
+        name: m.name,
+        default_model: m.default_model,
+        candidates: m.candidates,
+        is_active: m.is_active,
+        metadata: m.metadata,
+        updated_at: None,
+    }
+    .into_mapping(false)
+}
+
+/// A mapping object as a host keeps it — an item its `list_mappings` returned, a prompt
+/// record's mapping, a remote row — read as tolerantly as rows written by others (behaviour B11):
+/// a non-string default is none, candidates are stringified and trimmed, `is_active` is
+/// Python's truth of the value (absent: true), metadata that is not an object is `{}`, a
+/// `name` or `updated_at` that is not a string is none. No limit is checked: nothing is
+/// stored.
+pub(crate) fn host_mapping(obj: &Map<String, Value>, id: MappingId) -> Mapping {
+    let default_model = obj
+        .get("default_model")
+        .and_then(Value::as_str)
+        .and_then(normalize::model_name)
+        .map(str::to_owned);
+    let raw: Vec<String> = match obj.get("candidates") {
+        Some(Value::Array(items)) => items.iter().filter_map(stringify_candidate).collect(),
+        _ => Vec::new(),
+    };
+    let candidates =
+        normalize::candidates(raw.iter().map(String::as_str), default_model.as_deref());
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    Mapping {
+        id: id.id(),
+        scope_type: id.scope_type,
+        scope_key: id.scope_key,
+        name: text("name"),
+        default_model,
+        candidates,
+        // The backend's `bool(mapping.get("is_active", True))`.
+        is_active: obj.get("is_active").is_none_or(python_truthy),
+        updated_at: text("updated_at"),
+        metadata: obj
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// [`host_mapping`] of each item that is an object naming a valid scope (`scope_type` +
+/// `scope_key`, else `id`); the others can match no key and are left out.
+pub fn host_mappings(items: &[Value]) -> Vec<Mapping> {
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|obj| Some(host_mapping(obj, scope_of(obj).ok()??)))
+        .collect()
+}
+
+/// Blocked-list changes from `[{"model": ..., "blocked": ...}]`, read strictly for the plain
+/// APIs: a list of objects, each with a non-blank `model` string and an optional boolean
+/// `blocked` (default true), nothing else; any other shape is `invalid_payload` naming the item
+/// and field, so `"grok-4"`, `["grok-3"]` or `{"modle": ...}` never pass as "no change".
+pub fn blocked_updates(items: &Value) -> Result<Vec<(String, bool)>> {
+    let items = items.as_array().ok_or_else(|| {
+        Error::payload(
+            "items",
+            "must be a list of {\"model\": name, \"blocked\": true|false}",
+        )
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let obj = item.as_object().ok_or_else(|| {
+                Error::payload(
+                    &format!("items[{i}]"),
+                    "must be an object {\"model\": name, \"blocked\": true|false}",
+                )
+            })?;
+            if let Some(k) = obj
+                .keys()
+                .find(|k| !matches!(k.as_str(), "model" | "blocked"))
+            {
+                return Err(Error::payload(
+                    &format!("items[{i}].{k}"),
+                    "unknown field; an item has model and blocked",
+                ));
+            }
+            let model = match obj.get("model") {
+                Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+                Some(Value::String(_)) => {
+                    return Err(Error::payload(&format!("items[{i}].model"), "is blank"))
+                }
+                Some(_) => {
+                    return Err(Error::payload(
+                        &format!("items[{i}].model"),
+                        "must be a string",
+                    ))
+                }
+                None => return Err(Error::payload(&format!("items[{i}].model"), "is missing")),
+            };
+            let blocked = match obj.get("blocked") {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(Error::payload(
+                        &format!("items[{i}].blocked"),
+                        "must be true or false",
+                    ))
+                }
+            };
+            Ok((model, blocked))
+        })
+        .collect()
 }
 
 /// The first of `preferred_endpoint_id`, `endpoint_id`, `endpointId` holding an integer, a float

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{self, Mapping, Metadata};
-use crate::normalize;
+use crate::normalize::{self, MappingId};
 use crate::snapshot::{Entry, Slot, Snapshot, BARE_SCOPES};
 
 /// The answer to `resolve_model_key` (behaviour B8).
@@ -373,38 +373,6 @@ impl Candidate {
             metadata: m.metadata.clone(),
         }
     }
-
-    /// A host-kept prompt mapping, read as tolerantly as rows written by others (behaviour B11).
-    fn from_value(v: &Value) -> Option<Candidate> {
-        let obj = v.as_object()?;
-        let default_model = obj
-            .get("default_model")
-            .and_then(Value::as_str)
-            .and_then(normalize::model_name)
-            .map(str::to_owned);
-        let raw: Vec<String> = match obj.get("candidates") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(model::stringify_candidate)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let candidates =
-            normalize::candidates(raw.iter().map(String::as_str), default_model.as_deref());
-        // The backend's `bool(mapping.get("is_active", True))`.
-        let is_active = obj.get("is_active").is_none_or(model::python_truthy);
-        let metadata = obj
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        Some(Candidate {
-            default_model,
-            candidates,
-            is_active,
-            metadata,
-        })
-    }
 }
 
 fn strip_mapping_prefix(key: &str) -> &str {
@@ -440,7 +408,14 @@ pub fn resolve_for_message(snap: &Snapshot, req: &MessageRequest<'_>) -> Message
     let mut chain = Vec::with_capacity(steps.len());
     for (scope_type, scope_key, source) in steps {
         let found: Option<Candidate> = match (scope_type, req.prompt_mapping) {
-            ("prompt", Some(v)) if !v.is_null() => Candidate::from_value(v),
+            // A host-kept prompt mapping, read as tolerantly as rows written by others.
+            ("prompt", Some(v)) if !v.is_null() => v.as_object().map(|o| {
+                let id = MappingId {
+                    scope_type: "prompt".to_owned(),
+                    scope_key: scope_key.clone(),
+                };
+                Candidate::from_mapping(&model::host_mapping(o, id))
+            }),
             _ => snap
                 .get(scope_type, &scope_key)
                 .map(|m| Candidate::from_mapping(m)),

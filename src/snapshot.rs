@@ -381,6 +381,24 @@ impl Snapshot {
         Snapshot::build(rows.into_iter(), Blocked::new(blocked))
     }
 
+    /// A snapshot of mappings and a blocked list the caller hands over rather than stored
+    /// ones (e.g. what a host's own `list_mappings` returned: [`crate::model::host_mappings`]),
+    /// so the same pure resolves run over them.
+    pub fn from_mappings(
+        mappings: impl IntoIterator<Item = Mapping>,
+        blocked: impl IntoIterator<Item = String>,
+    ) -> Snapshot {
+        // Not in any table: the row reference is never used to write.
+        let unstored = RowRef {
+            rowid: 0,
+            normal: false,
+        };
+        Snapshot::from_rows(
+            mappings.into_iter().map(|m| (Arc::new(m), unstored)),
+            blocked,
+        )
+    }
+
     fn build(rows: impl Iterator<Item = (Arc<Mapping>, RowRef)>, blocked: Blocked) -> Snapshot {
         let mut snap = Snapshot {
             pos: Position::default(),

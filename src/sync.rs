@@ -138,8 +138,12 @@ pub struct PullReport {
     pub status: &'static str,
     /// Rows written.
     pub pulled_count: usize,
-    /// Remote rows not written (prompt scope, malformed, local not older).
+    /// Remote rows kept back because the local row is not older (behaviour B19: what the backend
+    /// counts here).
     pub skipped_count: usize,
+    /// Remote items not applied for another reason: prompt scope, malformed, or named again
+    /// by a later item of the snapshot.
+    pub ignored_count: usize,
     /// Local rows deleted.
     pub deleted_count: usize,
     /// Number of remote items.
@@ -152,7 +156,8 @@ impl SnapshotPlan {
         PullReport {
             status: "pulled",
             pulled_count: self.writes.len(),
-            skipped_count: self.skipped + self.kept.len(),
+            skipped_count: self.kept.len(),
+            ignored_count: self.skipped,
             deleted_count: self.deleted.len(),
             remote_total: self.remote_total,
         }

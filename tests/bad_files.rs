@@ -79,8 +79,19 @@ fn a_directory_is_database_cant_open_and_left_untouched() {
 fn a_missing_parent_directory_is_database_cant_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("app.db");
-    assert_eq!(open_error(&path).code(), "database_cant_open");
+    let err = open_error(&path);
+    assert_eq!(err.code(), "database_cant_open");
+    // The message is about the user's path, not an internal temporary file.
+    let msg = err.to_string();
+    assert!(msg.contains("no-such-dir does not exist"), "{msg}");
+    assert!(!msg.contains("mm-create"), "{msg}");
     assert!(!path.parent().unwrap().exists());
+    // A file where the directory should be.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let msg = open_error(&file.join("app.db")).to_string();
+    assert!(msg.contains("a-file/app.db"), "{msg}");
+    assert!(!msg.contains("mm-create"), "{msg}");
 }
 
 #[test]

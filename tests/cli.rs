@@ -964,8 +964,8 @@ fn apply_dry_run_prints_the_plan_and_writes_nothing() {
     let r = env.ok_json(&["apply", f, "--delete-missing"]);
     assert_eq!(
         r,
-        json!({"status": "pulled", "pulled_count": 2, "skipped_count": 2,
-               "deleted_count": 1, "remote_total": 4})
+        json!({"status": "pulled", "pulled_count": 2, "skipped_count": 1,
+               "ignored_count": 1, "deleted_count": 1, "remote_total": 4})
     );
     assert_eq!(
         names(&env.ok_json(&["list"])),

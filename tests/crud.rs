@@ -380,35 +380,33 @@ fn blocked_models_are_listed_sorted_and_unique() {
 }
 
 #[test]
-fn blocked_update_defaults_to_blocking_and_ignores_non_objects_and_empty_names() {
+fn blocked_update_defaults_to_blocking_and_refuses_any_other_shape_changing_nothing() {
     let db = fresh();
     let store = db.open();
     let list = store
-        .update_blocked_json(&json!([
-            {"model": "x"},
-            {"model": "y", "blocked": true},
-            "z",
-            3,
-            null,
-            ["w"],
-            {"model": ""},
-            {"model": "   "},
-            {"blocked": true},
-            {"model": 5}
-        ]))
+        .update_blocked_json(&json!([{"model": "x"}, {"model": "y", "blocked": true}]))
         .unwrap();
     assert_eq!(list, ["x", "y"]);
     let list = store
         .update_blocked_json(&json!([{"model": "x", "blocked": false}]))
         .unwrap();
     assert_eq!(list, ["y"]);
-    assert_eq!(
-        store
-            .update_blocked_json(&json!({"model": "x"}))
-            .unwrap_err()
-            .code(),
-        "invalid_payload"
-    );
+    for bad in [
+        json!({"model": "x"}),
+        json!(["z"]),
+        json!([{"model": ""}]),
+        json!([{"model": "a"}, {"modle": "b"}]),
+        json!([{"model": "a", "blocked": "false"}]),
+        json!([{"model": 5}]),
+    ] {
+        let err = store.update_blocked_json(&bad).unwrap_err();
+        assert_eq!(err.code(), "invalid_payload", "{bad}");
+        assert_eq!(
+            store.blocked_models().unwrap(),
+            ["y"],
+            "{bad} changed nothing"
+        );
+    }
 }
 
 #[test]
@@ -514,4 +512,82 @@ fn integers_beyond_64_bits_in_metadata_are_kept_exactly_on_every_path() {
         .insert(&db.sql());
     let host = store.get("mapping:host").unwrap().unwrap();
     exact(&serde_json::to_string(&*host).unwrap(), "a host row");
+}
+
+#[test]
+fn an_unknown_top_level_key_is_invalid_payload_naming_it_and_nothing_is_written() {
+    let db = fresh();
+    let store = db.open();
+    store
+        .upsert_json(&json!({"id": "mapping:x", "default_model": "kept"}))
+        .unwrap();
+    // A misspelt key must not replace the row with an empty default.
+    let msg = payload_error(&store, json!({"id": "mapping:x", "defualt_model": "new"}));
+    assert!(
+        msg.starts_with("invalid_payload: defualt_model: unknown field"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("default_model"),
+        "the message lists the known keys: {msg}"
+    );
+    // Reported before a missing scope, so the misspelling is what the user sees.
+    let msg = payload_error(&store, json!({"scope_tpye": "mapping", "scope_key": "x"}));
+    assert!(msg.contains("scope_tpye"), "{msg}");
+    assert_eq!(
+        store
+            .get("mapping:x")
+            .unwrap()
+            .unwrap()
+            .default_model
+            .as_deref(),
+        Some("kept")
+    );
+    // Every B3 key is accepted: a mapping read back may be written again.
+    let mut back = store.get("mapping:x").unwrap().unwrap().to_json();
+    back["default_model"] = json!("again");
+    let stored = store.upsert_json(&back).unwrap();
+    assert_eq!(stored.default_model.as_deref(), Some("again"));
+    // The same through the CLI's and the C ABI's parser.
+    let err = MappingInput::from_json(&json!({"id": "mapping:x", "colour": 1})).unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
+}
+
+#[test]
+fn validate_json_text_returns_what_an_upsert_would_store_without_storing() {
+    use model_mapping::model::validate_json_text;
+    let m = validate_json_text(
+        r#"{"scope_type": " Tenant ", "scope_key": " xai ", "default_model": " d ", "candidates": ["a", "a", " "]}"#,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        (m.id.as_str(), m.candidates.clone()),
+        ("mapping:xai", vec!["a".to_owned(), "d".to_owned()])
+    );
+    assert!(is_utc_seconds(m.updated_at.as_deref().unwrap()));
+    let err =
+        validate_json_text(r#"{"id": "mapping:x", "candidates": [true]}"#, false).unwrap_err();
+    assert_eq!(err.code(), "invalid_payload");
+    // Host-kept: read tolerantly, limits still checked.
+    let m = validate_json_text(
+        r#"{"id": "prompt:5", "candidates": [true, 7, " b "], "is_active": 0, "metadata": [1], "extra": 1}"#,
+        true,
+    )
+    .unwrap();
+    assert_eq!(m.candidates, ["True", "7", "b"]);
+    assert!(!m.is_active);
+    assert!(m.metadata.is_empty());
+    let many: Vec<String> = (0..513).map(|i| format!("m{i}")).collect();
+    let err = validate_json_text(
+        &json!({"id": "prompt:5", "candidates": many}).to_string(),
+        true,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid_payload: candidates"),
+        "{err}"
+    );
+    let err = validate_json_text(r#"{"default_model": "x"}"#, true).unwrap_err();
+    assert_eq!(err.code(), "invalid_mapping_scope");
 }

@@ -494,6 +494,10 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
                 out,
             );
         }
+        // An unknown top-level key (behaviour B19), named in the message.
+        let t = cs(r#"{"id": "mapping:x", "defualt_model": "m"}"#);
+        let st = mm_store_upsert(h, t.as_ptr(), o);
+        assert_fails(st, BAD_PAYLOAD, "defualt_model: unknown field", out);
         for text in ["[1]", "42", "\"mapping:xai\"", "null", "true"] {
             let t = cs(text);
             let st = mm_store_upsert(h, t.as_ptr(), o);
@@ -509,15 +513,40 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
             let st = mm_store_apply_snapshot(h, t.as_ptr(), false, true, o);
             assert_fails(st, BAD_PAYLOAD, "", out);
         }
-        for text in ["{}", "42", "\"x\""] {
+        // Wrong shapes are refused, naming the item and field, instead of passing as no
+        // change (the drop-in keeps the backend's leniency on its side).
+        for (text, needle) in [
+            ("{}", "items"),
+            ("42", "items"),
+            ("\"x\"", "items"),
+            ("[\"grok-3\"]", "items[0]"),
+            ("[{\"modle\": \"x\"}]", "items[0].modle: unknown field"),
+            (
+                "[{\"model\": \"x\", \"blocked\": \"false\"}]",
+                "items[0].blocked",
+            ),
+            (
+                "[{\"model\": \"ok\"}, {\"model\": \"  \"}]",
+                "items[1].model: is blank",
+            ),
+            ("[{\"model\": 5}]", "items[0].model"),
+            ("[{\"blocked\": true}]", "items[0].model: is missing"),
+        ] {
             let t = cs(text);
             assert_fails(
                 mm_store_blocked_update(h, t.as_ptr(), o),
                 BAD_PAYLOAD,
-                "items",
+                needle,
                 out,
             );
         }
+        let mut listed = SENTINEL;
+        assert_ok(mm_store_blocked_list(h, &mut listed));
+        assert_eq!(
+            take_json(listed),
+            json!([]),
+            "a refused update changes nothing"
+        );
         // Options: malformed, non-object, unknown key.
         for (text, expected) in [
             ("{", BAD_JSON),
@@ -1042,7 +1071,7 @@ fn round_trip_through_every_function() {
     assert_eq!(blocked, json!(["deepseek-chat", "gpt-4-0314", "grok-4"]));
     let updated = s.call1(
         mm_store_blocked_update,
-        r#"[{"model": "grok-4", "blocked": false}, {"model": "x"}, 5, {"model": ""}]"#,
+        r#"[{"model": "grok-4", "blocked": false}, {"model": "x"}]"#,
     );
     assert_eq!(updated, json!(["deepseek-chat", "gpt-4-0314", "x"]));
     assert_eq!(s.call1(mm_store_resolve, "xai")["resolved_model"], "grok-4");
@@ -1186,4 +1215,98 @@ fn integers_beyond_64_bits_in_metadata_cross_the_c_abi_exactly() {
     // Too big for an endpoint id (B8): null.
     let v: Value = serde_json::from_str(&resolved).unwrap();
     assert_eq!(v["preferred_endpoint_id"], Value::Null, "{resolved}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// History, undo, rollback, legacy export and merge, detach (behaviour B20)
+
+#[test]
+fn history_undo_and_rollback_work_through_the_c_abi_with_the_threads_actor() {
+    let s = TestStore::open();
+    let alice = cs("alice");
+    assert_ok(unsafe { mm_actor_set(alice.as_ptr()) });
+    s.upsert(json!({"id": "mapping:xai", "default_model": "good"}));
+    assert_ok(unsafe { mm_actor_set(ptr::null()) });
+    s.upsert(json!({"id": "mapping:xai", "default_model": "bad"}));
+
+    let history = |id: Option<&str>, since: i64, limit: u32| -> Value {
+        let id = id.map(cs);
+        let mut out = SENTINEL;
+        assert_ok(unsafe {
+            mm_store_history(
+                s.handle,
+                id.as_ref().map_or(ptr::null(), |i| i.as_ptr()),
+                since,
+                limit,
+                &mut out,
+            )
+        });
+        take_json(out)
+    };
+    let h = history(Some("tenant:xai"), 0, 10);
+    assert_eq!(h.as_array().unwrap().len(), 2);
+    assert_eq!(h[0]["after"]["default_model"], "bad");
+    assert_eq!(h[0]["actor"], Value::Null);
+    assert_eq!(h[1]["actor"], "alice");
+    let bad = h[0]["seq"].as_i64().unwrap();
+    assert_eq!(history(None, bad, 10), json!([]));
+
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_undo(s.handle, bad, false, &mut out) });
+    assert_eq!(take_json(out)["restore"][0]["default_model"], "good");
+    let mut out = SENTINEL;
+    let status = unsafe { mm_store_undo(s.handle, 123_456, false, &mut out) };
+    assert_fails(status, MmStatus::MmHistoryUnavailable as i32, "123456", out);
+    let mut out = SENTINEL;
+    let status = unsafe { mm_store_undo(s.handle, bad, false, &mut out) };
+    assert_fails(
+        status,
+        MmStatus::MmHistoryConflict as i32,
+        "came after",
+        out,
+    );
+
+    let to = cs(&(bad - 1).to_string());
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_rollback(s.handle, to.as_ptr(), true, &mut out) });
+    let plan = take_json(out);
+    assert_eq!(plan["dry_run"], true);
+    let garbage = cs("not a time");
+    let mut out = SENTINEL;
+    let status = unsafe { mm_store_rollback(s.handle, garbage.as_ptr(), true, &mut out) };
+    assert_fails(status, MmStatus::MmInvalidPayload as i32, "RFC 3339", out);
+    let mut out = SENTINEL;
+    let status = unsafe { mm_store_rollback(s.handle, ptr::null(), true, &mut out) };
+    assert_fails(status, MmStatus::MmNullArgument as i32, "to", out);
+}
+
+#[test]
+fn legacy_export_merge_and_detach_work_through_the_c_abi() {
+    let s = TestStore::open();
+    s.upsert(json!({"id": "mapping:xai", "default_model": "grok"}));
+    let dir = s.path.parent().unwrap().join("ai_runtime");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cdir = cs(dir.to_str().unwrap());
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_export_legacy(s.handle, cdir.as_ptr(), false, &mut out) });
+    assert_eq!(take_json(out)["mappings"], 1);
+    assert!(dir.join("model_mappings.json").is_file());
+    let mut out = SENTINEL;
+    assert_ok(unsafe { mm_store_merge_legacy(s.handle, cdir.as_ptr(), true, &mut out) });
+    let plan = take_json(out);
+    assert_eq!(plan["unchanged"], 1);
+    assert_eq!(plan["had_export"], true);
+    let missing = cs(dir.join("nope").to_str().unwrap());
+    let mut out = SENTINEL;
+    let status = unsafe { mm_store_export_legacy(s.handle, missing.as_ptr(), false, &mut out) };
+    assert_fails(status, MmStatus::MmIoError as i32, "nope", out);
+    assert_ok(mm_store_detach(s.handle));
+    let h = s.call0(mm_store_health);
+    assert_eq!(h["triggers"], false, "health says the triggers are gone");
+    mm_store_close(s.handle);
+    assert_eq!(
+        mm_store_detach(s.handle),
+        MmStatus::MmStoreClosed as i32,
+        "a closed handle"
+    );
 }

@@ -140,8 +140,8 @@ fn apply_snapshot_keeps_the_last_writer_comparing_instants_not_text() {
     let report = store.apply_snapshot(&remote, false, false).unwrap();
     assert_eq!(
         serde_json::to_value(&report).unwrap(),
-        json!({"status": "pulled", "pulled_count": 2, "skipped_count": 4,
-               "deleted_count": 0, "remote_total": 6})
+        json!({"status": "pulled", "pulled_count": 2, "skipped_count": 2,
+               "ignored_count": 2, "deleted_count": 0, "remote_total": 6})
     );
     assert_eq!(model_of(&store, "mapping:same").as_deref(), Some("local"));
     assert_eq!(
@@ -240,7 +240,8 @@ fn apply_snapshot_with_delete_missing_deletes_absent_rows_but_never_prompt_rows(
     let report = store.apply_snapshot(&remote, false, true).unwrap();
     assert_eq!(report.deleted_count, 3);
     assert_eq!(report.pulled_count, 0);
-    assert_eq!(report.skipped_count, 2);
+    // The older remote copy of mapping:keep is skipped; the prompt item is ignored.
+    assert_eq!((report.skipped_count, report.ignored_count), (1, 1));
     assert_eq!(report.remote_total, 2);
     let mut ids: Vec<String> = store
         .list(None, None)
@@ -290,7 +291,7 @@ fn delete_missing_never_deletes_a_row_the_snapshot_names_in_a_malformed_item() {
         json!({"id": "Tenant:x", "default_model": "remote", "candidates": "not a list"}),
     ];
     let report = store.apply_snapshot(&remote, false, true).unwrap();
-    assert_eq!(report.skipped_count, 1);
+    assert_eq!((report.skipped_count, report.ignored_count), (0, 1));
     assert_eq!(report.deleted_count, 1);
     assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("local"));
     assert!(store.get("mapping:y").unwrap().is_none());

@@ -6,7 +6,7 @@
 //! same thread replaces or clears it.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
 use crate::ErrorKind;
@@ -73,31 +73,60 @@ pub enum MmStatus {
     MmInternalError = 24,
 }
 
-const ALL_STATUSES: [MmStatus; 23] = [
-    MmStatus::MmOk,
-    MmStatus::MmInvalidMappingId,
-    MmStatus::MmInvalidMappingScope,
-    MmStatus::MmMappingNotFound,
-    MmStatus::MmInvalidPayload,
-    MmStatus::MmInvalidJson,
-    MmStatus::MmHistoryUnavailable,
-    MmStatus::MmHistoryConflict,
-    MmStatus::MmDatabaseBusy,
-    MmStatus::MmDatabaseCorrupt,
-    MmStatus::MmIoError,
-    MmStatus::MmNotADatabase,
-    MmStatus::MmDatabaseEmpty,
-    MmStatus::MmDatabaseCantOpen,
-    MmStatus::MmDatabaseReadonly,
-    MmStatus::MmDatabaseError,
-    MmStatus::MmMultipleSqliteCopies,
-    MmStatus::MmDatabasePermissionDenied,
-    MmStatus::MmNullArgument,
-    MmStatus::MmInvalidUtf8,
-    MmStatus::MmStoreClosed,
-    MmStatus::MmPanic,
-    MmStatus::MmInternalError,
-];
+/// What a status stands for: a core error kind (its code is the kind's) or one of the ABI's
+/// own failures (the code written here).
+#[derive(Clone, Copy)]
+enum Meaning {
+    Kind(ErrorKind),
+    Abi(&'static CStr),
+}
+
+/// Every status with its meaning, in numeric order: the one place a status meets its code.
+/// The numbers are the enum's; every other mapping (`all`, `from_kind`, `from_i32`, `code`) is
+/// read from here.
+const TABLE: [(MmStatus, Meaning); 23] = {
+    use ErrorKind as K;
+    use Meaning::{Abi, Kind};
+    use MmStatus as S;
+    [
+        (S::MmOk, Abi(c"ok")),
+        (S::MmInvalidMappingId, Kind(K::InvalidMappingId)),
+        (S::MmInvalidMappingScope, Kind(K::InvalidMappingScope)),
+        (S::MmMappingNotFound, Kind(K::MappingNotFound)),
+        (S::MmInvalidPayload, Kind(K::InvalidPayload)),
+        (S::MmInvalidJson, Kind(K::InvalidJson)),
+        (S::MmHistoryUnavailable, Kind(K::HistoryUnavailable)),
+        (S::MmHistoryConflict, Kind(K::HistoryConflict)),
+        (S::MmDatabaseBusy, Kind(K::DatabaseBusy)),
+        (S::MmDatabaseCorrupt, Kind(K::DatabaseCorrupt)),
+        (S::MmIoError, Kind(K::IoError)),
+        (S::MmNotADatabase, Kind(K::NotADatabase)),
+        (S::MmDatabaseEmpty, Kind(K::DatabaseEmpty)),
+        (S::MmDatabaseCantOpen, Kind(K::DatabaseCantOpen)),
+        (S::MmDatabaseReadonly, Kind(K::DatabaseReadonly)),
+        (S::MmDatabaseError, Kind(K::DatabaseError)),
+        (S::MmMultipleSqliteCopies, Kind(K::MultipleSqliteCopies)),
+        (
+            S::MmDatabasePermissionDenied,
+            Kind(K::DatabasePermissionDenied),
+        ),
+        (S::MmNullArgument, Abi(c"null_argument")),
+        (S::MmInvalidUtf8, Abi(c"invalid_utf8")),
+        (S::MmStoreClosed, Kind(K::StoreClosed)),
+        (S::MmPanic, Abi(c"panic")),
+        (S::MmInternalError, Abi(c"internal_error")),
+    ]
+};
+
+const ALL_STATUSES: [MmStatus; TABLE.len()] = {
+    let mut all = [MmStatus::MmOk; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        all[i] = TABLE[i].0;
+        i += 1;
+    }
+    all
+};
 
 impl MmStatus {
     /// Every status, in numeric order.
@@ -107,31 +136,12 @@ impl MmStatus {
 
     /// The status for a core error kind: the one place that maps errors to codes.
     pub fn from_kind(kind: ErrorKind) -> MmStatus {
-        match kind {
-            ErrorKind::InvalidMappingId => MmStatus::MmInvalidMappingId,
-            ErrorKind::InvalidMappingScope => MmStatus::MmInvalidMappingScope,
-            ErrorKind::MappingNotFound => MmStatus::MmMappingNotFound,
-            ErrorKind::InvalidPayload => MmStatus::MmInvalidPayload,
-            ErrorKind::InvalidJson => MmStatus::MmInvalidJson,
-            ErrorKind::DatabaseBusy => MmStatus::MmDatabaseBusy,
-            ErrorKind::DatabaseCorrupt => MmStatus::MmDatabaseCorrupt,
-            ErrorKind::IoError => MmStatus::MmIoError,
-            ErrorKind::NotADatabase => MmStatus::MmNotADatabase,
-            ErrorKind::DatabaseEmpty => MmStatus::MmDatabaseEmpty,
-            ErrorKind::DatabaseCantOpen => MmStatus::MmDatabaseCantOpen,
-            ErrorKind::DatabaseReadonly => MmStatus::MmDatabaseReadonly,
-            ErrorKind::DatabaseError => MmStatus::MmDatabaseError,
-            ErrorKind::MultipleSqliteCopies => MmStatus::MmMultipleSqliteCopies,
-            ErrorKind::DatabasePermissionDenied => MmStatus::MmDatabasePermissionDenied,
-            ErrorKind::StoreClosed => MmStatus::MmStoreClosed,
-            ErrorKind::HistoryUnavailable => MmStatus::MmHistoryUnavailable,
-            ErrorKind::HistoryConflict => MmStatus::MmHistoryConflict,
-            // `ErrorKind` is `#[non_exhaustive]`: a kind added to the core later is a
-            // database-level failure until it gets its own code here. (Inside this crate the
-            // match is exhaustive, hence the allow.)
-            #[allow(unreachable_patterns)]
-            _ => MmStatus::MmDatabaseError,
-        }
+        TABLE
+            .iter()
+            .find(|(_, m)| matches!(m, Meaning::Kind(k) if *k == kind))
+            // A kind without a status of its own is a database-level failure (a test checks
+            // that every kind has one).
+            .map_or(MmStatus::MmDatabaseError, |(s, _)| *s)
     }
 
     /// The status with this number, if any.
@@ -140,37 +150,41 @@ impl MmStatus {
     }
 
     /// The stable string code (behaviour B1), NUL-terminated for C.
-    pub fn code_cstr(self) -> &'static std::ffi::CStr {
-        match self {
-            MmStatus::MmOk => c"ok",
-            MmStatus::MmInvalidMappingId => c"invalid_mapping_id",
-            MmStatus::MmInvalidMappingScope => c"invalid_mapping_scope",
-            MmStatus::MmMappingNotFound => c"mapping_not_found",
-            MmStatus::MmInvalidPayload => c"invalid_payload",
-            MmStatus::MmInvalidJson => c"invalid_json",
-            MmStatus::MmHistoryUnavailable => c"history_unavailable",
-            MmStatus::MmHistoryConflict => c"history_conflict",
-            MmStatus::MmDatabaseBusy => c"database_busy",
-            MmStatus::MmDatabaseCorrupt => c"database_corrupt",
-            MmStatus::MmIoError => c"io_error",
-            MmStatus::MmNotADatabase => c"not_a_database",
-            MmStatus::MmDatabaseEmpty => c"database_empty",
-            MmStatus::MmDatabaseCantOpen => c"database_cant_open",
-            MmStatus::MmDatabaseReadonly => c"database_readonly",
-            MmStatus::MmDatabaseError => c"database_error",
-            MmStatus::MmMultipleSqliteCopies => c"multiple_sqlite_copies",
-            MmStatus::MmDatabasePermissionDenied => c"database_permission_denied",
-            MmStatus::MmNullArgument => c"null_argument",
-            MmStatus::MmInvalidUtf8 => c"invalid_utf8",
-            MmStatus::MmStoreClosed => c"store_closed",
-            MmStatus::MmPanic => c"panic",
-            MmStatus::MmInternalError => c"internal_error",
+    pub fn code_cstr(self) -> &'static CStr {
+        match TABLE.iter().find(|(s, _)| *s == self).map(|(_, m)| *m) {
+            Some(Meaning::Kind(k)) => k.code_cstr(),
+            Some(Meaning::Abi(c)) => c,
+            None => c"unknown_status",
         }
     }
 
     /// The stable string code (behaviour B1).
     pub fn code(self) -> &'static str {
         self.code_cstr().to_str().unwrap_or("unknown_status")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_is_in_the_table_once_in_numeric_order_and_every_kind_has_one() {
+        for pair in TABLE.windows(2) {
+            assert!((pair[0].0 as i32) < (pair[1].0 as i32), "{:?}", pair[1].0);
+        }
+        for kind in ErrorKind::ALL {
+            let status = MmStatus::from_kind(*kind);
+            assert_eq!(
+                status.code(),
+                kind.code(),
+                "{kind:?} has no status of its own"
+            );
+        }
+        let mut codes: Vec<&str> = ALL_STATUSES.iter().map(|s| s.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), TABLE.len(), "two statuses share a code");
     }
 }
 

@@ -1,9 +1,11 @@
 //! The C ABI (behaviour B17): `extern "C"` functions over [`crate::Store`], declared in the
 //! generated header `include/model_mapping.h`. The only module allowed to use `unsafe`.
 //!
-//! One file per C object: [`MmStore`] and its functions (`store`), status codes and the
-//! per-thread last error (`error`), string ownership (`strings`), versions (`version`), test
-//! and benchmark hooks (`testing`), and the landing pad every entry point runs in (`guard`).
+//! One file per C object: [`MmStore`] and its functions (`store`), its history, undo and
+//! rollback (`history`), the identity and payload rules without a store (`mapping`), resolves
+//! over mappings the caller hands over (`mappings`), status codes and the per-thread last
+//! error (`error`), string ownership (`strings`), versions (`version`), test and benchmark
+//! hooks (`testing`), and the landing pad every entry point runs in (`guard`).
 //! Also the two OS calls the core makes that std does not wrap (`os`).
 //!
 //! Conventions, the same for every function:
@@ -20,6 +22,9 @@
 
 pub(crate) mod error;
 pub(crate) mod guard;
+pub(crate) mod history;
+pub(crate) mod mapping;
+pub(crate) mod mappings;
 pub(crate) mod os;
 pub(crate) mod store;
 pub(crate) mod strings;
@@ -27,6 +32,14 @@ pub(crate) mod testing;
 pub(crate) mod version;
 
 pub use error::{mm_last_error_message, mm_status_str, MmStatus};
+pub use history::{
+    mm_actor_set, mm_store_detach, mm_store_export_legacy, mm_store_history, mm_store_merge_legacy,
+    mm_store_rollback, mm_store_undo,
+};
+pub use mapping::{
+    mm_mapping_id_normalize, mm_mapping_keys, mm_mapping_validate, mm_scope_type_normalize,
+};
+pub use mappings::{mm_mappings_resolve, mm_mappings_resolve_for_message};
 pub use store::{
     mm_store_activate_default, mm_store_apply_snapshot, mm_store_blocked_list,
     mm_store_blocked_update, mm_store_close, mm_store_delete, mm_store_explain, mm_store_export,

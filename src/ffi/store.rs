@@ -46,7 +46,7 @@ fn token(handle: *mut MmStore) -> u64 {
 }
 
 /// The store behind a handle: NULL is `MM_NULL_ARGUMENT`, unknown or closed `MM_STORE_CLOSED`.
-fn lookup(handle: *mut MmStore) -> Result<Arc<Store>, FfiError> {
+pub(crate) fn lookup(handle: *mut MmStore) -> Result<Arc<Store>, FfiError> {
     if handle.is_null() {
         return Err(FfiError::NullArgument("store"));
     }
@@ -278,9 +278,10 @@ pub unsafe extern "C" fn mm_store_blocked_list(
 
 /// Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
 ///
-/// - `items_json`: required JSON array of `{"model": ..., "blocked": ...}` (`blocked` defaults
-///   to true; non-objects and empty names are ignored). Not JSON: `MM_INVALID_JSON`; not an
-///   array: `MM_INVALID_PAYLOAD`.
+/// - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
+///   string, `blocked` a boolean (default true), no other member. Not JSON:
+///   `MM_INVALID_JSON`; any other shape (not an array, an item that is not such an object):
+///   `MM_INVALID_PAYLOAD` naming the item and field, and nothing is changed.
 /// - `out_json`: required; the caller frees it with `mm_string_free`.
 ///
 /// Thread-safety: any thread.
@@ -297,7 +298,8 @@ pub unsafe extern "C" fn mm_store_blocked_update(
         let store = lookup(store)?;
         let items = unsafe { arg_str(items_json, "items_json") }?;
         check_out(out_json, "out_json")?;
-        let blocked = store.update_blocked_json(&parse_json(items)?)?;
+        let changes = crate::model::blocked_updates(&parse_json(items)?)?;
+        let blocked = store.update_blocked(&changes)?;
         unsafe { json_out(out_json, &blocked) }
     })
 }
@@ -371,6 +373,41 @@ fn request_id<'v>(
     }
 }
 
+/// Parses a `resolve_for_message` request (see `mm_store_resolve_for_message`) and runs `f`
+/// on it. Unknown keys are `MM_INVALID_PAYLOAD`, so a misspelt key never silently drops a step.
+pub(crate) fn with_message_request<R>(
+    text: &str,
+    f: impl FnOnce(&MessageRequest<'_>) -> R,
+) -> Result<R, FfiError> {
+    let value = parse_json(text)?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::payload("request", "must be a JSON object"))?;
+    const KNOWN: [&str; 5] = [
+        "user_id",
+        "mapping_key",
+        "tenant_id",
+        "prompt_id",
+        "prompt_mapping",
+    ];
+    if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(Error::payload(unknown, "unknown request field").into());
+    }
+    let user_id = request_id(obj, "user_id")?;
+    let mapping_key = match request_id(obj, "mapping_key")? {
+        Some(k) => Some(k),
+        None => request_id(obj, "tenant_id")?,
+    };
+    let prompt_id = request_id(obj, "prompt_id")?;
+    let prompt_mapping = obj.get("prompt_mapping").filter(|v| !v.is_null());
+    Ok(f(&MessageRequest {
+        user_id: user_id.as_deref(),
+        mapping_key: mapping_key.as_deref(),
+        prompt_id: prompt_id.as_deref(),
+        prompt_mapping,
+    }))
+}
+
 /// The model for one chat request (SPEC B9): a JSON object `{model, temperature, hit, chain,
 /// reason}`.
 ///
@@ -395,34 +432,7 @@ pub unsafe extern "C" fn mm_store_resolve_for_message(
         let store = lookup(store)?;
         let text = unsafe { arg_str(request_json, "request_json") }?;
         check_out(out_json, "out_json")?;
-        let value = parse_json(text)?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::payload("request", "must be a JSON object"))?;
-        const KNOWN: [&str; 5] = [
-            "user_id",
-            "mapping_key",
-            "tenant_id",
-            "prompt_id",
-            "prompt_mapping",
-        ];
-        if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(Error::payload(unknown, "unknown request field").into());
-        }
-        let user_id = request_id(obj, "user_id")?;
-        let mapping_key = match request_id(obj, "mapping_key")? {
-            Some(k) => Some(k),
-            None => request_id(obj, "tenant_id")?,
-        };
-        let prompt_id = request_id(obj, "prompt_id")?;
-        let prompt_mapping = obj.get("prompt_mapping").filter(|v| !v.is_null());
-        let request = MessageRequest {
-            user_id: user_id.as_deref(),
-            mapping_key: mapping_key.as_deref(),
-            prompt_id: prompt_id.as_deref(),
-            prompt_mapping,
-        };
-        let selection = store.resolve_for_message(&request)?;
+        let selection = with_message_request(text, |request| store.resolve_for_message(request))??;
         unsafe { json_out(out_json, &selection) }
     })
 }
@@ -552,7 +562,9 @@ pub unsafe extern "C" fn mm_store_plan_snapshot(
 }
 
 /// Applies a remote snapshot in one transaction (SPEC B14) and returns
-/// `{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}`.
+/// `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
+/// `skipped_count` counts the remote items kept back because the local row is not older,
+/// `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
 ///
 /// - `items_json`: required JSON array of remote items (or `{"mappings": [...]}`); `prompt`
 ///   scope items are skipped.

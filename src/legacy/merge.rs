@@ -51,14 +51,6 @@ pub struct MergePlan {
     pub dry_run: bool,
 }
 
-fn same_content(a: &Mapping, b: &Mapping) -> bool {
-    a.name == b.name
-        && a.default_model == b.default_model
-        && a.candidates == b.candidates
-        && a.is_active == b.is_active
-        && a.metadata == b.metadata
-}
-
 fn instant(m: &Mapping) -> Option<chrono::DateTime<chrono::Utc>> {
     m.updated_at.as_deref().and_then(timestamp::parse)
 }
@@ -92,7 +84,7 @@ pub(crate) fn plan(
     let in_file: BTreeSet<String> = file.iter().map(|m| m.id.clone()).collect();
     for f in file {
         match local.get(f.id.as_str()) {
-            Some(l) if same_content(l, &f) => plan.unchanged += 1,
+            Some(l) if l.same_content(&f) => plan.unchanged += 1,
             Some(l) => {
                 let newer = match (instant(&f), instant(l)) {
                     (Some(a), Some(b)) => a > b,

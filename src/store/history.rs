@@ -21,24 +21,35 @@ use crate::timestamp;
 /// The `mm_meta` key of the last export's record.
 const EXPORT_RECORD: &str = "legacy_export";
 
-/// Writes a restore plan in `tx`.
-fn apply(tx: &mut Tx<'_>, plan: &RestorePlan) -> Result<()> {
-    for id in &plan.delete {
+/// Writes a plan's deletions, then its mappings, then its blocked-list changes in `tx`.
+fn apply(
+    tx: &mut Tx<'_>,
+    delete: &[String],
+    write: impl IntoIterator<Item = Result<crate::model::Mapping>>,
+    block: &[String],
+    unblock: &[String],
+) -> Result<()> {
+    for id in delete {
         tx.remove(&MappingId::parse(id)?)?;
     }
-    for m in &plan.restore {
-        tx.put(&history::rewritten(m)?)?;
+    for m in write {
+        tx.put(&m?)?;
     }
-    let blocked: Vec<(String, bool)> = plan
-        .block
+    let blocked: Vec<(String, bool)> = block
         .iter()
         .map(|m| (m.clone(), true))
-        .chain(plan.unblock.iter().map(|m| (m.clone(), false)))
+        .chain(unblock.iter().map(|m| (m.clone(), false)))
         .collect();
     if !blocked.is_empty() {
         tx.set_blocked(&blocked)?;
     }
     Ok(())
+}
+
+/// Writes a restore plan: the restored mappings as new writes.
+fn restore(tx: &mut Tx<'_>, plan: &RestorePlan) -> Result<()> {
+    let rewritten = plan.restore.iter().map(history::rewritten);
+    apply(tx, &plan.delete, rewritten, &plan.block, &plan.unblock)
 }
 
 impl Store {
@@ -81,7 +92,7 @@ impl Store {
     pub fn undo(&self, seq: i64, force: bool) -> Result<RestorePlan> {
         self.write(|tx| {
             let mut plan = history::plan_undo(tx.conn(), seq, force)?;
-            apply(tx, &plan)?;
+            restore(tx, &plan)?;
             plan.dry_run = false;
             Ok(plan)
         })
@@ -104,7 +115,7 @@ impl Store {
         self.write(|tx| {
             let seq = history::resolve_target(tx.conn(), target)?;
             let mut plan = history::plan_rollback(tx.conn(), tx.snapshot(), seq)?;
-            apply(tx, &plan)?;
+            restore(tx, &plan)?;
             plan.dry_run = false;
             Ok(plan)
         })
@@ -192,21 +203,9 @@ impl Store {
         }
         self.write(|tx| {
             let mut plan = make(tx.conn(), tx.snapshot())?;
-            for id in &plan.delete {
-                tx.remove(&MappingId::parse(id)?)?;
-            }
-            for m in &plan.write {
-                tx.put(m)?;
-            }
-            let blocked: Vec<(String, bool)> = plan
-                .block
-                .iter()
-                .map(|m| (m.clone(), true))
-                .chain(plan.unblock.iter().map(|m| (m.clone(), false)))
-                .collect();
-            if !blocked.is_empty() {
-                tx.set_blocked(&blocked)?;
-            }
+            // The file's mappings keep the file's time (last writer wins on it).
+            let write = plan.write.iter().cloned().map(Ok);
+            apply(tx, &plan.delete, write, &plan.block, &plan.unblock)?;
             plan.dry_run = false;
             Ok(plan)
         })

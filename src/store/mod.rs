@@ -35,6 +35,7 @@ use crate::schema;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, ImportReport, PullReport, SnapshotPlan};
 
+pub(crate) use actor::set as set_actor;
 pub use actor::with_actor;
 use conns::Conns;
 use health::Tracker;
@@ -450,24 +451,11 @@ impl Store {
         })
     }
 
-    /// The backend's payload: a list of `{model, blocked}`; `blocked` defaults to true,
-    /// non-objects and empty names are ignored.
+    /// `[{"model": name, "blocked": true|false}]` (`blocked` defaults to true), read strictly:
+    /// any other shape is `invalid_payload` naming the item, and nothing changes. (The
+    /// backend's leniency — non-objects and empty names ignored — is the Python drop-in's.)
     pub fn update_blocked_json(&self, items: &Value) -> Result<Vec<String>> {
-        let items = items
-            .as_array()
-            .ok_or_else(|| Error::payload("items", "must be a list of {model, blocked}"))?;
-        let changes: Vec<(String, bool)> = items
-            .iter()
-            .filter_map(Value::as_object)
-            .filter_map(|o| {
-                let model = o.get("model")?.as_str()?;
-                Some((
-                    model.to_owned(),
-                    o.get("blocked").is_none_or(crate::model::python_truthy),
-                ))
-            })
-            .collect();
-        self.update_blocked(&changes)
+        self.update_blocked(&crate::model::blocked_updates(items)?)
     }
 
     // ---- migration, import, export, sync (SPEC B10, B14) ----

@@ -28,7 +28,7 @@ import ctypes
 import json
 import os
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_int32, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_uint32, c_void_p
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -60,6 +60,14 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "mm_string_free": (None, [c_void_p]),
     "mm_echo": (c_int32, [c_char_p, _StrOut]),
     "mm_test_panic": (c_int32, []),
+    # the rules without a store
+    "mm_mapping_validate": (c_int32, [c_char_p, c_bool, _StrOut]),
+    "mm_mapping_id_normalize": (c_int32, [c_char_p, _StrOut]),
+    "mm_scope_type_normalize": (c_int32, [c_char_p, _StrOut]),
+    "mm_mapping_keys": (c_char_p, []),
+    # resolves over mappings the caller hands over
+    "mm_mappings_resolve": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),
+    "mm_mappings_resolve_for_message": (c_int32, [c_char_p, c_char_p, c_char_p, _StrOut]),
     # the store handle
     "mm_store_open": (c_int32, [c_char_p, c_char_p, _HandleOut]),
     "mm_store_close": (None, [_Handle]),
@@ -85,6 +93,14 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     # health
     "mm_store_health": (c_int32, [_Handle, _StrOut]),
     "mm_store_quick_check": (c_int32, [_Handle, _StrOut]),
+    # history, undo, rollback, the backend's roll back and forward
+    "mm_store_history": (c_int32, [_Handle, c_char_p, c_int64, c_uint32, _StrOut]),
+    "mm_store_undo": (c_int32, [_Handle, c_int64, c_bool, _StrOut]),
+    "mm_store_rollback": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_export_legacy": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_merge_legacy": (c_int32, [_Handle, c_char_p, c_bool, _StrOut]),
+    "mm_store_detach": (c_int32, [_Handle]),
+    "mm_actor_set": (c_int32, [c_char_p]),
 }
 
 
@@ -158,17 +174,27 @@ _status_str = lib.mm_status_str
 _last_error = lib.mm_last_error_message
 _string_free = lib.mm_string_free
 _as_char_p = c_char_p.from_buffer
-_codes: Dict[int, str] = {}
+
+
+def _status_text(status: int) -> str:
+    raw = _status_str(status)
+    return raw.decode("utf-8", "replace") if raw else "unknown_status"
+
+
+# Status numbers are grouped by area below 100 (the header's MmStatus); the library names each
+# one, so the binding holds no copy of the numbers.
+_MAX_STATUS = 100
+
+#: Status number -> stable code, read from the library (``mm_status_str``) at import.
+STATUS_CODES: Dict[int, str] = {
+    n: code for n in range(1, _MAX_STATUS) if (code := _status_text(n)) != "unknown_status"
+}
 
 
 def status_code(status: int) -> str:
     """The stable string code of a status number (``mm_status_str``)."""
-    code = _codes.get(status)
-    if code is None:
-        raw = _status_str(status)
-        code = raw.decode("utf-8", "replace") if raw else "unknown_status"
-        _codes[status] = code
-    return code
+    code = STATUS_CODES.get(status)
+    return code if code is not None else _status_text(status)
 
 
 def error_for_status(status: int) -> ModelMappingError:
@@ -253,6 +279,8 @@ def encode(text: str, code: str, what: str) -> bytes:
     """UTF-8 bytes for a C string argument. A C string ends at its first NUL, so text holding
     one (or a lone surrogate, which is not UTF-8) raises the input error ``code`` instead of
     being silently cut."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
     if "\0" in text:
         raise error_for_code(code, f"{code}: {what} contains a NUL character")
     try:

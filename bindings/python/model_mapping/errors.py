@@ -8,14 +8,16 @@ place (:func:`model_mapping._ffi.error_for_status`):
   library's full message (which starts with the code).
 - Invalid input (:class:`InvalidInputError` and its subclasses) and
   :class:`MappingNotFoundError` are also :class:`ValueError`\\ s whose ``str()`` is exactly the
-  code (``str(e) == "mapping_not_found"``), as the backend's callers expect; the detail stays in
-  ``.detail``.
+  code (``str(e) == "mapping_not_found"``), as the backend's callers expect; the reason is in
+  ``.detail`` and, on Python 3.11 and later, attached as a note, so an uncaught one prints
+  both the code and the reason.
 - Every other error's ``str()`` is the detailed message.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+import sys
+from typing import Any, Dict, Optional, Tuple, Type
 
 
 class ModelMappingError(Exception):
@@ -23,6 +25,14 @@ class ModelMappingError(Exception):
 
     #: The stable string code (SPEC B1) this class stands for.
     default_code: str = "model_mapping_error"
+    #: The library codes raised as this class: its ``default_code`` unless a class says
+    #: otherwise (the base class stands for unknown ones).
+    codes: Tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "codes" not in cls.__dict__:
+            cls.codes = (cls.default_code,)
 
     def __init__(
         self,
@@ -41,9 +51,30 @@ class ModelMappingError(Exception):
 
 
 class _CodeIsMessage(ModelMappingError):
-    """``str()`` is the bare code; the library's message is in ``.detail``."""
+    """``str()`` is the bare code, as the backend's callers compare it; the library's message
+    is in ``.detail`` and is attached as a note, so a traceback prints both::
+
+        InvalidPayloadError: invalid_payload
+        invalid_payload: candidates: must be a list of strings
+    """
+
+    codes: Tuple[str, ...] = ()  # a mixin: its subclasses stand for the codes
+
+    def __init__(
+        self,
+        code: Optional[str] = None,
+        detail: Optional[str] = None,
+        *,
+        status: Optional[int] = None,
+    ) -> None:
+        super().__init__(code, detail, status=status)
+        if self.detail != self.code and sys.version_info >= (3, 11):
+            self.add_note(self.detail)
 
     def _text(self) -> str:
+        return self.code
+
+    def __str__(self) -> str:
         return self.code
 
 
@@ -52,6 +83,7 @@ class InvalidInputError(_CodeIsMessage, ValueError):
     ``invalid_json`` (also ``null_argument`` and ``invalid_utf8`` from the C layer)."""
 
     default_code = "invalid_payload"
+    codes = ("null_argument", "invalid_utf8")
 
 
 class InvalidMappingIdError(InvalidInputError):
@@ -151,6 +183,22 @@ class StoreClosedError(ModelMappingError):
     default_code = "store_closed"
 
 
+class HistoryUnavailableError(ModelMappingError, LookupError):
+    """The change log cannot answer (``history_unavailable``): an unknown or pruned change, a
+    time before the oldest change kept, or a span with a change that recorded no rows (a bulk
+    import)."""
+
+    default_code = "history_unavailable"
+
+
+class HistoryConflictError(ModelMappingError):
+    """An undo of a change a later change to the same mapping superseded
+    (``history_conflict``); the message names the later change. Undo that one first, or pass
+    ``force=True``."""
+
+    default_code = "history_conflict"
+
+
 class LibraryPanicError(ModelMappingError):
     """A panic inside the library was caught at the boundary (``panic``); the store stays
     usable."""
@@ -164,28 +212,21 @@ class InternalError(ModelMappingError):
     default_code = "internal_error"
 
 
-#: Stable code -> exception class. Codes not listed here raise :class:`ModelMappingError`.
+def _leaf_classes() -> "list[Type[ModelMappingError]]":
+    out: "list[Type[ModelMappingError]]" = []
+    todo = [ModelMappingError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+#: Stable code -> exception class, read from the classes' ``codes``. The library's codes are
+#: read from it at import (``mm_status_str``, :mod:`model_mapping._ffi`), and a test checks
+#: that each has its class here.
 ERRORS_BY_CODE: Dict[str, Type[ModelMappingError]] = {
-    "invalid_mapping_id": InvalidMappingIdError,
-    "invalid_mapping_scope": InvalidMappingScopeError,
-    "invalid_payload": InvalidPayloadError,
-    "invalid_json": InvalidJsonError,
-    "null_argument": InvalidInputError,
-    "invalid_utf8": InvalidInputError,
-    "mapping_not_found": MappingNotFoundError,
-    "database_busy": DatabaseBusyError,
-    "database_corrupt": DatabaseCorruptError,
-    "io_error": DatabaseIOError,
-    "not_a_database": NotADatabaseError,
-    "database_empty": DatabaseEmptyError,
-    "database_cant_open": DatabaseCantOpenError,
-    "database_readonly": DatabaseReadonlyError,
-    "database_error": DatabaseError,
-    "database_permission_denied": DatabasePermissionDeniedError,
-    "multiple_sqlite_copies": MultipleSqliteCopiesError,
-    "store_closed": StoreClosedError,
-    "panic": LibraryPanicError,
-    "internal_error": InternalError,
+    code: cls for cls in _leaf_classes() for code in cls.codes
 }
 
 
@@ -214,6 +255,8 @@ __all__ = [
     "DatabaseError",
     "MultipleSqliteCopiesError",
     "StoreClosedError",
+    "HistoryUnavailableError",
+    "HistoryConflictError",
     "LibraryPanicError",
     "InternalError",
 ]

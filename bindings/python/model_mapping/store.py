@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import math
 import os
 import threading
 from ctypes import byref, c_bool, c_void_p
+import contextlib
 from typing import (
-    Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast,
+    Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union,
+    cast,
 )
 
 from . import _ffi
-from ._normalize import trim as _trim
-from .errors import StoreClosedError
+from .errors import InvalidPayloadError, ModelMappingError, StoreClosedError
+from .types import (
+    Change, ImportReport, MappingDict, MessageSelection, PullReport, Resolution, RestorePlan,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 JSONDict = Dict[str, Any]
@@ -45,17 +50,19 @@ _mm_resolve_for_message = _lib.mm_store_resolve_for_message
 _encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
-def _c_encoder() -> Optional[Callable[[Any, int], List[str]]]:
-    """The C accelerator's encoder with ``_encode_json``'s options, made once (``encode`` makes
-    one per call, through two Python frames). It keeps no circular-reference record, so it is
-    shareable between threads; a circular value exhausts its recursion instead, and
-    ``_dumps`` then asks ``_encode_json`` for the error ``json.dumps`` gives."""
+def _c_encoder(
+    default: Callable[[Any], Any] = str, allow_nan: bool = True
+) -> Optional[Callable[[Any, int], List[str]]]:
+    """The C accelerator's encoder with ``_encode_json``'s options (or the given ``default``
+    and ``allow_nan``), made once (``encode`` makes one per call, through two Python frames).
+    It keeps no circular-reference record, so it is shareable between threads; a circular
+    value exhausts its recursion instead, and the callers then ask ``json`` for its error."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return None
     try:
-        encoder = make(None, str, json.encoder.encode_basestring, None, ": ", ", ",
-                       False, False, True)
+        encoder = make(None, default, json.encoder.encode_basestring, None, ": ", ", ",
+                       False, False, allow_nan)
         if "".join(encoder({"a": [1.5, None, "\u00e9"]}, 0)) != _encode_json(
                 {"a": [1.5, None, "\u00e9"]}):
             return None
@@ -75,6 +82,66 @@ def _dumps(value: Any) -> bytes:
         except RecursionError:
             pass  # circular, or nested deeper than Python recurses: json.dumps's own error
     return _encode_json(value).encode("utf-8")
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# What the user's own values are written with: no NaN, no stand-in for a non-JSON object, so
+# a payload is stored as given or refused with a reason (`_payload`).
+_strict_chunks = _c_encoder(_not_json, allow_nan=False)
+_encode_strict = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_not_json).encode
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_problem(value: Any, path: str, seen: Set[int]) -> Optional[str]:
+    """Where and why ``value`` has no JSON form, or ``None``."""
+    here = path or "the value"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{here}: {value!r} has no JSON form (JSON numbers are finite)"
+    if isinstance(value, _JSON_SCALARS):
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in seen:
+            return f"{here}: holds itself (a circular value)"
+        seen.add(id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict):
+                if not isinstance(key, _JSON_SCALARS):
+                    return f"{here}: the key {key!r} is a {type(key).__name__}, not a string"
+                sub = f"{path}.{key}" if path else str(key)
+            else:
+                sub = f"{path}[{key}]"
+            problem = _json_problem(item, sub, seen)
+            if problem is not None:
+                return problem
+        seen.discard(id(value))
+        return None
+    return (f"{here}: a {type(value).__name__} ({value!r:.60}) is not a JSON value; use str, "
+            "int, float, bool, None, list or dict")
+
+
+def _payload(value: Any, what: str = "") -> bytes:
+    """The JSON of a value the user gave, refused with ``invalid_payload`` saying where and why
+    when it has none (NaN, an arbitrary object, a circular value)."""
+    try:
+        if _strict_chunks is not None:
+            try:
+                return "".join(_strict_chunks(value, 0)).encode("utf-8")
+            except RecursionError:
+                pass  # circular or very deep: the pure encoder's error, below
+        return _encode_strict(value).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        try:
+            problem = _json_problem(value, what, set())
+        except RecursionError:
+            problem = None
+        if problem is None:
+            problem = f"{what or 'the value'}: {exc}"
+        raise InvalidPayloadError(detail=f"invalid_payload: {problem}") from None
 
 
 # ---- decoded results, memoised by their bytes ----
@@ -167,6 +234,14 @@ def _decode_result(data: Optional[bytes]) -> Any:
     return value
 
 
+def _listed(items: Any, what: str) -> List[Any]:
+    """``list(items)`` of an iterable that is not a string, bytes or a dict; else
+    ``TypeError`` naming the argument."""
+    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+        raise TypeError(f"{what} must be a list, not {type(items).__name__}")
+    return list(items)
+
+
 def _opt(value: Optional[str], code: str, what: str) -> Optional[bytes]:
     return None if value is None else _encode(value, code, what)
 
@@ -206,8 +281,15 @@ def _message_request(user_id: Any, mapping_key: Any, prompt_id: Any) -> bytes:
     ).encode("utf-8")
 
 
-def _path_text(path: PathLike) -> str:
-    return os.fspath(path) if not isinstance(path, str) else path
+def _path_text(path: PathLike, what: str = "path") -> str:
+    if isinstance(path, str):
+        return path
+    if not isinstance(path, os.PathLike):
+        raise TypeError(f"{what} must be a str or os.PathLike, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a text path, not {type(text).__name__}")
+    return text
 
 
 class Store:
@@ -240,7 +322,7 @@ class Store:
         self.path: str = _path_text(path)
         options: Dict[str, Any] = {}
         if storage_dir is not None:
-            options["storage_dir"] = _path_text(storage_dir)
+            options["storage_dir"] = _path_text(storage_dir, "storage_dir")
         if busy_timeout_ms is not None:
             options["busy_timeout_ms"] = int(busy_timeout_ms)
         if synchronous is not None:
@@ -311,19 +393,19 @@ class Store:
 
     def list_mappings(
         self, scope_type: Optional[str] = None, scope_key: Optional[str] = None
-    ) -> List[JSONDict]:
+    ) -> List[MappingDict]:
         """Mappings (B3 dicts), optionally filtered by scope type (``tenant`` finds
         ``mapping`` rows) and exact scope key, newest first (SPEC B4)."""
-        return cast("List[JSONDict]", self._json(
+        return cast("List[MappingDict]", self._json(
             _lib.mm_store_list,
             _opt(scope_type, "invalid_mapping_scope", "scope_type"),
             _opt(scope_key, "invalid_mapping_id", "scope_key"),
         ))
 
-    def get(self, mapping_id: str) -> Optional[JSONDict]:
+    def get(self, mapping_id: str) -> Optional[MappingDict]:
         """One mapping by id (normalised), or ``None``."""
         return cast(
-            "Optional[JSONDict]",
+            "Optional[MappingDict]",
             self._json(_lib.mm_store_get, _encode(mapping_id, "invalid_mapping_id", "id")),
         )
 
@@ -331,17 +413,19 @@ class Store:
         """The blocked models, sorted and unique (SPEC B7)."""
         return cast("List[str]", self._json(_lib.mm_store_blocked_list))
 
-    def resolve_model_key(self, key: str) -> JSONDict:
+    def resolve_model_key(self, key: str) -> Resolution:
         """The model a client's key resolves to (SPEC B8); never fails on a strange key."""
         try:
             raw: Optional[bytes] = key.encode("utf-8")
         except UnicodeEncodeError:
             raw = None  # a lone surrogate is not UTF-8, so it cannot name a mapping
+        except AttributeError:
+            raise TypeError(f"key must be a str, not {type(key).__name__}") from None
         # A C string would end at a NUL, so such a key passes through too. `0 in raw` is a
         # memchr; `b"\0" in raw` would first try the needle as an integer and build (then
         # discard) a TypeError on every call.
         if raw is None or 0 in raw:
-            stripped = _trim(key)
+            stripped = key.strip()
             return {"resolved_model": stripped or None, "hit": False}
         handle = self._handle
         if handle is None:
@@ -352,7 +436,7 @@ class Store:
         status = _mm_resolve(handle, raw, out)
         if status:
             raise _error_for_status(status)
-        result: JSONDict = _decode_result(_take_string(out))
+        result: Resolution = _decode_result(_take_string(out))
         return result
 
     def explain(self, key: str) -> JSONDict:
@@ -364,13 +448,13 @@ class Store:
 
     def resolve_for_message(
         self,
-        user_id: Union[str, int, None],
+        *,
+        user_id: Union[str, int, None] = None,
         mapping_key: Union[str, int, None] = None,
         prompt_id: Union[str, int, None] = None,
         prompt_mapping: Optional[Mapping[str, Any]] = None,
-        *,
         tenant_id: Union[str, int, None] = None,
-    ) -> JSONDict:
+    ) -> MessageSelection:
         """The selection for one chat request (SPEC B9): ``prompt:<prompt_id>`` (using
         ``prompt_mapping`` when given, else a stored row) -> ``user:<user_id>`` ->
         ``mapping:<mapping_key>`` (``tenant_id`` is the legacy name) -> ``global:global``."""
@@ -379,13 +463,17 @@ class Store:
         if prompt_mapping is None:
             request = _message_request(user_id, mapping_key, prompt_id)
         else:
-            request = _dumps(
+            if not isinstance(prompt_mapping, Mapping):
+                raise TypeError(
+                    f"prompt_mapping must be a mapping, not {type(prompt_mapping).__name__}"
+                )
+            request = _payload(
                 {
                     "user_id": _scalar(user_id),
                     "mapping_key": _scalar(mapping_key),
                     "prompt_id": _scalar(prompt_id),
                     "prompt_mapping": dict(prompt_mapping),
-                }
+                },
             )
         handle = self._handle
         if handle is None:
@@ -394,22 +482,26 @@ class Store:
         status = _mm_resolve_for_message(handle, request, out)  # byref implied, as above
         if status:
             raise _error_for_status(status)
-        result: JSONDict = _decode_result(_take_string(out))
-        return result
+        selection: MessageSelection = _decode_result(_take_string(out))
+        return selection
 
     # ---- writes (SPEC B2, B5, B6, B7) ----
 
-    def upsert(self, payload: Mapping[str, Any]) -> JSONDict:
+    def upsert(self, payload: Mapping[str, Any]) -> MappingDict:
         """Creates or replaces a mapping (``scope_type`` + ``scope_key``, or ``id``); returns
         it as stored (SPEC B2, B3)."""
         # A durable write is mostly fsync, but its Python side runs on a cold CPU after it:
         # the call is made directly (as resolve's is), without the generic helper's layers.
-        body = _dumps(payload if type(payload) is dict else dict(payload))
+        if type(payload) is not dict:
+            if not isinstance(payload, Mapping):
+                raise TypeError(f"payload must be a dict, not {type(payload).__name__}")
+            payload = dict(payload)
+        body = _payload(payload)
         out = c_void_p()
         status = _mm_upsert(self._h(), body, out)  # byref implied, as in resolve_model_key
         if status:
             raise _error_for_status(status)
-        stored: JSONDict = _loads(_take_string(out) or b"null")
+        stored: MappingDict = _loads(_take_string(out) or b"null")
         return stored
 
     def delete(self, mapping_id: str) -> bool:
@@ -423,10 +515,10 @@ class Store:
         )
         return bool(deleted.value)
 
-    def activate_default(self, mapping_id: str, model: str) -> JSONDict:
+    def activate_default(self, mapping_id: str, model: str) -> MappingDict:
         """Makes ``model`` the default of an existing mapping and activates it (SPEC B6);
         :class:`~model_mapping.errors.MappingNotFoundError` when absent."""
-        return cast(JSONDict, self._json(
+        return cast(MappingDict, self._json(
             _lib.mm_store_activate_default,
             _encode(mapping_id, "invalid_mapping_id", "id"),
             _encode(model, "invalid_payload", "model"),
@@ -435,7 +527,7 @@ class Store:
     def update_blocked(self, items: Iterable[Mapping[str, Any]]) -> List[str]:
         """Applies ``[{model, blocked}]`` (``blocked`` defaults to true); returns the new sorted
         list (SPEC B7)."""
-        return cast("List[str]", self._json(_lib.mm_store_blocked_update, _dumps(list(items))))
+        return cast("List[str]", self._json(_lib.mm_store_blocked_update, _payload(_listed(items, "items"), "items")))
 
     # ---- migration, import, export, sync (SPEC B10, B14) ----
 
@@ -452,10 +544,10 @@ class Store:
         """The report of the migration run at open (or the last explicit one), or ``None``."""
         return cast("Optional[JSONDict]", self._json(_lib.mm_store_last_migration))
 
-    def import_items(self, items: Iterable[Any]) -> JSONDict:
+    def import_items(self, items: Iterable[Any]) -> ImportReport:
         """Upserts each valid loose item, keeping carried timestamps; one bad item never blocks
         the rest: ``{imported_count, skipped_count, errors: [{index, id?, reason}]}``."""
-        return cast(JSONDict, self._json(_lib.mm_store_import, _dumps(list(items))))
+        return cast(ImportReport, self._json(_lib.mm_store_import, _payload(_listed(items, "items"), "items")))
 
     def export(self) -> JSONDict:
         """``{"exported_at": now, "mappings": [...]}``."""
@@ -466,18 +558,23 @@ class Store:
     ) -> JSONDict:
         """What :meth:`apply_snapshot` would change, without writing."""
         return cast(JSONDict, self._json(
-            _lib.mm_store_plan_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
+            _lib.mm_store_plan_snapshot, _payload(_listed(items, "items"), "items"), bool(overwrite),
+            bool(delete_missing),
         ))
 
     def apply_snapshot(
         self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
-    ) -> JSONDict:
+    ) -> PullReport:
         """Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped; a
         local row not older than the remote one kept unless ``overwrite``; with
         ``delete_missing`` local non-prompt rows absent from it deleted. Returns
-        ``{status: "pulled", pulled_count, skipped_count, deleted_count, remote_total}``."""
-        return cast(JSONDict, self._json(
-            _lib.mm_store_apply_snapshot, _dumps(list(items)), bool(overwrite), bool(delete_missing)
+        ``{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count,
+        remote_total}``: ``skipped_count`` counts remote items kept back because the local row
+        is not older, ``ignored_count`` those not applied for another reason (prompt scope,
+        malformed, repeated)."""
+        return cast(PullReport, self._json(
+            _lib.mm_store_apply_snapshot, _payload(_listed(items, "items"), "items"), bool(overwrite),
+            bool(delete_missing),
         ))
 
     # ---- health (SPEC B13) ----
@@ -489,6 +586,136 @@ class Store:
     def quick_check(self) -> Any:
         """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
         return self._json(_lib.mm_store_quick_check)
+
+    # ---- history, undo, rollback (SPEC B20) ----
+
+    def history(
+        self, mapping_id: Optional[str] = None, since_seq: Optional[int] = None, limit: int = 100
+    ) -> List[Change]:
+        """Recorded changes, newest first: ``[{seq, at, op, id, before, after, source, actor}]``
+        (``before``/``after`` in the B3 shape or ``None``). ``mapping_id`` narrows them to one
+        mapping (any spelling: ``tenant:x`` finds ``mapping:x``); ``since_seq`` to the changes
+        after that one."""
+        since = _int_arg(since_seq, "since_seq") if since_seq is not None else 0
+        count = _int_arg(limit, "limit")
+        if count < 0:
+            raise ValueError("limit must not be negative")
+        return cast("List[Change]", self._json(
+            _lib.mm_store_history,
+            _opt(mapping_id, "invalid_mapping_id", "mapping_id"),
+            since,
+            min(count, 2**32 - 1),
+        ))
+
+    def undo(self, seq: int, force: bool = False) -> RestorePlan:
+        """Writes back what change ``seq`` replaced, as a new change; returns what it wrote.
+        :class:`~model_mapping.errors.HistoryConflictError` (naming the later change) when a
+        later change touched the same mapping, unless ``force``;
+        :class:`~model_mapping.errors.HistoryUnavailableError` for an unknown or pruned one."""
+        return cast(RestorePlan, self._json(_lib.mm_store_undo, _int_arg(seq, "seq"), bool(force)))
+
+    def rollback_to(
+        self, seq: Optional[int] = None, at: Optional[str] = None, dry_run: bool = False
+    ) -> RestorePlan:
+        """Restores every mapping and the blocked list as they were right after change ``seq``,
+        or at time ``at`` (RFC 3339), in one transaction; with ``dry_run`` only returns the
+        plan ``{seq, restore, delete, block, unblock, dry_run}``. Give exactly one of ``seq``
+        and ``at``."""
+        if (seq is None) == (at is None):
+            raise TypeError("rollback_to takes exactly one of seq and at")
+        to = str(_int_arg(seq, "seq")) if seq is not None else at
+        if not isinstance(to, str):
+            raise TypeError(f"at must be a str, not {type(to).__name__}")
+        return cast(RestorePlan, self._json(
+            _lib.mm_store_rollback, _encode(to, "invalid_payload", "at"), bool(dry_run),
+        ))
+
+    def export_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
+        """Writes the mappings and blocked list as the pre-SQLite backend's files in
+        ``storage_dir`` (business keys under ``tenant``), atomically, keeping the replaced files
+        as timestamped backups: the step before rolling the backend back to its JSON version."""
+        return cast(JSONDict, self._json(
+            _lib.mm_store_export_legacy,
+            _encode(_path_text(storage_dir, "storage_dir"), "invalid_payload", "storage_dir"),
+            bool(dry_run),
+        ))
+
+    def merge_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
+        """Rolling forward again: merges the legacy files (edited under the JSON version) into
+        the table, last writer wins on ``updated_at``, deleting what the old version deleted
+        since the export; with ``dry_run`` only returns the plan."""
+        return cast(JSONDict, self._json(
+            _lib.mm_store_merge_legacy,
+            _encode(_path_text(storage_dir, "storage_dir"), "invalid_payload", "storage_dir"),
+            bool(dry_run),
+        ))
+
+    def detach(self) -> None:
+        """Drops the library's triggers and nothing else, for a downgrade to a backend that does
+        not use the library; the next open or write re-creates them."""
+        _ffi.call(_lib.mm_store_detach, self._h())
+
+
+def _int_arg(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+@contextlib.contextmanager
+def acting(actor: Optional[str]) -> Iterator[None]:
+    """Records ``actor`` (e.g. the dashboard user) with every change the library writes from
+    this thread inside the block, on any store; ``None`` records none::
+
+        with acting("alice"):
+            store.upsert({...})
+    """
+    if actor is not None and not isinstance(actor, str):
+        raise TypeError(f"actor must be a str, not {type(actor).__name__}")
+    if actor is None:
+        yield
+        return
+    _ffi.call(_lib.mm_actor_set, _encode(actor, "invalid_payload", "actor"))
+    try:
+        yield
+    finally:
+        _ffi.call(_lib.mm_actor_set, None)
+
+
+def resolve_model_key_in(mappings: Iterable[Any], blocked: Iterable[str], key: str) -> Resolution:
+    """:meth:`Store.resolve_model_key` over the given mappings (objects in the B3 shape, read
+    as tolerantly as rows written by others) and blocked models instead of a store's (SPEC B8):
+    the library's rules over data the caller holds."""
+    try:
+        raw = _encode(key, "invalid_payload", "key")
+    except ModelMappingError:
+        stripped = key.strip()  # a NUL or lone surrogate cannot name a mapping: it passes through
+        return {"resolved_model": stripped or None, "hit": False}
+    return cast(Resolution, _call_json(
+        _lib.mm_mappings_resolve, _dumps(list(mappings)), _dumps(list(blocked)), raw
+    ))
+
+
+def resolve_for_message_in(
+    mappings: Iterable[Any],
+    blocked: Iterable[str],
+    *,
+    user_id: Union[str, int, None] = None,
+    mapping_key: Union[str, int, None] = None,
+    prompt_id: Union[str, int, None] = None,
+    prompt_mapping: Optional[Mapping[str, Any]] = None,
+) -> MessageSelection:
+    """:meth:`Store.resolve_for_message` over the given mappings and blocked models instead of
+    a store's (SPEC B9)."""
+    request = _dumps({
+        "user_id": _scalar(user_id),
+        "mapping_key": _scalar(mapping_key),
+        "prompt_id": _scalar(prompt_id),
+        "prompt_mapping": None if prompt_mapping is None else dict(prompt_mapping),
+    })
+    return cast(MessageSelection, _call_json(
+        _lib.mm_mappings_resolve_for_message, _dumps(list(mappings)), _dumps(list(blocked)), request
+    ))
 
 
 def version() -> str:

@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_int32, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_uint32, c_void_p
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,8 @@ C_TO_CTYPES = {
     "bool": c_bool,
     "bool *": POINTER(c_bool),
     "int32_t": c_int32,
+    "int64_t": c_int64,
+    "uint32_t": c_uint32,
     "void": None,
 }
 

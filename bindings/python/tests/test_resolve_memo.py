@@ -123,12 +123,12 @@ def test_mutating_a_resolve_for_message_result_does_not_change_the_next_one(db_p
                 assert json.dumps(again) == want
                 mutate(again)
 
-        check(lambda: store.resolve_for_message("7", "flat"))
-        check(lambda: store.resolve_for_message("7", "nope"))  # falls through to global:global
-        check(lambda: store.resolve_for_message("7", "blocked"))  # mapping_empty_or_blocked
-        check(lambda: store.resolve_for_message("8", None, 5, {"default_model": "p", "metadata": NESTED}))
+        check(lambda: store.resolve_for_message(user_id="7", mapping_key="flat"))
+        check(lambda: store.resolve_for_message(user_id="7", mapping_key="nope"))  # falls through to global:global
+        check(lambda: store.resolve_for_message(user_id="7", mapping_key="blocked"))  # mapping_empty_or_blocked
+        check(lambda: store.resolve_for_message(user_id="8", prompt_id=5, prompt_mapping={"default_model": "p", "metadata": NESTED}))
         store.delete("global:global")
-        check(lambda: store.resolve_for_message("7", "nope"))  # mapping_not_found: `hit` is null
+        check(lambda: store.resolve_for_message(user_id="7", mapping_key="nope"))  # mapping_not_found: `hit` is null
 
 
 def test_a_memoised_resolve_equals_a_fresh_decode(db_path):
@@ -160,7 +160,7 @@ def test_a_repeated_resolve_is_decoded_once_unless_it_nests_deeper(db_path, monk
         for _ in range(5):
             store.resolve_model_key("flat")
             store.resolve_model_key("bare")
-            store.resolve_for_message("7", "flat")  # `hit` a flat dict, `chain` a list of them
+            store.resolve_for_message(user_id="7", mapping_key="flat")  # `hit` a flat dict, `chain` a list of them
         assert len(decoded) == 3
         decoded.clear()
         for _ in range(5):
@@ -202,7 +202,7 @@ def test_every_memo_entry_decodes_its_own_bytes(db_path):
         fill(store)
         for key in KEYS:
             store.resolve_model_key(key)
-            store.resolve_for_message("1", key or None)
+            store.resolve_for_message(user_id="1", mapping_key=key or None)
         store.upsert({"id": "mapping:flat", "default_model": "m-new", "metadata": {"temperature": 0.9}})
         for key in KEYS:
             store.resolve_model_key(key)

@@ -506,8 +506,10 @@ def test_sync_from_supabase_last_writer_wins_across_z_and_offset(service_factory
         {"id": "prompt:1", "default_model": "remote"},
     ]
     report = run(svc.sync_from_supabase())
-    # pulled: mapping:new; skipped: three local rows not older, and the prompt item
-    assert report == {"status": "pulled", "pulled_count": 1, "skipped_count": 4, "deleted_count": 0, "remote_total": 5}
+    # pulled: mapping:new; skipped (SPEC B19, as the backend counts): only the three local rows
+    # not older; the prompt item is reported as ignored
+    assert report == {"status": "pulled", "pulled_count": 1, "skipped_count": 3, "ignored_count": 1,
+                      "deleted_count": 0, "remote_total": 5}
     get = lambda i: svc_store.get(i)["default_model"]  # noqa: E731
     assert get("mapping:same") == "local"  # the same instant: the local row is kept
     assert get("mapping:local-newer") == "local"
@@ -536,7 +538,8 @@ def test_sync_from_supabase_overwrite_and_delete_missing(service_factory, fake_a
     fake_ai.remote = [{"id": "mapping:keep", "default_model": "remote", "updated_at": "2020-01-01T00:00:00Z"}]
     fake_ai.backup_error = OSError("disk full")  # a failing backup never blocks the pull
     report = run(svc.sync_from_supabase(overwrite=True, delete_missing=True))
-    assert report == {"status": "pulled", "pulled_count": 1, "skipped_count": 0, "deleted_count": 2, "remote_total": 1}
+    assert report == {"status": "pulled", "pulled_count": 1, "skipped_count": 0, "ignored_count": 0,
+                      "deleted_count": 2, "remote_total": 1}
     assert [m["id"] for m in svc.store.list_mappings()] == ["mapping:keep"]
     assert svc.store.get("mapping:keep")["default_model"] == "remote"
     assert [m["id"] for m in run(svc.list_mappings(scope_type="prompt"))] == ["prompt:1"]  # prompts untouched
@@ -638,3 +641,16 @@ def test_many_concurrent_calls_on_one_event_loop(service_factory):
         return [r["resolved_model"] for r in results]
 
     assert run(scenario()) == [f"m{i}" for i in range(40)]
+
+
+def test_the_drop_in_ignores_unknown_keys_as_the_backend_did(service_factory, fake_ai):
+    svc = service_factory()
+    item = run(svc.upsert_mapping({"scope_type": "mapping", "scope_key": "x", "default_model": "m",
+                                   "extra_column": 1, "created_at": "2026-01-01"}))
+    assert item["default_model"] == "m"
+    fake_ai.add_prompt(4)
+    item = run(svc.upsert_mapping({"scope_type": "prompt", "scope_key": 4, "default_model": "p",
+                                   "pydantic_extra": True}))
+    assert (item["id"], item["default_model"]) == ("prompt:4", "p")
+    report = run(svc.import_local_mappings([{"id": "mapping:y", "default_model": "n", "junk": [1]}]))
+    assert report["imported_count"] == 1 and report["errors"] == []

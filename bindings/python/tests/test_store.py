@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run
+
 from model_mapping import Store
 from model_mapping.errors import (
     InvalidJsonError,
@@ -138,18 +140,18 @@ def test_resolve_for_message_arguments(db_path):
     with Store(db_path) as s:
         s.upsert({"id": "user:42", "default_model": "u", "metadata": {"temperature": 1}})
         s.upsert({"id": "mapping:biz", "default_model": "b"})
-        r = s.resolve_for_message(42)
+        r = s.resolve_for_message(user_id=42)
         assert r["model"] == "u" and r["temperature"] == 1.0
-        r = s.resolve_for_message("7", tenant_id="tenant:biz")
+        r = s.resolve_for_message(user_id="7", tenant_id="tenant:biz")
         assert r["model"] == "b" and r["hit"]["scope_key"] == "biz"
-        r = s.resolve_for_message(None, prompt_id=3, prompt_mapping={"default_model": "p", "candidates": []})
+        r = s.resolve_for_message(prompt_id=3, prompt_mapping={"default_model": "p", "candidates": []})
         assert r["model"] == "p" and r["hit"]["source"] == "prompt"
 
 
 def test_blocked_models(db_path):
     with Store(db_path) as s:
         assert s.blocked_models() == []
-        assert s.update_blocked([{"model": "b"}, {"model": " a "}, "junk", {"model": ""}, {"model": "c", "blocked": True}]) == ["a", "b", "c"]
+        assert s.update_blocked([{"model": "b"}, {"model": " a "}, {"model": "c", "blocked": True}]) == ["a", "b", "c"]
         assert s.update_blocked([{"model": "b", "blocked": False}]) == ["a", "c"]
         assert s.blocked_models() == ["a", "c"]
 
@@ -176,7 +178,8 @@ def test_import_export_plan_apply(db_path):
         assert plan["changed"] == ["mapping:a"] and plan["added"] == ["mapping:b"]
         assert s.get("mapping:a")["default_model"] == "m"  # a plan writes nothing
         pulled = s.apply_snapshot(remote)
-        assert pulled == {"status": "pulled", "pulled_count": 2, "skipped_count": 0, "deleted_count": 0, "remote_total": 2}
+        assert pulled == {"status": "pulled", "pulled_count": 2, "skipped_count": 0, "ignored_count": 0,
+                          "deleted_count": 0, "remote_total": 2}
         with pytest.raises(InvalidJsonError):
             from model_mapping import _ffi
             s._json(_ffi.lib.mm_store_import, b"[{")
@@ -226,7 +229,7 @@ def test_sixteen_threads_share_one_store(db_path):
                 else:
                     r = store.resolve_model_key(key)
                     assert r["resolved_model"] in (key,) or r["resolved_model"].startswith(f"m{n}-")
-                    assert store.resolve_for_message(n)["model"] is not None
+                    assert store.resolve_for_message(user_id=n)["model"] is not None
             # This thread's own last write is what it reads back.
             store.upsert({"id": f"mapping:final{n}", "default_model": f"final{n}"})
             assert store.resolve_model_key(f"final{n}")["resolved_model"] == f"final{n}"
@@ -336,8 +339,9 @@ def test_an_upsert_with_a_circular_payload_is_a_clear_error_and_writes_nothing(d
     store = Store(db_path)
     payload = {"id": "mapping:loop", "default_model": "m", "metadata": {}}
     payload["metadata"]["self"] = payload
-    with pytest.raises(ValueError, match="Circular reference detected"):
+    with pytest.raises(InvalidPayloadError) as info:
         store.upsert(payload)
+    assert info.value.detail == "invalid_payload: metadata.self: holds itself (a circular value)"
     assert store.get("mapping:loop") is None
     store.close()
 
@@ -350,3 +354,46 @@ def test_integers_beyond_64_bits_in_metadata_come_back_exactly(db_path):
         assert type(s.get("mapping:big")["metadata"]["big"]) is int
         r = s.resolve_model_key("big")
         assert r["metadata"]["big"] == big and r["preferred_endpoint_id"] is None
+def test_upsert_rejects_an_unknown_top_level_key_naming_it(db_path):
+    from model_mapping.errors import InvalidPayloadError
+
+    with Store(db_path) as s:
+        s.upsert({"id": "mapping:x", "default_model": "kept"})
+        with pytest.raises(InvalidPayloadError) as info:
+            s.upsert({"id": "mapping:x", "defualt_model": "new"})
+        assert str(info.value) == "invalid_payload"
+        assert "defualt_model: unknown field" in info.value.detail
+        assert s.get("mapping:x")["default_model"] == "kept"
+        # A mapping read back may be written again: every B3 key is accepted.
+        back = s.get("mapping:x")
+        back["default_model"] = "again"
+        assert s.upsert(back)["default_model"] == "again"
+
+
+@pytest.mark.parametrize("items, where", [
+    ("grok-4", None),                                   # a string is not a list: TypeError
+    (["grok-3"], "items[0]"),
+    ([{"modle": "x"}], "items[0].modle: unknown field"),
+    ([{"model": "x", "blocked": "false"}], "items[0].blocked"),
+    ([{"model": ""}], "items[0].model: is blank"),
+])
+def test_update_blocked_refuses_wrong_shapes_and_changes_nothing(db_path, items, where):
+    from model_mapping.errors import InvalidPayloadError
+
+    with Store(db_path) as s:
+        s.update_blocked([{"model": "kept"}])
+        if where is None:
+            with pytest.raises(TypeError, match="items must be a list"):
+                s.update_blocked(items)
+        else:
+            with pytest.raises(InvalidPayloadError) as info:
+                s.update_blocked(items)
+            assert where in info.value.detail
+        assert s.blocked_models() == ["kept"]
+
+
+def test_the_drop_in_keeps_the_backends_lenient_blocked_updates(service_factory):
+    svc = service_factory()
+    got = run(svc.upsert_blocked_models([{"model": "b"}, "junk", {"model": ""}, {"modle": "x"},
+                                         {"model": "c", "blocked": "yes"}, {"model": 5}]))
+    assert got == ["5", "b", "c"]

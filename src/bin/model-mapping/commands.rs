@@ -672,8 +672,8 @@ fn plan_text(p: &SnapshotPlan) -> String {
 
 fn pull_text(r: &PullReport) -> String {
     format!(
-        "{}: wrote {}, skipped {}, deleted {} (of {} remote items)\n",
-        r.status, r.pulled_count, r.skipped_count, r.deleted_count, r.remote_total
+        "{}: wrote {}, kept {} local rows not older, ignored {}, deleted {} (of {} remote items)\n",
+        r.status, r.pulled_count, r.skipped_count, r.ignored_count, r.deleted_count, r.remote_total
     )
 }
 
