@@ -567,7 +567,7 @@ impl<'de> FromMembers<'de> for Payload {
 
 /// Validates a mapping without storing it (behaviour B2): the mapping an upsert of `text` would
 /// store, stamped now. With `host_kept`, the object is read as a host keeps its own mappings
-/// (as tolerantly as rows written by others, behaviour B11: [`host_mapping`]) and only the limits
+/// (as tolerantly as rows written by others, behaviour B11: `host_mapping`) and only the limits
 /// are checked; otherwise as a strict payload, unknown members rejected.
 pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
     if !host_kept {
@@ -629,7 +629,7 @@ pub(crate) fn host_mapping(obj: &Map<String, Value>, id: MappingId) -> Mapping {
     }
 }
 
-/// [`host_mapping`] of each item that is an object naming a valid scope (`scope_type` +
+/// `host_mapping` of each item that is an object naming a valid scope (`scope_type` +
 /// `scope_key`, else `id`); the others can match no key and are left out.
 pub fn host_mappings(items: &[Value]) -> Vec<Mapping> {
     items
