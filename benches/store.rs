@@ -1,4 +1,4 @@
-//! Criterion benchmarks for SPEC P1, P4 and P5 (Rust side). Every ratio compares two
+//! Criterion benchmarks for target P1, P4 and P5 (Rust side). Every ratio compares two
 //! measurements taken in the same run; `scripts/bench-report.py` prints them.
 //!
 //! `cargo bench --bench store` (full) · `cargo test --benches` (each once, for CI)

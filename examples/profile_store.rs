@@ -4,8 +4,8 @@
 //! difference in instructions by the difference in `N`, so setup cancels out:
 //!
 //! ```sh
-//! cargo build --release --example profile_store
-//! B=target/release/examples/profile_store
+//! cargo build --profile profiling --example profile_store   # release code with debug info
+//! B=target/profiling/examples/profile_store
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $B /tmp/prof resolve 10000 mapping:key5000
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $B /tmp/prof resolve 110000 mapping:key5000
 //! ```

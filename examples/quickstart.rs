@@ -2,6 +2,12 @@
 //! database, then resolve a few keys the way the gateway does on every request.
 //!
 //! `cargo run --example quickstart [DB_PATH] [STORAGE_DIR]`
+//!
+//! The same arguments, in the same order, as the C and Python quickstarts. The legacy files of
+//! `STORAGE_DIR` (default: the sample `examples/data/ai_runtime`) are copied into a temporary
+//! directory first: the migration writes its marker file beside them, and the sample must stay
+//! as it is. Without `DB_PATH` the database is created there too. The temporary directory is
+//! removed at the end; a `DB_PATH` you give stays.
 
 use std::path::PathBuf;
 
@@ -9,28 +15,23 @@ use model_mapping::{MessageRequest, Store, StoreOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let tmp = std::env::temp_dir().join(format!("model_mapping_quickstart_{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
+    // Removed when it goes out of scope, also when an error ends `main` early.
+    let tmp = tempfile::Builder::new()
+        .prefix("model_mapping_quickstart_")
+        .tempdir()?;
     let db = args
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| tmp.join("app.db"));
+        .unwrap_or_else(|| tmp.path().join("app.db"));
     let _ = std::fs::remove_file(&db); // a fresh database every run
-    let storage_dir = match args.next() {
-        Some(dir) => PathBuf::from(dir),
-        // Work on a copy: after importing, the migration writes its marker file into the
-        // storage dir (for older hosts), and the shipped sample must stay pristine.
-        None => {
-            let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/ai_runtime");
-            let copy = tmp.join("ai_runtime");
-            let _ = std::fs::remove_dir_all(&copy);
-            std::fs::create_dir_all(&copy)?;
-            for file in ["model_mappings.json", "blocked_models.json"] {
-                std::fs::copy(sample.join(file), copy.join(file))?;
-            }
-            copy
-        }
-    };
+    let source = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/ai_runtime")
+    });
+    let storage_dir = tmp.path().join("ai_runtime");
+    std::fs::create_dir_all(&storage_dir)?;
+    for file in ["model_mappings.json", "blocked_models.json"] {
+        std::fs::copy(source.join(file), storage_dir.join(file))?;
+    }
 
     println!(
         "model_mapping {} on SQLite {}",

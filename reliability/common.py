@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability scenarios (SPEC R1-R5).
+"""Shared helpers of the reliability scenarios (targets R1-R5).
 
 Every scenario is a script run by ``reliability/run.sh`` with ``--quick`` or ``--full``. It prints
 what it did and what it found (counts), one line per finding, and ends with one verdict line
@@ -36,7 +36,7 @@ class Scenario:
         parser = argparse.ArgumentParser(description=description)
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--quick", action="store_true", help="CI sizes (the default)")
-        group.add_argument("--full", action="store_true", help="the sizes of SPEC R1-R5")
+        group.add_argument("--full", action="store_true", help="the sizes of targets R1-R5")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
         self.parser = parser
 

@@ -1,4 +1,4 @@
-"""Fork: a store opened in a parent that then forks, as ``gunicorn --preload`` does (SPEC B16).
+"""Fork: a store opened in a parent that then forks, as ``gunicorn --preload`` does (behaviour B16).
 
 The parent opens a ``Store`` and the drop-in ``ModelMappingService``, uses both, then forks
 workers (2 quick, 4 full). Each child:

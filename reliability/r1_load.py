@@ -1,5 +1,5 @@
 """R1 load: 4 processes x 2 threads of mixed writes and reads through the Python binding, plus
-the host's own aiosqlite writer, on one database file (SPEC R1, B13, B16).
+the host's own aiosqlite writer, on one database file (target R1, B13, B16).
 
 Each writer thread owns some mapping ids and blocked-model names and shares others with every
 other writer. Every operation carries a per-writer sequence number that only grows; upserts put
@@ -655,7 +655,7 @@ def main() -> None:
         not phantom_msg,
         f"resolve_for_message: {len(msg)} picks, each a model written for the mapping it hit; never written: {len(phantom_msg)} {phantom_msg[:3]}",
     )
-    # ---- cross-process coherence (SPEC B13): a read that starts after another process's write
+    # ---- cross-process coherence (behaviour B13): a read that starts after another process's write
     # was acknowledged sees that write or a later one, never an older state.
     ops_by_id: Dict[str, Tuple[str, List[List[Any]]]] = {}
     for r in reports:

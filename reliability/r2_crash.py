@@ -1,4 +1,4 @@
-"""R2 crashes: SIGKILL at random moments of a legacy migration and of write loops (SPEC R2, B10).
+"""R2 crashes: SIGKILL at random moments of a legacy migration and of write loops (target R2, B10).
 
 Part A: a child process opens a store with a storage dir holding a large ``model_mappings.json``
 (100,000 entries in full mode, 20,000 quick) and a ``blocked_models.json``, and is killed with

@@ -1,5 +1,5 @@
 """R3 broken legacy files: the one-time migration meets files that are truncated, carry a BOM,
-have wrong types at every level, are not UTF-8, nest 10,000 deep or are huge (SPEC R3, B10).
+have wrong types at every level, are not UTF-8, nest 10,000 deep or are huge (target R3, B10).
 
 Each case runs in its own child process (a crash is a finding, peak RSS is measured) that opens a
 store with the storage dir, reopens it, then writes and resolves a mapping. Pass criteria:

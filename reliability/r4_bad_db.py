@@ -1,6 +1,6 @@
 """R4 bad database files: garbage, truncated, a corrupted page, empty, a directory, no read
 permission, a read-only directory; and a serving store whose file is corrupted under it
-(SPEC R4, B13).
+(target R4, B13).
 
 Each bad file is opened twice by a child process (a crash is a finding). Pass criteria:
 - each kind of bad file gets its own stable error code (printed per case; a truncated file and

@@ -1,6 +1,6 @@
 """R5 memory: the whole Python test suite (bindings/python/tests) once under valgrind memcheck,
 reporting invalid accesses, uses of uninitialised memory and leaks attributable to
-libmodel_mapping.so (SPEC R5). Slow (minutes): full mode only.
+libmodel_mapping.so (target R5). Slow (minutes): full mode only.
 
 Recipe (what this script runs; run it by hand the same way):
 

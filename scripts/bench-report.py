@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the SPEC P1, P4 and P5 ratios of the last `cargo bench --bench store` run.
+"""Prints the target P1, P4 and P5 ratios of the last `cargo bench --bench store` run.
 
 Reads criterion's ``target/criterion/**/new/{benchmark,estimates}.json`` (the median point
 estimate of each benchmark, in nanoseconds) and prints, as Markdown tables:

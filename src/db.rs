@@ -1,4 +1,4 @@
-//! Opening the database file safely (SPEC B12, R4) and reading rows tolerantly (SPEC B11).
+//! Opening the database file safely (behaviour B12, R4) and reading rows tolerantly (behaviour B11).
 
 use std::borrow::Cow;
 use std::fs::OpenOptions;
@@ -345,7 +345,7 @@ fn read_candidates(json: &str, default_model: Option<&str>) -> Vec<String> {
     normalize::candidates(raw.iter().map(String::as_str), default_model)
 }
 
-/// Reads one row the way SPEC B11 asks: normalised scope type, junk JSON → empty, NULL
+/// Reads one row the way behaviour B11 asks: normalised scope type, junk JSON → empty, NULL
 /// `is_active` → true. `None` when the row cannot name a mapping (bad scope type, empty key).
 pub(crate) fn read_row(row: &Row<'_>) -> rusqlite::Result<Option<StoredRow>> {
     let rowid: i64 = row.get(0)?;

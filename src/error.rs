@@ -1,4 +1,4 @@
-//! Typed errors, each mapped onto one stable string code (SPEC B1).
+//! Typed errors, each mapped onto one stable string code (behaviour B1).
 //!
 //! The codes are part of the public contract: the C ABI and the Python binding use them
 //! verbatim, so a code is never changed once released. New failure kinds get new codes.
@@ -22,7 +22,7 @@ macro_rules! error_kinds {
             /// Every kind, in declaration order.
             pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
 
-            /// The stable string code (SPEC B1).
+            /// The stable string code (behaviour B1).
             pub const fn code(self) -> &'static str {
                 match self {
                     $(ErrorKind::$kind => $code,)*
@@ -73,14 +73,14 @@ error_kinds! {
     DatabaseError => "database_error",
     /// The process may not read (or create) the database file.
     DatabasePermissionDenied => "database_permission_denied",
-    /// A bundled SQLite found another SQLite library loaded in the process (SPEC B15).
+    /// A bundled SQLite found another SQLite library loaded in the process (behaviour B15).
     MultipleSqliteCopies => "multiple_sqlite_copies",
     /// The store was closed.
     StoreClosed => "store_closed",
     /// The change log cannot answer: an unknown or pruned change, a time before the oldest
-    /// change kept, or a span holding a change that recorded no rows (SPEC B20).
+    /// change kept, or a span holding a change that recorded no rows (behaviour B20).
     HistoryUnavailable => "history_unavailable",
-    /// An undo of a change that a later change to the same mapping superseded (SPEC B20).
+    /// An undo of a change that a later change to the same mapping superseded (behaviour B20).
     HistoryConflict => "history_conflict",
 }
 
@@ -164,7 +164,7 @@ impl Error {
         }
     }
 
-    /// The stable string code (SPEC B1), e.g. `"mapping_not_found"`.
+    /// The stable string code (behaviour B1), e.g. `"mapping_not_found"`.
     pub fn code(&self) -> &'static str {
         self.kind().code()
     }

@@ -31,13 +31,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The behaviour these docs refer to as "behaviour B8", "target P1" and so on is written down
+//! in `docs/behaviour.md` in the repository, one section per number.
+//!
 //! Layers, each pointing only at the ones before it: [`normalize`] and [`model`] (identity,
 //! payloads), [`snapshot`] and [`resolve`] (pure functions over a [`Snapshot`]), the imperative
 //! shell — `db` and `schema` (SQLite), `feed` (the change log and incremental refresh), `fork`
 //! (no connection crosses a `fork()`), [`Store`] (connections, the read and write paths) — and
 //! beside it [`legacy`] (the one-time JSON import, the export back and the merge), [`history`]
 //! (history, undo, rollback) and [`sync`] (export, bulk import, remote snapshots). The C ABI
-//! lives in `ffi`; the core reaches into it only for the two OS calls std does not wrap
+//! lives in `src/ffi` and is documented in its header, `include/model_mapping.h`, not here;
+//! the core reaches into it only for the two OS calls std does not wrap
 //! (`pthread_atfork`, `faccessat`), so that `unsafe` stays in that one module.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -46,6 +50,9 @@ mod counter;
 mod db;
 pub mod error;
 mod feed;
+// The C ABI: public so that the `extern "C"` functions are exported and the integration tests
+// can reach `MmStatus`, hidden from the Rust API docs (its reference is the C header).
+#[doc(hidden)]
 pub mod ffi;
 mod fork;
 pub mod history;

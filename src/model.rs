@@ -1,4 +1,4 @@
-//! The mapping record (SPEC B3), the upsert payload (SPEC B2) and values derived from metadata.
+//! The mapping record (behaviour B3), the upsert payload (behaviour B2) and values derived from metadata.
 
 use serde::de::MapAccess;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -25,7 +25,7 @@ pub struct Mapping {
     pub name: Option<String>,
     /// The model tried first.
     pub default_model: Option<String>,
-    /// Ordered fallbacks; holds the default model too (SPEC B2).
+    /// Ordered fallbacks; holds the default model too (behaviour B2).
     pub candidates: Vec<String>,
     /// Inactive mappings never match a resolution.
     pub is_active: bool,
@@ -60,12 +60,12 @@ impl Mapping {
         )
     }
 
-    /// `metadata.temperature` when it is a number (not a bool), as a float (SPEC B9).
+    /// `metadata.temperature` when it is a number (not a bool), as a float (behaviour B9).
     pub fn temperature(&self) -> Option<f64> {
         temperature(&self.metadata)
     }
 
-    /// The endpoint to call, from metadata (SPEC B8).
+    /// The endpoint to call, from metadata (behaviour B8).
     pub fn preferred_endpoint_id(&self) -> Option<i64> {
         preferred_endpoint_id(&self.metadata)
     }
@@ -93,7 +93,7 @@ impl Serialize for Mapping {
     }
 }
 
-/// A create-or-replace request (SPEC B2). Build one directly or parse it with
+/// A create-or-replace request (behaviour B2). Build one directly or parse it with
 /// [`MappingInput::from_json`]; [`MappingInput::validate`] normalises and checks the limits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MappingInput {
@@ -117,6 +117,19 @@ pub struct MappingInput {
 
 impl MappingInput {
     /// A minimal active mapping for `id` with a default model.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingId` when `id` has no `:` or an empty side, `InvalidMappingScope` when its
+    /// scope type is malformed (behaviour B1).
+    ///
+    /// ```
+    /// use model_mapping::MappingInput;
+    ///
+    /// let input = MappingInput::new(" Tenant:xai ", Some("grok-4")).unwrap();
+    /// assert_eq!((input.scope_type.as_str(), input.scope_key.as_str()), ("mapping", "xai"));
+    /// assert!(MappingInput::new("no-colon", None).is_err());
+    /// ```
     pub fn new(id: &str, default_model: Option<&str>) -> Result<MappingInput> {
         let parsed = MappingId::parse(id)?;
         Ok(MappingInput {
@@ -140,7 +153,7 @@ impl MappingInput {
         self.updated_at.as_deref().and_then(timestamp::parse)
     }
 
-    /// Normalises and checks every rule of SPEC B2, stamping `updated_at` (the carried one when
+    /// Normalises and checks every rule of behaviour B2, stamping `updated_at` (the carried one when
     /// `keep_timestamp` and it parses, else now).
     pub fn validate(&self, keep_timestamp: bool) -> Result<Mapping> {
         let kept = self.kept_timestamp(keep_timestamp);
@@ -455,7 +468,7 @@ pub(crate) struct Payload {
 
 /// The members a mapping object may have: the B3 shape's, so a mapping read back may be
 /// written again (`source` is ignored, `updated_at` is kept only by imports). The plain APIs
-/// reject any other top-level key (SPEC B19), so a misspelt `defualt_model` never silently
+/// reject any other top-level key (behaviour B19), so a misspelt `defualt_model` never silently
 /// replaces a row with an empty default.
 pub const MAPPING_KEYS: [&str; 10] = [
     "id",
@@ -552,9 +565,9 @@ impl<'de> FromMembers<'de> for Payload {
     }
 }
 
-/// Validates a mapping without storing it (SPEC B2): the mapping an upsert of `text` would
+/// Validates a mapping without storing it (behaviour B2): the mapping an upsert of `text` would
 /// store, stamped now. With `host_kept`, the object is read as a host keeps its own mappings
-/// (as tolerantly as rows written by others, SPEC B11: `host_mapping`) and only the limits
+/// (as tolerantly as rows written by others, behaviour B11: `host_mapping`) and only the limits
 /// are checked; otherwise as a strict payload, unknown members rejected.
 pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
     if !host_kept {
@@ -580,7 +593,7 @@ pub fn validate_json_text(text: &str, host_kept: bool) -> Result<Mapping> {
 }
 
 /// A mapping object as a host keeps it — an item its `list_mappings` returned, a prompt
-/// record's mapping, a remote row — read as tolerantly as rows written by others (SPEC B11):
+/// record's mapping, a remote row — read as tolerantly as rows written by others (behaviour B11):
 /// a non-string default is none, candidates are stringified and trimmed, `is_active` is
 /// Python's truth of the value (absent: true), metadata that is not an object is `{}`, a
 /// `name` or `updated_at` that is not a string is none. No limit is checked: nothing is
@@ -717,7 +730,7 @@ pub(crate) fn python_truthy(v: &Value) -> bool {
 }
 
 /// Python's `str()` of a JSON scalar, for candidates that rows written by others hold as
-/// non-strings (SPEC B11).
+/// non-strings (behaviour B11).
 pub(crate) fn stringify_candidate(v: &Value) -> Option<String> {
     let s = match v {
         Value::Null => return None,

@@ -1,4 +1,4 @@
-//! Identity and normalisation rules (SPEC B1, B2): every input path goes through here, so
+//! Identity and normalisation rules (behaviour B1, B2): every input path goes through here, so
 //! `tenant:xai`, `Tenant:xai` and `mapping:xai` name the same row.
 
 use std::borrow::Cow;
@@ -196,7 +196,7 @@ pub fn model_name(raw: &str) -> Option<&str> {
 }
 
 /// Candidates: trimmed, empties dropped, duplicates dropped keeping the first, then a
-/// non-empty default appended when absent (SPEC B2).
+/// non-empty default appended when absent (behaviour B2).
 pub fn candidates<'a, I>(raw: I, default_model: Option<&str>) -> Vec<String>
 where
     I: IntoIterator<Item = &'a str>,

@@ -1,4 +1,4 @@
-//! Store options (SPEC B12, B13): storage dir, busy timeout, durability, journal, staleness.
+//! Store options (behaviour B12, B13): storage dir, busy timeout, durability, journal, staleness.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,7 +61,7 @@ impl JournalMode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreOptions {
     /// The backend's `$AI_RUNTIME_STORAGE_DIR`: when set, the one-time legacy migration runs
-    /// at open (SPEC B10).
+    /// at open (behaviour B10).
     pub storage_dir: Option<PathBuf>,
     /// How long a write waits for a locked database before `database_busy` (default 5 s, at
     /// most [`MAX_MILLIS`] ms).

@@ -1,4 +1,4 @@
-//! Pure resolution over a [`Snapshot`] (SPEC B8, B9): no I/O, no locks, no clock.
+//! Pure resolution over a [`Snapshot`] (behaviour B8, B9): no I/O, no locks, no clock.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use crate::model::{self, Mapping, Metadata};
 use crate::normalize::{self, MappingId};
 use crate::snapshot::{Entry, Slot, Snapshot, BARE_SCOPES};
 
-/// The answer to `resolve_model_key` (SPEC B8).
+/// The answer to `resolve_model_key` (behaviour B8).
 ///
 /// A hit shares the snapshot's entry (one reference count) and a miss borrows the key it
 /// passes through, so resolving allocates nothing; [`Resolution::into_owned`] detaches it from
@@ -67,7 +67,7 @@ impl<'k> Resolution<'k> {
         })
     }
 
-    /// The answer as the JSON object of SPEC B8. A hit's text is made once per snapshot entry
+    /// The answer as the JSON object of behaviour B8. A hit's text is made once per snapshot entry
     /// and then copied: the C ABI returns it on every resolve.
     pub fn to_json(&self) -> String {
         match &self.0 {
@@ -162,7 +162,7 @@ fn target(key: &str) -> Option<Target<'_>> {
     Some(Target::Id(ty, k))
 }
 
-/// Resolves the model key a client sent (SPEC B8).
+/// Resolves the model key a client sent (behaviour B8).
 pub fn resolve_model_key<'k>(snap: &Snapshot, key: &'k str) -> Resolution<'k> {
     let key = normalize::trim(key);
     if key.is_empty() {
@@ -231,7 +231,7 @@ pub struct CandidateFate {
     pub fate: Fate,
 }
 
-/// `resolve_model_key` plus the reasons (SPEC B8 `explain`).
+/// `resolve_model_key` plus the reasons (behaviour B8 `explain`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
     /// The same result `resolve_model_key` gives.
@@ -304,7 +304,7 @@ pub fn explain(snap: &Snapshot, key: &str) -> Explanation {
     }
 }
 
-/// The inputs of `resolve_for_message` (SPEC B9).
+/// The inputs of `resolve_for_message` (behaviour B9).
 #[derive(Debug, Clone, Default)]
 pub struct MessageRequest<'a> {
     /// The requesting user; the `user:<id>` step is tried when not blank.
@@ -346,7 +346,7 @@ pub struct MessageHit {
     pub picked_from: Option<&'static str>,
 }
 
-/// The selection for one chat request (SPEC B9).
+/// The selection for one chat request (behaviour B9).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageSelection {
     /// The model to use, or `None` (see `reason`).
@@ -396,7 +396,7 @@ fn non_blank(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Picks the model for one chat request (SPEC B9).
+/// Picks the model for one chat request (behaviour B9).
 pub fn resolve_for_message(snap: &Snapshot, req: &MessageRequest<'_>) -> MessageSelection {
     let mut steps: Vec<(&'static str, String, &'static str)> = Vec::new();
     if let Some(p) = non_blank(req.prompt_id) {

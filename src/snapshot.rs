@@ -1,4 +1,4 @@
-//! The immutable in-memory view of every mapping and the blocked set (SPEC B13).
+//! The immutable in-memory view of every mapping and the blocked set (behaviour B13).
 //!
 //! Readers share one `Arc<Snapshot>`; writers build a new one. Keys are `Arc<str>` so that a
 //! copy-on-write after one upsert clones reference counts, not strings.
@@ -46,7 +46,7 @@ impl Entry {
 }
 
 /// Every stored row that normalises to one id. Normally one; rows written by others with SQL
-/// (`tenant:x` beside `mapping:x`) can collide until the next open rewrites them (SPEC B11).
+/// (`tenant:x` beside `mapping:x`) can collide until the next open rewrites them (behaviour B11).
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
     /// The row that represents the id: the newest active one, else the newest.
@@ -306,7 +306,7 @@ impl<V: Clone> ShardedMap<V> {
     }
 }
 
-/// The blocked models, sorted and unique: one copy serves both the sorted listing (SPEC B7)
+/// The blocked models, sorted and unique: one copy serves both the sorted listing (behaviour B7)
 /// and membership tests (a binary search over a list that holds tens of names).
 #[derive(Debug, Clone, Default)]
 struct Blocked(Arc<Vec<String>>);
@@ -324,7 +324,7 @@ impl Blocked {
     }
 }
 
-/// Where a snapshot stands in the change feed (SPEC B13): the last change it reflects and the
+/// Where a snapshot stands in the change feed (behaviour B13): the last change it reflects and the
 /// schema it was read under (a schema change means the table may have been rebuilt behind
 /// the feed's back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -350,7 +350,7 @@ fn symmetric_difference<'a>(a: &'a [String], b: &'a [String]) -> Vec<&'a str> {
     out
 }
 
-/// Scope types a bare key (no `:`) may match, highest priority first (SPEC B8).
+/// Scope types a bare key (no `:`) may match, highest priority first (behaviour B8).
 pub(crate) const BARE_SCOPES: [&str; 2] = ["mapping", "global"];
 
 /// An immutable view of all mappings and blocked models.
@@ -517,7 +517,7 @@ impl Snapshot {
     }
 
     /// The entry a bare key (no `:`) resolves to: the active `mapping` row, else the active
-    /// `global` row (SPEC B8).
+    /// `global` row (behaviour B8).
     pub(crate) fn bare(&self, key: &str) -> Option<&Arc<Entry>> {
         BARE_SCOPES.iter().find_map(|t| self.active(t, key))
     }
@@ -558,7 +558,7 @@ impl Snapshot {
         &self.blocked.0
     }
 
-    /// Mappings filtered by normalised scope type and key, ordered by SPEC B4: `updated_at`
+    /// Mappings filtered by normalised scope type and key, ordered by behaviour B4: `updated_at`
     /// newest first, missing last, ties by id.
     pub fn list(&self, scope_type: Option<&str>, scope_key: Option<&str>) -> Vec<Arc<Mapping>> {
         let maps: Vec<&KeyMap> = match scope_type {

@@ -1,4 +1,4 @@
-//! SPEC B15: one SQLite per process.
+//! behaviour B15: one SQLite per process.
 //!
 //! The default build links the system `libsqlite3` dynamically, so the library and Python's
 //! `sqlite3` module share one copy and nothing needs checking. A `bundled` build carries its

@@ -1,4 +1,4 @@
-//! Snapshots in and out (SPEC B14): export, bulk import of loose items, and applying a remote
+//! Snapshots in and out (behaviour B14): export, bulk import of loose items, and applying a remote
 //! snapshot with last-writer-wins. Planning is pure; the store applies a plan in one
 //! transaction.
 
@@ -16,7 +16,7 @@ use crate::timestamp;
 /// One item a bulk import skipped.
 ///
 /// Serialises as `{index, reason}` for a non-object (`invalid_item`) and as
-/// `{index, id, reason}` otherwise, `id` being null when the item named none (SPEC B19).
+/// `{index, id, reason}` otherwise, `id` being null when the item named none (behaviour B19).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportError {
     /// Position in the input list.
@@ -40,7 +40,7 @@ impl Serialize for ImportError {
     }
 }
 
-/// The bulk-import report (SPEC B14).
+/// The bulk-import report (behaviour B14).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImportReport {
     /// Items written.
@@ -189,14 +189,14 @@ pub struct SnapshotPlan {
     pub(crate) writes: Vec<Mapping>,
 }
 
-/// The report of an applied snapshot (SPEC B14).
+/// The report of an applied snapshot (behaviour B14).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PullReport {
     /// Always `"pulled"`.
     pub status: &'static str,
     /// Rows written.
     pub pulled_count: usize,
-    /// Remote rows kept back because the local row is not older (SPEC B19: what the backend
+    /// Remote rows kept back because the local row is not older (behaviour B19: what the backend
     /// counts here).
     pub skipped_count: usize,
     /// Remote items not applied for another reason: prompt scope, malformed, or named again
@@ -293,7 +293,7 @@ pub(crate) fn plan_snapshot(
     plan
 }
 
-/// `{"exported_at": now, "mappings": [...]}` (SPEC B14).
+/// `{"exported_at": now, "mappings": [...]}` (behaviour B14).
 pub(crate) fn export(mappings: &[std::sync::Arc<Mapping>]) -> Value {
     json!({"exported_at": timestamp::now(), "mappings": mappings.iter().map(|m| m.to_json()).collect::<Vec<_>>()})
 }

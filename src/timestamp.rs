@@ -1,4 +1,4 @@
-//! `updated_at` timestamps: RFC 3339 in UTC with seconds and `+00:00` (SPEC B2).
+//! `updated_at` timestamps: RFC 3339 in UTC with seconds and `+00:00` (behaviour B2).
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 

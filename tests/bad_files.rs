@@ -1,4 +1,4 @@
-//! SPEC R4 and B1 codes: a database path that is not a usable SQLite file gets a distinct,
+//! target R4 and B1 codes: a database path that is not a usable SQLite file gets a distinct,
 //! clear error, and the file is never deleted, renamed or rewritten.
 
 mod common;

@@ -1,4 +1,4 @@
-//! SPEC B15 for a `bundled` build: with another SQLite mapped into the process, opening a
+//! behaviour B15 for a `bundled` build: with another SQLite mapped into the process, opening a
 //! database is refused (`multiple_sqlite_copies`); without one it works.
 //!
 //! Only built with `--features bundled` (`scripts/test-all.sh` runs it that way); the default

@@ -1,4 +1,4 @@
-//! SPEC B13: cache coherence with every other writer, bounded staleness, last known good and
+//! behaviour B13: cache coherence with every other writer, bounded staleness, last known good and
 //! health.
 
 mod common;

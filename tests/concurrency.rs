@@ -1,4 +1,4 @@
-//! SPEC B16: threads and processes writing and resolving at once; BEGIN IMMEDIATE writes that
+//! behaviour B16: threads and processes writing and resolving at once; BEGIN IMMEDIATE writes that
 //! wait for a busy database and then fail loudly, never silently.
 
 mod common;

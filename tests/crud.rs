@@ -1,4 +1,4 @@
-//! SPEC B2–B7: upsert, the mapping shape, list and get, delete, activate_default, blocked models.
+//! behaviour B2–B7: upsert, the mapping shape, list and get, delete, activate_default, blocked models.
 
 mod common;
 

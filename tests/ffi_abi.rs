@@ -1,4 +1,4 @@
-//! The C ABI called through the rlib (SPEC B17, R5): every entry point with NULL in each
+//! The C ABI called through the rlib (behaviour B17, R5): every entry point with NULL in each
 //! pointer argument, invalid UTF-8, embedded NUL, non-object JSON, 10 MB strings, use after
 //! close, double close, 16 threads on one handle and an injected panic — each must give its
 //! documented status and message, never a crash; plus a full round trip.
@@ -494,7 +494,7 @@ fn malformed_and_non_object_json_are_json_and_payload_errors() {
                 out,
             );
         }
-        // An unknown top-level key (SPEC B19), named in the message.
+        // An unknown top-level key (behaviour B19), named in the message.
         let t = cs(r#"{"id": "mapping:x", "defualt_model": "m"}"#);
         let st = mm_store_upsert(h, t.as_ptr(), o);
         assert_fails(st, BAD_PAYLOAD, "defualt_model: unknown field", out);
@@ -1218,7 +1218,7 @@ fn integers_beyond_64_bits_in_metadata_cross_the_c_abi_exactly() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// History, undo, rollback, legacy export and merge, detach (SPEC B20)
+// History, undo, rollback, legacy export and merge, detach (behaviour B20)
 
 #[test]
 fn history_undo_and_rollback_work_through_the_c_abi_with_the_threads_actor() {

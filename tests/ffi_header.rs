@@ -1,5 +1,9 @@
-//! `include/model_mapping.h` is what cbindgen generates from `src/ffi` right now (SPEC B17), and
-//! it documents every function and every status the Rust side defines.
+//! `include/model_mapping.h` is what cbindgen generates from `src/ffi` right now (behaviour B17,
+//! docs/behaviour.md), and it documents every function and every status the Rust side defines.
+//!
+//! This test is also the header's generator (a dependency's build runs no code generator):
+//! `MM_BLESS=1 cargo test --test ffi_header` (or `scripts/gen-header.sh`) rewrites the committed
+//! header when it differs from a fresh generation; without `MM_BLESS` a stale header fails.
 
 use std::path::Path;
 
@@ -7,41 +11,75 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn checked_in() -> String {
-    std::fs::read_to_string(root().join("include/model_mapping.h"))
-        .expect("include/model_mapping.h is checked in")
+fn header_path() -> std::path::PathBuf {
+    root().join("include/model_mapping.h")
 }
 
-/// Generates the header the way `build.rs` does, into a temporary file.
+fn checked_in() -> String {
+    std::fs::read_to_string(header_path()).expect("include/model_mapping.h is checked in")
+}
+
+/// The version macros, from this package's version in `Cargo.toml`.
+fn version_macros() -> String {
+    format!(
+        "\n/* The version of the library this header comes with (mm_version() gives the loaded one's). */\n\
+         #define MM_VERSION_MAJOR {}\n#define MM_VERSION_MINOR {}\n#define MM_VERSION_PATCH {}\n\
+         #define MM_VERSION \"{}\"",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// Generates the header from `cbindgen.toml`, `src/ffi` and the package version.
 fn fresh() -> String {
-    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    let mut config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    config.after_includes = Some(version_macros());
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(root().join("src/ffi/mod.rs"))
         .generate()
         .expect("cbindgen generates the header");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model_mapping.h");
-    bindings.write_to_file(&path);
-    std::fs::read_to_string(&path).unwrap()
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).expect("the header is UTF-8")
 }
 
 #[test]
 fn checked_in_header_matches_a_fresh_generation() {
     let fresh = fresh();
-    let checked_in = checked_in();
-    if fresh != checked_in {
-        let first = fresh
-            .lines()
-            .zip(checked_in.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(fresh.lines().count().min(checked_in.lines().count()));
-        panic!(
-            "include/model_mapping.h is stale (first difference at line {}): run `cargo build` \
-             and commit the regenerated header",
-            first + 1
-        );
+    let checked_in = std::fs::read_to_string(header_path()).unwrap_or_default();
+    if fresh == checked_in {
+        return;
     }
+    if std::env::var_os("MM_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(header_path(), &fresh).expect("write include/model_mapping.h");
+        eprintln!("include/model_mapping.h regenerated; commit it");
+        return;
+    }
+    let first = fresh
+        .lines()
+        .zip(checked_in.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(fresh.lines().count().min(checked_in.lines().count()));
+    panic!(
+        "include/model_mapping.h is stale (first difference at line {}): run \
+         `scripts/gen-header.sh` (MM_BLESS=1 cargo test --test ffi_header) and commit the header",
+        first + 1
+    );
+}
+
+#[test]
+fn header_version_macros_match_the_package_version() {
+    let header = checked_in();
+    let version = model_mapping::VERSION;
+    let mut parts = version.split('.');
+    for name in ["MAJOR", "MINOR", "PATCH"] {
+        let want = format!("#define MM_VERSION_{name} {}", parts.next().unwrap());
+        assert!(header.contains(&want), "the header lacks `{want}`");
+    }
+    assert!(header.contains(&format!("#define MM_VERSION \"{version}\"")));
 }
 
 /// The functions the header declares: name, declaration line, the comment block above it.

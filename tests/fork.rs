@@ -1,4 +1,4 @@
-//! SPEC B16: `fork()` with a store open (gunicorn forking its workers, with threads running;
+//! behaviour B16: `fork()` with a store open (gunicorn forking its workers, with threads running;
 //! parents exiting before or after their children). Every write a process was told succeeded
 //! is in the file for a fresh connection to read, whatever order the processes close or exit
 //! in, and a child never hangs on a lock another thread held at the fork.

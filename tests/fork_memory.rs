@@ -1,4 +1,4 @@
-//! SPEC B16 for a private `:memory:` store: after `fork()` the child keeps its own copy of the
+//! behaviour B16 for a private `:memory:` store: after `fork()` the child keeps its own copy of the
 //! data (there is no file to reopen, and a new connection would be an empty database).
 //!
 //! Alone in its own test binary, like `fork.rs`: forking copies other tests' threads' locks.

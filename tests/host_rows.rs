@@ -1,4 +1,4 @@
-//! SPEC B11, B12: a database the backend created and filled with plain SQL, and the schema
+//! behaviour B11, B12: a database the backend created and filled with plain SQL, and the schema
 //! and settings the library uses.
 
 mod common;

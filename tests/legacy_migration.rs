@@ -1,4 +1,4 @@
-//! SPEC B10: the one-time legacy JSON migration.
+//! behaviour B10: the one-time legacy JSON migration.
 
 mod common;
 

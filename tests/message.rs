@@ -1,4 +1,4 @@
-//! SPEC B9: resolve_for_message — the prompt → user → mapping → global chain.
+//! behaviour B9: resolve_for_message — the prompt → user → mapping → global chain.
 
 mod common;
 

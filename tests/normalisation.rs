@@ -1,4 +1,4 @@
-//! SPEC B1: identity and normalisation on every input path.
+//! behaviour B1: identity and normalisation on every input path.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! SPEC B8: resolve_model_key and explain.
+//! behaviour B8: resolve_model_key and explain.
 
 mod common;
 

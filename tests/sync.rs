@@ -1,4 +1,4 @@
-//! SPEC B14: export, bulk import of loose items, applying a remote snapshot.
+//! behaviour B14: export, bulk import of loose items, applying a remote snapshot.
 
 mod common;
 

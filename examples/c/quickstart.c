@@ -7,14 +7,16 @@
  *   cargo build --release
  *   gcc -std=c11 -Wall -Wextra -Werror -Iinclude examples/c/quickstart.c \
  *       -Ltarget/release -lmodel_mapping -Wl,-rpath,"$PWD/target/release" -o quickstart
- *   ./quickstart examples/data/ai_runtime
+ *   ./quickstart /tmp/app.db examples/data/ai_runtime
  *
- * Usage: quickstart <storage_dir> [db_path]
+ * Usage: quickstart [db_path] [storage_dir]
  *
- * The legacy files are copied to a temporary directory first: the migration writes a marker
- * file beside them (for older hosts), and the sample directory must stay as it is. Without a
- * db_path the database is created in that temporary directory, and everything is removed at
- * the end.
+ * The same arguments, in the same order, as the Rust and Python quickstarts. The legacy files
+ * of storage_dir (default: examples/data/ai_runtime, relative to the working directory) are
+ * copied to a temporary directory first: the migration writes a marker file beside them (for
+ * older hosts), and the sample directory must stay as it is. Without a db_path the database is
+ * created in that temporary directory. The temporary directory is removed at the end; a db_path
+ * you give stays.
  */
 #define _XOPEN_SOURCE 700
 
@@ -107,10 +109,11 @@ static int resolve(MmStore *store, const char *key) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s <storage_dir> [db_path]\n", argv[0]);
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s [db_path] [storage_dir]\n", argv[0]);
         return 2;
     }
+    const char *source = argc > 2 ? argv[2] : "examples/data/ai_runtime";
     printf("model_mapping %s on SQLite %s\n", mm_version(), mm_sqlite_version());
 
     /* A private copy of the legacy storage dir. */
@@ -121,9 +124,10 @@ int main(int argc, char **argv) {
     }
     char storage[512], db_path[512], from[600], to[600];
     snprintf(storage, sizeof storage, "%s/ai_runtime", tmp);
-    int own_db = argc < 3;
-    snprintf(db_path, sizeof db_path, "%s", own_db ? tmp : argv[2]);
+    int own_db = argc < 2;
+    snprintf(db_path, sizeof db_path, "%s", own_db ? tmp : argv[1]);
     if (own_db) strncat(db_path, "/app.db", sizeof db_path - strlen(db_path) - 1);
+    else unlink(db_path); /* a fresh database every run, as in the Rust and Python quickstarts */
 
     int rc = 1;
     MmStore *store = NULL;
@@ -132,7 +136,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < sizeof LEGACY_FILES / sizeof *LEGACY_FILES; i++) {
-        snprintf(from, sizeof from, "%s/%s", argv[1], LEGACY_FILES[i]);
+        snprintf(from, sizeof from, "%s/%s", source, LEGACY_FILES[i]);
         snprintf(to, sizeof to, "%s/%s", storage, LEGACY_FILES[i]);
         if (copy_file(from, to) != 0) goto done;
     }

@@ -4,6 +4,12 @@ way the gateway does on every request. The same steps as examples/quickstart.rs.
 
     python examples/python/quickstart.py [DB_PATH] [STORAGE_DIR]
 
+The same arguments, in the same order, as the Rust and C quickstarts. The legacy files of
+STORAGE_DIR (default: the sample ``examples/data/ai_runtime``) are copied into a temporary
+directory first: the migration writes its marker file beside them, and the sample must stay as
+it is. Without DB_PATH the database is created there too. The temporary directory is removed at
+the end; a DB_PATH you give stays.
+
 Needs the package (``pip install ./bindings/python``) or a built library in the checkout
 (``cargo build --release``; run from anywhere, the checkout's bindings are found).
 """
@@ -70,13 +76,20 @@ def dumps(value: Any) -> str:
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="model_mapping_quickstart_py_"))
     db = Path(sys.argv[1]) if len(sys.argv) > 1 else tmp / "app.db"
+    try:
+        await run(tmp, db)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def run(tmp: Path, db: Path) -> None:
     db.unlink(missing_ok=True)  # a fresh database every run
-    if len(sys.argv) > 2:
-        storage_dir = Path(sys.argv[2])
-    else:
-        # Work on a copy: the migration writes its marker file into the storage dir.
-        storage_dir = tmp / "ai_runtime"
-        shutil.copytree(ROOT / "examples" / "data" / "ai_runtime", storage_dir)
+    source = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "examples" / "data" / "ai_runtime"
+    # Work on a copy: the migration writes its marker file into the storage dir.
+    storage_dir = tmp / "ai_runtime"
+    storage_dir.mkdir()
+    for name in ("model_mappings.json", "blocked_models.json"):
+        shutil.copyfile(source / name, storage_dir / name)
 
     print(f"model_mapping {model_mapping.version()} on SQLite {model_mapping.sqlite_version()}")
     print(f"library:     {model_mapping._ffi.library_path}")
@@ -125,8 +138,6 @@ async def main() -> None:
         print(f"\nreopened: migration status {status}")
     finally:
         again.close()
-    if len(sys.argv) <= 1:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ use crate::ErrorKind;
 ///
 /// Numbers are fixed and never reused: input errors are 1..9, database errors 10..19, ABI
 /// errors 20..29. A retired code stays reserved. `mm_status_str` gives each code's stable
-/// string (SPEC B1), which is also how every `mm_last_error_message` starts.
+/// string (behaviour B1), which is also how every `mm_last_error_message` starts.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::enum_variant_names)] // the `Mm` prefix makes the C constants `MM_...`
@@ -149,7 +149,7 @@ impl MmStatus {
         ALL_STATUSES.iter().copied().find(|s| *s as i32 == code)
     }
 
-    /// The stable string code (SPEC B1), NUL-terminated for C.
+    /// The stable string code (behaviour B1), NUL-terminated for C.
     pub fn code_cstr(self) -> &'static CStr {
         match TABLE.iter().find(|(s, _)| *s == self).map(|(_, m)| *m) {
             Some(Meaning::Kind(k)) => k.code_cstr(),
@@ -158,7 +158,7 @@ impl MmStatus {
         }
     }
 
-    /// The stable string code (SPEC B1).
+    /// The stable string code (behaviour B1).
     pub fn code(self) -> &'static str {
         self.code_cstr().to_str().unwrap_or("unknown_status")
     }
@@ -283,7 +283,7 @@ pub extern "C" fn mm_last_error_message() -> *const c_char {
         .unwrap_or(ptr::null())
 }
 
-/// The stable string code (SPEC B1) of a status: `"ok"`, `"mapping_not_found"`,
+/// The stable string code (behaviour B1) of a status: `"ok"`, `"mapping_not_found"`,
 /// `"null_argument"`, `"invalid_utf8"`, `"store_closed"`, `"panic"`, ...; `"unknown_status"`
 /// for a number that is not a status.
 ///

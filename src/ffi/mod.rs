@@ -1,4 +1,4 @@
-//! The C ABI (SPEC B17): `extern "C"` functions over [`crate::Store`], declared in the
+//! The C ABI (behaviour B17): `extern "C"` functions over [`crate::Store`], declared in the
 //! generated header `include/model_mapping.h`. The only module allowed to use `unsafe`.
 //!
 //! One file per C object: [`MmStore`] and its functions (`store`), its history, undo and
@@ -11,7 +11,7 @@
 //! Conventions, the same for every function:
 //! - a fallible function returns an `int32_t` [`MmStatus`]; results go through out-parameters,
 //!   the last arguments, written only on success;
-//! - structured data crosses as UTF-8, NUL-terminated JSON in the SPEC shapes;
+//! - structured data crosses as UTF-8, NUL-terminated JSON in the shapes of docs/behaviour.md;
 //! - a string the library returns belongs to the caller, who frees it with [`mm_string_free`];
 //! - NULL in a required pointer is `MM_NULL_ARGUMENT`, invalid UTF-8 `MM_INVALID_UTF8`, a
 //!   panic `MM_PANIC`, a closed handle `MM_STORE_CLOSED` — never a crash;

@@ -7,7 +7,7 @@ use super::strings::{arg_str, check_out, into_raw, write_out};
 
 /// Copies `input` into a new string: a no-op with the same signature as `mm_store_resolve`
 /// minus the handle, going through the same guard, UTF-8 check and allocation. Benchmarks use
-/// it as the baseline cost of one call through the C ABI (SPEC P2).
+/// it as the baseline cost of one call through the C ABI (target P2).
 ///
 /// - `input`: required.
 /// - `out`: required; receives a copy the caller frees with `mm_string_free`.

@@ -17,7 +17,7 @@ pub extern "C" fn mm_version() -> *const c_char {
 
 /// The version of the SQLite library this library actually runs (`sqlite3_libversion()`, e.g.
 /// `"3.40.1"`). In the default build that is the system `libsqlite3` — the same copy Python's
-/// `sqlite3` module uses (SPEC B15).
+/// `sqlite3` module uses (behaviour B15).
 ///
 /// Ownership: a static string owned by SQLite; never free it. NULL is never returned.
 ///
@@ -29,7 +29,7 @@ pub extern "C" fn mm_sqlite_version() -> *const c_char {
 }
 
 /// `sqlite3_sourceid()` of the SQLite library this library runs: equal to the value Python's
-/// `sqlite3` reports (`SELECT sqlite_source_id()`) exactly when both use one copy (SPEC B15).
+/// `sqlite3` reports (`SELECT sqlite_source_id()`) exactly when both use one copy (behaviour B15).
 ///
 /// Ownership: a static string owned by SQLite; never free it. NULL is never returned.
 ///

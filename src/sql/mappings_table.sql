@@ -1,4 +1,4 @@
--- The backend's own table, byte-for-byte what it creates (SPEC B12). Never altered by us.
+-- The backend's own table, byte-for-byte what it creates (behaviour B12). Never altered by us.
 CREATE TABLE IF NOT EXISTS llm_model_mappings (
     id TEXT PRIMARY KEY,
     scope_type TEXT NOT NULL,

@@ -49,6 +49,16 @@ use write::Tx;
 /// each read (or at most once per `max_staleness`) and brought up to date from the change feed;
 /// writes go straight to SQLite in `BEGIN IMMEDIATE` transactions and install the snapshot they
 /// produced before returning.
+///
+/// ```
+/// use model_mapping::{MappingInput, Store, StoreOptions};
+///
+/// # fn main() -> model_mapping::Result<()> {
+/// let store = Store::open(":memory:", StoreOptions::default())?;
+/// store.upsert(&MappingInput::new("mapping:xai", Some("grok-4"))?)?;
+/// assert_eq!(store.resolve_model_key("xai")?.resolved_model(), Some("grok-4"));
+/// # Ok(()) }
+/// ```
 pub struct Store {
     conns: Arc<Conns>,
     snapshot: ArcSwap<Snapshot>,
@@ -95,6 +105,24 @@ impl Store {
     /// A migration whose file is broken does not fail the open: see [`Store::last_migration`].
     /// A migration that imports builds the cache on one helper thread while it inserts the rows,
     /// joined before this returns (on the calling thread when none can be started).
+    ///
+    /// # Errors
+    ///
+    /// A distinct kind per unusable file (behaviour B12, target R4): `NotADatabase`,
+    /// `DatabaseEmpty`, `DatabaseCantOpen` (for example a directory), `DatabasePermissionDenied`,
+    /// `DatabaseReadonly`, `DatabaseCorrupt`; `DatabaseBusy` when another connection holds the
+    /// lock past `busy_timeout`; `MultipleSqliteCopies` in a `bundled` build that finds another
+    /// SQLite in the process (behaviour B15).
+    ///
+    /// ```
+    /// use model_mapping::{Store, StoreOptions};
+    ///
+    /// # fn main() -> model_mapping::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = Store::open(dir.path().join("app.db"), StoreOptions::default())?;
+    /// assert!(store.list(None, None)?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let conns = Arc::new(Conns::open(path.as_ref(), &options)?);
         let (schema_version, migration, snapshot) = conns.write(|conn| {
@@ -228,6 +256,11 @@ impl Store {
 
     /// Mappings, optionally filtered by scope type (normalised: `tenant` finds `mapping` rows)
     /// and exact scope key, newest first (SPEC B4).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingScope` for a malformed scope type filter; a database error when the
+    /// coherence check fails and there is no snapshot to serve.
     pub fn list(
         &self,
         scope_type: Option<&str>,
@@ -245,6 +278,11 @@ impl Store {
     }
 
     /// One mapping by id (normalised), or `None`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingId` or `InvalidMappingScope` for a malformed id; a database error when the
+    /// coherence check fails and there is no snapshot to serve.
     pub fn get(&self, id: &str) -> Result<Option<Arc<Mapping>>> {
         count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;
@@ -257,6 +295,27 @@ impl Store {
     }
 
     /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
+    ///
+    /// # Errors
+    ///
+    /// Only `StoreClosed`, or a database error when the coherence check fails and there is no
+    /// snapshot to serve; a key that cannot be an id passes through instead.
+    ///
+    /// ```
+    /// # use model_mapping::{MappingInput, Store, StoreOptions};
+    /// # fn main() -> model_mapping::Result<()> {
+    /// # let store = Store::open(":memory:", StoreOptions::default())?;
+    /// let mut xai = MappingInput::new("mapping:xai", Some("grok-4"))?;
+    /// xai.candidates = vec!["grok-3".into()];
+    /// store.upsert(&xai)?;
+    /// store.update_blocked(&[("grok-4".into(), true)])?;
+    ///
+    /// let r = store.resolve_model_key("tenant:xai")?; // the legacy alias names the same row
+    /// assert!(r.hit());
+    /// assert_eq!(r.resolved_model(), Some("grok-3")); // the blocked default is skipped
+    /// assert_eq!(store.resolve_model_key("openai/gpt-4o:free")?.resolved_model(), Some("openai/gpt-4o:free"));
+    /// # Ok(()) }
+    /// ```
     pub fn resolve_model_key<'k>(&self, key: &'k str) -> Result<Resolution<'k>> {
         self.resolves.bump();
         count_legacy_id(&self.legacy_keys, key);
@@ -271,6 +330,24 @@ impl Store {
     }
 
     /// The model for one chat request (SPEC B9).
+    ///
+    /// # Errors
+    ///
+    /// `StoreClosed`, or a database error when the coherence check fails and there is no
+    /// snapshot to serve. Nothing found is not an error: see [`MessageSelection::reason`].
+    ///
+    /// ```
+    /// # use model_mapping::{MappingInput, MessageRequest, Store, StoreOptions};
+    /// # fn main() -> model_mapping::Result<()> {
+    /// # let store = Store::open(":memory:", StoreOptions::default())?;
+    /// store.upsert(&MappingInput::new("global:global", Some("gpt-4o"))?)?;
+    /// let pick = store.resolve_for_message(&MessageRequest {
+    ///     user_id: Some("42"),
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(pick.model.as_deref(), Some("gpt-4o")); // no user:42 mapping: the global one
+    /// # Ok(()) }
+    /// ```
     pub fn resolve_for_message(&self, req: &MessageRequest<'_>) -> Result<MessageSelection> {
         if let Some(k) = req.mapping_key {
             count_legacy_id(&self.legacy_keys, k);
@@ -309,6 +386,24 @@ impl Store {
     }
 
     /// Creates or replaces a mapping (SPEC B2); returns it as stored.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingScope` or `InvalidPayload` (naming the field) when the input breaks a rule
+    /// of behaviour B1/B2; `DatabaseBusy` when the write lock is not had within `busy_timeout`;
+    /// another database error when the write fails (nothing is then changed).
+    ///
+    /// ```
+    /// # use model_mapping::{MappingInput, Store, StoreOptions};
+    /// # fn main() -> model_mapping::Result<()> {
+    /// # let store = Store::open(":memory:", StoreOptions::default())?;
+    /// let mut input = MappingInput::new("Tenant:deepseek", Some("deepseek-chat"))?;
+    /// input.candidates = vec!["deepseek-reasoner".into()];
+    /// let stored = store.upsert(&input)?;
+    /// assert_eq!(stored.id, "mapping:deepseek");
+    /// assert_eq!(stored.candidates, ["deepseek-reasoner", "deepseek-chat"]); // the default is appended
+    /// # Ok(()) }
+    /// ```
     pub fn upsert(&self, input: &MappingInput) -> Result<Arc<Mapping>> {
         count_legacy_type(&self.legacy_keys, &input.scope_type);
         let m = input.validate(false)?;
@@ -337,6 +432,11 @@ impl Store {
     }
 
     /// Deletes a mapping by id (SPEC B5); whether a row was deleted.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMappingId` or `InvalidMappingScope` for a malformed id; `DatabaseBusy` or another
+    /// database error when the write fails.
     pub fn delete(&self, id: &str) -> Result<bool> {
         count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;
@@ -344,6 +444,12 @@ impl Store {
     }
 
     /// Makes `model` the default of an existing mapping and activates it (SPEC B6).
+    ///
+    /// # Errors
+    ///
+    /// `MappingNotFound` when there is no such mapping; `InvalidMappingId` for a malformed id;
+    /// `InvalidPayload` for an empty model; `DatabaseBusy` or another database error when the
+    /// write fails.
     pub fn activate_default(&self, id: &str, model: &str) -> Result<Arc<Mapping>> {
         count_legacy_id(&self.legacy_keys, id);
         let id = MappingId::parse(id.trim())?;

@@ -1,5 +1,5 @@
 /*
- * test_abi.c: the C ABI from C (SPEC B17, R5), compiled with -Wall -Wextra -Werror against
+ * test_abi.c: the C ABI from C (behaviour B17, R5), compiled with -Wall -Wextra -Werror against
  * include/model_mapping.h and run under valgrind --leak-check=full --error-exitcode=1 by
  * scripts/test-c.sh: error paths (NULL, invalid UTF-8, cut JSON, non-object JSON, a 10 MB
  * string, closed and unknown handles, double close, a caught panic), 16 threads on one

@@ -1,4 +1,4 @@
-"""The generated header serves cffi users (SPEC B17): feed it to cffi.FFI().cdef in ABI mode,
+"""The generated header serves cffi users (behaviour B17): feed it to cffi.FFI().cdef in ABI mode,
 dlopen the shared library, and make real calls.
 
 cffi's cdef takes declarations only: no #include, #ifdef or `extern "C"` block. The header's

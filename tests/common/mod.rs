@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The backend's own DDL for `llm_model_mappings`, exactly as SPEC B12 gives it.
+/// The backend's own DDL for `llm_model_mappings`, exactly as behaviour B12 gives it.
 pub const BACKEND_DDL: &str = "\
 CREATE TABLE IF NOT EXISTS llm_model_mappings (id TEXT PRIMARY KEY, scope_type TEXT NOT NULL, \
 scope_key TEXT NOT NULL, name TEXT, default_model TEXT, candidates_json TEXT, \

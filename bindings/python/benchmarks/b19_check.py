@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A/B: the drop-in's resolve_model_key as shipped vs the same body without the B19 check
-(SPEC B19), paired rounds of 10,000 calls each in alternating order; the median paired ratio."""
+(behaviour B19), paired rounds of 10,000 calls each in alternating order; the median paired ratio."""
 import asyncio, tempfile, os, timeit, statistics, inspect, textwrap, types
 from model_mapping import ModelMappingService
 from model_mapping import service as S

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python-side benchmarks for SPEC P2, P3, P4 and P5: one script, one run, one machine, one set
+"""Python-side benchmarks for target P2, P3, P4 and P5: one script, one run, one machine, one set
 of files, every ratio between two measurements of this run.
 
     .venv/bin/python bindings/python/benchmarks/bench.py            # full run (a few minutes)
@@ -7,7 +7,7 @@ of files, every ratio between two measurements of this run.
 
 What it builds, for N = 1,000 and 10,000 mappings (``--quick``: 50 and 200), in a temporary
 directory: an SQLite database whose ``llm_model_mappings`` table is created with the backend's
-exact DDL (SPEC B12) and filled by plain ``sqlite3`` (N rows ``mapping:key<i>`` plus
+exact DDL (behaviour B12) and filled by plain ``sqlite3`` (N rows ``mapping:key<i>`` plus
 ``global:global``), and a legacy storage dir (``model_mappings.json`` with the same N entries
 under the old ``tenant`` scope type, ``blocked_models.json`` blocking ``model-0-a``).
 
@@ -32,7 +32,7 @@ hits all of them alike (every variant of both sizes in one round-robin):
   for reference;
 - baselines written here, doing what the backend pays today, the way it does it:
   (a) ``base_a.json_files``: read and ``json.loads`` ``model_mappings.json`` and
-  ``blocked_models.json`` on every request, then resolve (SPEC B8 rules) with direct dict
+  ``blocked_models.json`` on every request, then resolve (behaviour B8 rules) with direct dict
   look-ups (the cheapest resolve over the parsed file);
   (b) ``base_b.aiosqlite_scan``: one long-lived ``aiosqlite`` connection; every request SELECTs
   every row of ``llm_model_mappings`` and ``json.loads`` its ``candidates_json`` and
@@ -42,7 +42,7 @@ hits all of them alike (every variant of both sizes in one round-robin):
   decode every row, then walk ``user:<id>`` -> ``mapping:<key>`` -> ``global:global``), which
   P3 names; ``base_b.aiosqlite_lookup rfm`` is the stricter comparison, one indexed
   ``SELECT ... WHERE id = ?`` through ``aiosqlite`` per chain step plus JSON decoding (what a
-  backend ``resolve_for_message`` of about 1.1 ms, SPEC P3's reference, does). Both are judged.
+  backend ``resolve_for_message`` of about 1.1 ms, target P3's reference, does). Both are judged.
   The baselines keep the blocked set in memory (the backend reads ``blocked_models.json``), use
   tuple rows and one connection: each is a lean version of what the backend does, so the
   speed-ups against them are lower bounds.
@@ -93,7 +93,7 @@ import model_mapping.store as store_module
 from model_mapping import ModelMappingService, Store, _ffi
 
 # ---------------------------------------------------------------------------------------------
-# Targets (SPEC P2-P5)
+# Targets P2-P5 (docs/behaviour.md)
 
 P2_MAX = 8.0  # Store bounded resolve / mm_echo
 P3_B_MIN = {1000: 1000.0, 10000: 10000.0}  # drop-in strict resolve vs (b)
@@ -109,7 +109,7 @@ STALENESS_MS = 1000
 BLOCKED = ["model-0-a"]
 UPDATED_AT = "2026-01-08T02:07:59+00:00"
 
-# The backend's table, exactly (SPEC B12): the file the library itself compiles in.
+# The backend's table, exactly (behaviour B12): the file the library itself compiles in.
 DDL = (Path(__file__).resolve().parents[3] / "src" / "sql" / "mappings_table.sql").read_text()
 
 COLUMNS = "id, scope_type, scope_key, name, default_model, candidates_json, is_active, updated_at, metadata_json"
@@ -227,7 +227,7 @@ def copy_db(src: Path, dst: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The baselines' resolution (SPEC B8), as a Python service would write it
+# The baselines' resolution (behaviour B8), as a Python service would write it
 
 
 def norm_scope_type(value: Any) -> str:
@@ -1105,7 +1105,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="model_mapping Python benchmarks (SPEC P2-P5)")
+    parser = argparse.ArgumentParser(description="model_mapping Python benchmarks (targets P2-P5, docs/behaviour.md)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny counts and N=200: exercises every path in seconds, judges nothing")
     parser.add_argument("--fast", type=int, default=20000,

@@ -3,8 +3,8 @@
 Loading order (SPEC B18):
 
 1. the path in the ``MODEL_MAPPING_LIB`` environment variable (an error if it does not load);
-2. the copy inside the installed package (``model_mapping/libmodel_mapping.so``), put there by
-   ``pip install ./bindings/python``;
+2. the copy inside the installed package (``model_mapping/model_mapping/libmodel_mapping.so``,
+   or ``model_mapping/libmodel_mapping.so``), put there by ``pip install ./bindings/python``;
 3. in a checkout, the crate's ``target/release`` then ``target/debug`` (``$CARGO_TARGET_DIR``
    first when set);
 
@@ -137,7 +137,9 @@ def _load() -> Tuple[ctypes.CDLL, str]:
             return ctypes.CDLL(env), env
         except OSError as exc:
             raise ImportError(f"model_mapping: {ENV_VAR}={env!r} could not be loaded: {exc}") from exc
-    candidates = [Path(__file__).resolve().parent / LIBRARY_NAME] + _checkout_candidates()
+    here = Path(__file__).resolve().parent
+    # The wheel (maturin) ships it in the sub-package model_mapping/model_mapping/.
+    candidates = [here / LIBRARY_NAME, here / "model_mapping" / LIBRARY_NAME] + _checkout_candidates()
     errors: List[str] = []
     for path in candidates:
         if not path.is_file():

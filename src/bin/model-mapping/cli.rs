@@ -16,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 /// cancelled at the prompt; 2 usage or invalid input (including `confirmation_required`);
 /// 3 database or I/O error (`io_error` too, whichever file it concerns). Errors go to stderr
 /// and start with their stable code (e.g. `mapping_not_found`).
+///
+/// "behaviour B10" and the like refer to the sections of docs/behaviour.md in the repository.
 #[derive(Debug, Parser)]
 #[command(name = "model-mapping", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
@@ -52,7 +54,7 @@ pub struct Cli {
 /// The operator tasks.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the one-time legacy JSON migration (SPEC B10), or plan it with --dry-run.
+    /// Run the one-time legacy JSON migration (behaviour B10), or plan it with --dry-run.
     Migrate(MigrateArgs),
     /// List mappings, newest first.
     List(ListArgs),
@@ -68,9 +70,9 @@ pub enum Command {
     Delete(IdArg),
     /// Make MODEL the default of an existing mapping and activate it.
     Activate(ActivateArgs),
-    /// Resolve a client's model key the way the backend does (SPEC B8).
+    /// Resolve a client's model key the way the backend does (behaviour B8).
     Resolve(ResolveArgs),
-    /// Pick the model for one chat request: prompt → user → mapping → global (SPEC B9).
+    /// Pick the model for one chat request: prompt → user → mapping → global (behaviour B9).
     ResolveMessage(ResolveMessageArgs),
     /// Block models: resolution will skip them.
     Block(ModelsArg),

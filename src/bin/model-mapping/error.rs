@@ -1,4 +1,4 @@
-//! Failures of one command: a stable code (SPEC B1 where one fits), a detail, an exit code.
+//! Failures of one command: a stable code (behaviour B1 where one fits), a detail, an exit code.
 
 use std::fmt;
 use std::path::Path;
