@@ -292,14 +292,14 @@ int32_t mm_store_detach(MmStore *store);
 int32_t mm_actor_set(const char *actor);
 
 /**
- * Validates a mapping without storing it (SPEC B2) and returns, as a B3 JSON object, the
+ * Validates a mapping without storing it (behaviour B2) and returns, as a B3 JSON object, the
  * mapping an upsert would store (scope normalised, candidates normalised, `updated_at` now).
  *
  * - `payload_json`: required JSON object, as `mm_store_upsert` takes it.
  * - `host_kept`: false to read it as a strict payload (a member outside the B3 keys is
  *   `MM_INVALID_PAYLOAD` naming it, a wrong type `MM_INVALID_PAYLOAD` naming the field);
  *   true to read it as a host keeps its own mappings, as tolerantly as rows written by others
- *   (SPEC B11: non-string candidates stringified, `is_active` by Python's truth, a bad
+ *   (behaviour B11: non-string candidates stringified, `is_active` by Python's truth, a bad
  *   metadata value `{}`), checking only the scope and the limits.
  * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
  *
@@ -314,7 +314,7 @@ int32_t mm_actor_set(const char *actor);
 int32_t mm_mapping_validate(const char *payload_json, bool host_kept, char **out_json);
 
 /**
- * Normalises a mapping id (SPEC B1): `" Tenant: xai "` gives `"mapping:xai"`.
+ * Normalises a mapping id (behaviour B1): `" Tenant: xai "` gives `"mapping:xai"`.
  *
  * - `id`: required; split at its first `:`. No `:` or an empty side is
  *   `MM_INVALID_MAPPING_ID`, a scope type outside `[a-z0-9_-]` `MM_INVALID_MAPPING_SCOPE`, a
@@ -330,7 +330,7 @@ int32_t mm_mapping_validate(const char *payload_json, bool host_kept, char **out
 int32_t mm_mapping_id_normalize(const char *id, char **out_id);
 
 /**
- * Normalises a scope type (SPEC B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
+ * Normalises a scope type (behaviour B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
  *
  * - `scope_type`: required; empty, blank or holding characters outside `[a-z0-9_-]` is
  *   `MM_INVALID_MAPPING_SCOPE`.
@@ -357,12 +357,12 @@ int32_t mm_scope_type_normalize(const char *scope_type, char **out_scope_type);
 const char *mm_mapping_keys(void);
 
 /**
- * Resolves `key` (SPEC B8) over the given mappings and blocked models instead of a store's:
+ * Resolves `key` (behaviour B8) over the given mappings and blocked models instead of a store's:
  * the JSON object `mm_store_resolve` returns.
  *
  * - `mappings_json`: required JSON array of mapping objects as a host keeps them (the B3
  *   shape; `scope_type` + `scope_key`, else `id`), read as tolerantly as rows written by
- *   others (SPEC B11). Items that are not objects or name no valid scope match nothing.
+ *   others (behaviour B11). Items that are not objects or name no valid scope match nothing.
  * - `blocked_json`: required JSON array of blocked model names.
  * - `key`: required; the key a client sent.
  * - `out_json`: required; receives a string the caller frees with `mm_string_free`.
@@ -381,7 +381,7 @@ int32_t mm_mappings_resolve(const char *mappings_json,
                             char **out_json);
 
 /**
- * The selection for one chat request (SPEC B9) over the given mappings and blocked models
+ * The selection for one chat request (behaviour B9) over the given mappings and blocked models
  * instead of a store's: the JSON object `mm_store_resolve_for_message` returns.
  *
  * - `mappings_json`, `blocked_json`: as `mm_mappings_resolve`.
@@ -442,7 +442,7 @@ int32_t mm_store_open(const char *path, const char *options_json, MmStore **out)
 void mm_store_close(MmStore *store);
 
 /**
- * Lists mappings (SPEC B4) as a JSON array of B3 objects, newest `updated_at` first.
+ * Lists mappings (behaviour B4) as a JSON array of B3 objects, newest `updated_at` first.
  *
  * - `scope_type`: NULL (or blank) for all; normalised, so `"tenant"` lists `mapping` rows.
  * - `scope_key`: NULL (or blank) for all; exact after trimming.
@@ -473,7 +473,7 @@ int32_t mm_store_list(MmStore *store,
 int32_t mm_store_get(MmStore *store, const char *id, char **out_json);
 
 /**
- * Creates or replaces a mapping (SPEC B2) and returns it as stored (B3 JSON object).
+ * Creates or replaces a mapping (behaviour B2) and returns it as stored (B3 JSON object).
  *
  * - `payload_json`: required JSON object: `scope_type` + `scope_key` (or `id`), `name`,
  *   `default_model`, `candidates`, `is_active`, `metadata`. Not JSON: `MM_INVALID_JSON`; not
@@ -488,7 +488,7 @@ int32_t mm_store_get(MmStore *store, const char *id, char **out_json);
 int32_t mm_store_upsert(MmStore *store, const char *payload_json, char **out_json);
 
 /**
- * Deletes a mapping by id (SPEC B5); `*out_deleted` tells whether a row was deleted.
+ * Deletes a mapping by id (behaviour B5); `*out_deleted` tells whether a row was deleted.
  *
  * - `id`: required; a malformed id is `MM_INVALID_MAPPING_ID`.
  * - `out_deleted`: required; written only on success.
@@ -501,7 +501,7 @@ int32_t mm_store_upsert(MmStore *store, const char *payload_json, char **out_jso
 int32_t mm_store_delete(MmStore *store, const char *id, bool *out_deleted);
 
 /**
- * Makes `model` the default of an existing mapping and activates it (SPEC B6); returns the
+ * Makes `model` the default of an existing mapping and activates it (behaviour B6); returns the
  * mapping as stored (B3 JSON object).
  *
  * - `id`, `model`: required; an absent mapping is `MM_MAPPING_NOT_FOUND`, a blank model
@@ -519,7 +519,7 @@ int32_t mm_store_activate_default(MmStore *store,
                                   char **out_json);
 
 /**
- * The blocked models (SPEC B7) as a sorted JSON array of strings.
+ * The blocked models (behaviour B7) as a sorted JSON array of strings.
  *
  * - `out_json`: required; the caller frees it with `mm_string_free`.
  *
@@ -531,7 +531,7 @@ int32_t mm_store_activate_default(MmStore *store,
 int32_t mm_store_blocked_list(MmStore *store, char **out_json);
 
 /**
- * Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
+ * Blocks or unblocks models (behaviour B7) and returns the new sorted JSON array of blocked models.
  *
  * - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
  *   string, `blocked` a boolean (default true), no other member. Not JSON:
@@ -547,7 +547,7 @@ int32_t mm_store_blocked_list(MmStore *store, char **out_json);
 int32_t mm_store_blocked_update(MmStore *store, const char *items_json, char **out_json);
 
 /**
- * Resolves the model key a client sent (SPEC B8): a JSON object
+ * Resolves the model key a client sent (behaviour B8): a JSON object
  * `{"resolved_model", "hit"}` plus, on a hit, `mapping_id`, `scope_type`, `scope_key`,
  * `metadata`, `preferred_endpoint_id`.
  *
@@ -564,7 +564,7 @@ int32_t mm_store_blocked_update(MmStore *store, const char *items_json, char **o
 int32_t mm_store_resolve(MmStore *store, const char *key, char **out_json);
 
 /**
- * Resolves like `mm_store_resolve` and explains it (SPEC B8): the same object plus
+ * Resolves like `mm_store_resolve` and explains it (behaviour B8): the same object plus
  * `considered` (every mapping that matched, with its outcome) and `candidates` (each model of
  * the chosen mapping with its fate: `chosen`, `blocked`, `not_reached`).
  *
@@ -579,7 +579,7 @@ int32_t mm_store_resolve(MmStore *store, const char *key, char **out_json);
 int32_t mm_store_explain(MmStore *store, const char *key, char **out_json);
 
 /**
- * The model for one chat request (SPEC B9): a JSON object `{model, temperature, hit, chain,
+ * The model for one chat request (behaviour B9): a JSON object `{model, temperature, hit, chain,
  * reason}`.
  *
  * - `request_json`: required JSON object, every key optional: `user_id`, `mapping_key` (or
@@ -597,7 +597,7 @@ int32_t mm_store_explain(MmStore *store, const char *key, char **out_json);
 int32_t mm_store_resolve_for_message(MmStore *store, const char *request_json, char **out_json);
 
 /**
- * Runs the one-time legacy migration from `storage_dir` (SPEC B10) and returns its report:
+ * Runs the one-time legacy migration from `storage_dir` (behaviour B10) and returns its report:
  * `{status, imported_count, skipped_count, blocked_imported, blocked_status, errors, dry_run}`.
  * A database that already records the migration reports `already_done`.
  *
@@ -631,7 +631,7 @@ int32_t mm_store_migrate_legacy(MmStore *store,
 int32_t mm_store_last_migration(MmStore *store, char **out_json);
 
 /**
- * Bulk import (SPEC B14): upserts each valid item, keeping the timestamps items carry; one
+ * Bulk import (behaviour B14): upserts each valid item, keeping the timestamps items carry; one
  * bad item never blocks the rest. Returns `{imported_count, skipped_count, errors: [{index,
  * id?, reason}]}`.
  *
@@ -648,7 +648,7 @@ int32_t mm_store_last_migration(MmStore *store, char **out_json);
 int32_t mm_store_import(MmStore *store, const char *items_json, char **out_json);
 
 /**
- * Exports every mapping (SPEC B14): `{"exported_at": ..., "mappings": [B3...]}`.
+ * Exports every mapping (behaviour B14): `{"exported_at": ..., "mappings": [B3...]}`.
  *
  * - `out_json`: required; the caller frees it with `mm_string_free`.
  *
@@ -677,7 +677,7 @@ int32_t mm_store_plan_snapshot(MmStore *store,
                                char **out_json);
 
 /**
- * Applies a remote snapshot in one transaction (SPEC B14) and returns
+ * Applies a remote snapshot in one transaction (behaviour B14) and returns
  * `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
  * `skipped_count` counts the remote items kept back because the local row is not older,
  * `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
@@ -700,7 +700,7 @@ int32_t mm_store_apply_snapshot(MmStore *store,
                                 char **out_json);
 
 /**
- * Health and statistics (SPEC B13) as a JSON object: `ok`, `path`, `sqlite_version`,
+ * Health and statistics (behaviour B13) as a JSON object: `ok`, `path`, `sqlite_version`,
  * `journal_mode`, `schema_version`, `data_version`, `mappings`, `blocked`,
  * `last_refresh_at`, `last_error`, `refreshes`, `resolves`, `legacy_tenant_keys`,
  * `max_staleness_ms`, `reopened_after_fork`, `migration`.

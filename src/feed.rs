@@ -1,4 +1,4 @@
-//! The change feed (SPEC B12, B13): a counter and a log of every change to the mapping table
+//! The change feed (behaviour B12, B13): a counter and a log of every change to the mapping table
 //! and the blocked list, kept by triggers in the writer's own transaction, whoever the writer
 //! is. A snapshot remembers its [`Position`] in the feed; [`catch_up`] brings it to what a
 //! transaction sees by applying only the changed rows, or reloads everything when the feed

@@ -1,4 +1,4 @@
-//! Fork safety (SPEC B16): no connection of this library is open across `fork()`, and no lock
+//! Fork safety (behaviour B16): no connection of this library is open across `fork()`, and no lock
 //! of it is held there.
 //!
 //! SQLite keeps one record of locks per file per process in ordinary memory. A child forked

@@ -1,10 +1,10 @@
-//! History, undo and point-in-time rollback (SPEC B20), read from the change feed's log
+//! History, undo and point-in-time rollback (behaviour B20), read from the change feed's log
 //! (`crate::feed`): every change to a mapping or to the blocked list, whoever made it, with
 //! the row before and after it.
 //!
 //! A past state is the table as it is now with the logged changes after that point undone,
 //! newest first, row by row (by rowid, with the images the triggers kept); it is then read
-//! with the same rules as the table itself (SPEC B11). Restoring writes the mappings that
+//! with the same rules as the table itself (behaviour B11). Restoring writes the mappings that
 //! differ as new changes: a restored row carries the time of the restore, so last-writer-wins
 //! merges and pulls treat it as the newest edit.
 
@@ -23,7 +23,7 @@ use crate::normalize::MappingId;
 use crate::snapshot::Snapshot;
 use crate::timestamp;
 
-/// One recorded change (SPEC B20).
+/// One recorded change (behaviour B20).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     /// Its place in the log; larger is later.
@@ -37,7 +37,7 @@ pub struct Change {
     /// The mapping's normalised id (the one after the change, else before), or the model for
     /// a blocked-list change.
     pub id: Option<String>,
-    /// The mapping before the change (SPEC B3 shape), when there was one.
+    /// The mapping before the change (behaviour B3 shape), when there was one.
     pub before: Option<Mapping>,
     /// The mapping after the change, when there is one.
     pub after: Option<Mapping>,

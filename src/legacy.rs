@@ -1,4 +1,4 @@
-//! The one-time import of the backend's JSON files (SPEC B10).
+//! The one-time import of the backend's JSON files (behaviour B10).
 //!
 //! Parsing and planning are pure; `run` reads and plans the files with no lock held, then
 //! applies the plan and its "done" record in one `BEGIN IMMEDIATE` transaction, so with several
@@ -67,7 +67,7 @@ pub struct ReportError {
     pub reason: String,
 }
 
-/// The migration report (SPEC B10). `blocked_status` tells the separate blocked-models import.
+/// The migration report (behaviour B10). `blocked_status` tells the separate blocked-models import.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MigrationReport {
     /// The mappings import.

@@ -124,7 +124,7 @@ struct MissView<'a> {
 }
 
 /// The JSON text of a hit on `entry` (what [`Entry`] keeps once made).
-/// The JSON object a resolve that hits `entry` returns (SPEC B8), made once per entry.
+/// The JSON object a resolve that hits `entry` returns (behaviour B8), made once per entry.
 fn resolution_json(entry: &Entry) -> &str {
     entry.json.get_or_init(|| hit_json(entry).into_boxed_str())
 }

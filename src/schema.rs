@@ -1,4 +1,4 @@
-//! Schema creation and upgrades (SPEC B12), and the library's `mm_meta` records.
+//! Schema creation and upgrades (behaviour B12), and the library's `mm_meta` records.
 //!
 //! The version lives in our own `mm_meta` table, never in `PRAGMA user_version` (the host's).
 //! Each upgrade step runs in one `BEGIN IMMEDIATE` transaction so concurrent opens by several

@@ -1,5 +1,5 @@
 //! The on-open rewrite of host rows whose scope columns are spelled otherwise (`tenant`,
-//! `Mapping`, ` user`) to the normal form (SPEC B11), recorded in the change log as the
+//! `Mapping`, ` user`) to the normal form (behaviour B11), recorded in the change log as the
 //! library's own change.
 
 use rusqlite::types::ValueRef;
@@ -133,7 +133,7 @@ fn step_for(conn: &Connection, id: &str) -> Result<Option<Step>> {
 }
 
 /// Rewrites rows whose scope type is not in normal form (`tenant`, `Tenant`, ` MAPPING`) to
-/// the normal form, as [`step_for`] decides (SPEC B11). Returns how many rows were rewritten
+/// the normal form, as [`step_for`] decides (behaviour B11). Returns how many rows were rewritten
 /// or dropped.
 pub(crate) fn normalize_scope_rows(conn: &mut Connection) -> Result<usize> {
     let query = format!(

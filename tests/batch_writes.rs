@@ -1,4 +1,4 @@
-//! SPEC B11 and B14 together: every item of a batch write (`import_items`, `apply_snapshot`)
+//! behaviour B11 and B14 together: every item of a batch write (`import_items`, `apply_snapshot`)
 //! sees what the items before it did, whatever rows the host wrote, and the cache always shows
 //! what the table holds under the B11 reading rules.
 

@@ -1,4 +1,4 @@
-//! SPEC B12, B13, R6, R7: the change feed that keeps the cache coherent on a busy host. A
+//! behaviour B12, B13, R6, R7: the change feed that keeps the cache coherent on a busy host. A
 //! commit to another table costs no reload; a change to one mapping costs reading that row;
 //! the host dropping the table, the triggers or log rows costs a full reload and never a
 //! wrong answer; and reads never wait for a write that waits for the lock.
@@ -259,7 +259,7 @@ fn a_host_table_without_a_column_the_triggers_copy_gets_no_trigger_and_stays_wri
            is_active INTEGER DEFAULT 1, updated_at TEXT);",
     )
     .unwrap();
-    // The store cannot read such a table (SPEC B12 names its columns) and says which column.
+    // The store cannot read such a table (behaviour B12 names its columns) and says which column.
     let err = model_mapping::Store::open_default(&db.path).unwrap_err();
     assert!(err.to_string().contains("metadata_json"), "{err}");
     // A trigger copying the missing column would make every host write fail: none was made.

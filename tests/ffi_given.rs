@@ -1,5 +1,5 @@
 //! `mm_mappings_resolve` and `mm_mappings_resolve_for_message`: the resolves over mappings the
-//! caller hands over (SPEC B8, B9, B19). Same rules as a store's: the same data stored and
+//! caller hands over (behaviour B8, B9, B19). Same rules as a store's: the same data stored and
 //! given resolves to the same JSON. Bad arguments are statuses, out-parameters untouched.
 //!
 //! These tests necessarily use `unsafe`: they call the `extern "C"` functions as C would.

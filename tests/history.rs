@@ -1,4 +1,4 @@
-//! SPEC B20: history, undo, point-in-time rollback, and rolling the backend back to its JSON
+//! behaviour B20: history, undo, point-in-time rollback, and rolling the backend back to its JSON
 //! version and forward again without losing an edit made on either side.
 
 mod common;

@@ -59,7 +59,7 @@ fn objects(path: &Path) -> Vec<String> {
 fn read_everything(store: &Store) {
     let all = store.list(None, None).unwrap();
     assert_eq!(all.len(), 1);
-    // Read with the table's rules (SPEC B11): `tenant` is `mapping`, NULL is active, junk
+    // Read with the table's rules (behaviour B11): `tenant` is `mapping`, NULL is active, junk
     // candidates are none but the default.
     assert_eq!(all[0].id, "mapping:xai");
     assert!(all[0].is_active);

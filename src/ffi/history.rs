@@ -1,4 +1,4 @@
-//! History, undo, rollback and the backend's roll back and forward (SPEC B20) on an
+//! History, undo, rollback and the backend's roll back and forward (behaviour B20) on an
 //! `MmStore`, and the per-thread actor recorded with the library's writes.
 
 use std::ffi::c_char;

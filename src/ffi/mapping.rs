@@ -1,4 +1,4 @@
-//! The identity and payload rules on their own, without a store (SPEC B1, B2): for a host
+//! The identity and payload rules on their own, without a store (behaviour B1, B2): for a host
 //! that keeps some mappings itself (the backend's prompt records) and must apply the same
 //! rules to them. No handle, no I/O.
 
@@ -10,14 +10,14 @@ use super::strings::{arg_str, check_out, into_raw, json_out, write_out};
 use crate::model::{validate_json_text, MAPPING_KEYS};
 use crate::normalize;
 
-/// Validates a mapping without storing it (SPEC B2) and returns, as a B3 JSON object, the
+/// Validates a mapping without storing it (behaviour B2) and returns, as a B3 JSON object, the
 /// mapping an upsert would store (scope normalised, candidates normalised, `updated_at` now).
 ///
 /// - `payload_json`: required JSON object, as `mm_store_upsert` takes it.
 /// - `host_kept`: false to read it as a strict payload (a member outside the B3 keys is
 ///   `MM_INVALID_PAYLOAD` naming it, a wrong type `MM_INVALID_PAYLOAD` naming the field);
 ///   true to read it as a host keeps its own mappings, as tolerantly as rows written by others
-///   (SPEC B11: non-string candidates stringified, `is_active` by Python's truth, a bad
+///   (behaviour B11: non-string candidates stringified, `is_active` by Python's truth, a bad
 ///   metadata value `{}`), checking only the scope and the limits.
 /// - `out_json`: required; receives a string the caller frees with `mm_string_free`.
 ///
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn mm_mapping_validate(
     })
 }
 
-/// Normalises a mapping id (SPEC B1): `" Tenant: xai "` gives `"mapping:xai"`.
+/// Normalises a mapping id (behaviour B1): `" Tenant: xai "` gives `"mapping:xai"`.
 ///
 /// - `id`: required; split at its first `:`. No `:` or an empty side is
 ///   `MM_INVALID_MAPPING_ID`, a scope type outside `[a-z0-9_-]` `MM_INVALID_MAPPING_SCOPE`, a
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn mm_mapping_id_normalize(
     })
 }
 
-/// Normalises a scope type (SPEC B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
+/// Normalises a scope type (behaviour B1): trimmed, ASCII lower-cased, `tenant` becomes `mapping`.
 ///
 /// - `scope_type`: required; empty, blank or holding characters outside `[a-z0-9_-]` is
 ///   `MM_INVALID_MAPPING_SCOPE`.

@@ -1,4 +1,4 @@
-//! Pure resolution over mappings the caller hands over instead of a store's (SPEC B8, B9, B19).
+//! Pure resolution over mappings the caller hands over instead of a store's (behaviour B8, B9, B19).
 //!
 //! A host that keeps some mappings itself (the backend's prompt records) or whose own
 //! `list_mappings` was replaced (its tests do that) still gets the library's rules: the same
@@ -35,12 +35,12 @@ fn given_snapshot(mappings_json: &str, blocked_json: &str) -> Result<Snapshot, F
     ))
 }
 
-/// Resolves `key` (SPEC B8) over the given mappings and blocked models instead of a store's:
+/// Resolves `key` (behaviour B8) over the given mappings and blocked models instead of a store's:
 /// the JSON object `mm_store_resolve` returns.
 ///
 /// - `mappings_json`: required JSON array of mapping objects as a host keeps them (the B3
 ///   shape; `scope_type` + `scope_key`, else `id`), read as tolerantly as rows written by
-///   others (SPEC B11). Items that are not objects or name no valid scope match nothing.
+///   others (behaviour B11). Items that are not objects or name no valid scope match nothing.
 /// - `blocked_json`: required JSON array of blocked model names.
 /// - `key`: required; the key a client sent.
 /// - `out_json`: required; receives a string the caller frees with `mm_string_free`.
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn mm_mappings_resolve(
     })
 }
 
-/// The selection for one chat request (SPEC B9) over the given mappings and blocked models
+/// The selection for one chat request (behaviour B9) over the given mappings and blocked models
 /// instead of a store's: the JSON object `mm_store_resolve_for_message` returns.
 ///
 /// - `mappings_json`, `blocked_json`: as `mm_mappings_resolve`.

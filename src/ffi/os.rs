@@ -1,5 +1,5 @@
 //! The operating-system calls the core makes that the standard library does not wrap:
-//! registering its `fork()` handlers (`crate::fork`, SPEC B16) and asking whether a file may
+//! registering its `fork()` handlers (`crate::fork`, behaviour B16) and asking whether a file may
 //! be read or written without opening it. Both are foreign calls, and `unsafe` is kept to
 //! this module.
 

@@ -124,7 +124,7 @@ pub extern "C" fn mm_store_close(store: *mut MmStore) {
     });
 }
 
-/// Lists mappings (SPEC B4) as a JSON array of B3 objects, newest `updated_at` first.
+/// Lists mappings (behaviour B4) as a JSON array of B3 objects, newest `updated_at` first.
 ///
 /// - `scope_type`: NULL (or blank) for all; normalised, so `"tenant"` lists `mapping` rows.
 /// - `scope_key`: NULL (or blank) for all; exact after trimming.
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn mm_store_get(
     })
 }
 
-/// Creates or replaces a mapping (SPEC B2) and returns it as stored (B3 JSON object).
+/// Creates or replaces a mapping (behaviour B2) and returns it as stored (B3 JSON object).
 ///
 /// - `payload_json`: required JSON object: `scope_type` + `scope_key` (or `id`), `name`,
 ///   `default_model`, `candidates`, `is_active`, `metadata`. Not JSON: `MM_INVALID_JSON`; not
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn mm_store_upsert(
     })
 }
 
-/// Deletes a mapping by id (SPEC B5); `*out_deleted` tells whether a row was deleted.
+/// Deletes a mapping by id (behaviour B5); `*out_deleted` tells whether a row was deleted.
 ///
 /// - `id`: required; a malformed id is `MM_INVALID_MAPPING_ID`.
 /// - `out_deleted`: required; written only on success.
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn mm_store_delete(
     })
 }
 
-/// Makes `model` the default of an existing mapping and activates it (SPEC B6); returns the
+/// Makes `model` the default of an existing mapping and activates it (behaviour B6); returns the
 /// mapping as stored (B3 JSON object).
 ///
 /// - `id`, `model`: required; an absent mapping is `MM_MAPPING_NOT_FOUND`, a blank model
@@ -255,7 +255,7 @@ pub unsafe extern "C" fn mm_store_activate_default(
     })
 }
 
-/// The blocked models (SPEC B7) as a sorted JSON array of strings.
+/// The blocked models (behaviour B7) as a sorted JSON array of strings.
 ///
 /// - `out_json`: required; the caller frees it with `mm_string_free`.
 ///
@@ -276,7 +276,7 @@ pub unsafe extern "C" fn mm_store_blocked_list(
     })
 }
 
-/// Blocks or unblocks models (SPEC B7) and returns the new sorted JSON array of blocked models.
+/// Blocks or unblocks models (behaviour B7) and returns the new sorted JSON array of blocked models.
 ///
 /// - `items_json`: required JSON array of `{"model": ..., "blocked": ...}`: `model` a non-blank
 ///   string, `blocked` a boolean (default true), no other member. Not JSON:
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn mm_store_blocked_update(
     })
 }
 
-/// Resolves the model key a client sent (SPEC B8): a JSON object
+/// Resolves the model key a client sent (behaviour B8): a JSON object
 /// `{"resolved_model", "hit"}` plus, on a hit, `mapping_id`, `scope_type`, `scope_key`,
 /// `metadata`, `preferred_endpoint_id`.
 ///
@@ -334,7 +334,7 @@ pub unsafe extern "C" fn mm_store_resolve(
     })
 }
 
-/// Resolves like `mm_store_resolve` and explains it (SPEC B8): the same object plus
+/// Resolves like `mm_store_resolve` and explains it (behaviour B8): the same object plus
 /// `considered` (every mapping that matched, with its outcome) and `candidates` (each model of
 /// the chosen mapping with its fate: `chosen`, `blocked`, `not_reached`).
 ///
@@ -408,7 +408,7 @@ pub(crate) fn with_message_request<R>(
     }))
 }
 
-/// The model for one chat request (SPEC B9): a JSON object `{model, temperature, hit, chain,
+/// The model for one chat request (behaviour B9): a JSON object `{model, temperature, hit, chain,
 /// reason}`.
 ///
 /// - `request_json`: required JSON object, every key optional: `user_id`, `mapping_key` (or
@@ -437,7 +437,7 @@ pub unsafe extern "C" fn mm_store_resolve_for_message(
     })
 }
 
-/// Runs the one-time legacy migration from `storage_dir` (SPEC B10) and returns its report:
+/// Runs the one-time legacy migration from `storage_dir` (behaviour B10) and returns its report:
 /// `{status, imported_count, skipped_count, blocked_imported, blocked_status, errors, dry_run}`.
 /// A database that already records the migration reports `already_done`.
 ///
@@ -489,7 +489,7 @@ pub unsafe extern "C" fn mm_store_last_migration(
     })
 }
 
-/// Bulk import (SPEC B14): upserts each valid item, keeping the timestamps items carry; one
+/// Bulk import (behaviour B14): upserts each valid item, keeping the timestamps items carry; one
 /// bad item never blocks the rest. Returns `{imported_count, skipped_count, errors: [{index,
 /// id?, reason}]}`.
 ///
@@ -517,7 +517,7 @@ pub unsafe extern "C" fn mm_store_import(
     })
 }
 
-/// Exports every mapping (SPEC B14): `{"exported_at": ..., "mappings": [B3...]}`.
+/// Exports every mapping (behaviour B14): `{"exported_at": ..., "mappings": [B3...]}`.
 ///
 /// - `out_json`: required; the caller frees it with `mm_string_free`.
 ///
@@ -561,7 +561,7 @@ pub unsafe extern "C" fn mm_store_plan_snapshot(
     })
 }
 
-/// Applies a remote snapshot in one transaction (SPEC B14) and returns
+/// Applies a remote snapshot in one transaction (behaviour B14) and returns
 /// `{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count, remote_total}`:
 /// `skipped_count` counts the remote items kept back because the local row is not older,
 /// `ignored_count` those not applied for another reason (prompt scope, malformed, repeated).
@@ -593,7 +593,7 @@ pub unsafe extern "C" fn mm_store_apply_snapshot(
     })
 }
 
-/// Health and statistics (SPEC B13) as a JSON object: `ok`, `path`, `sqlite_version`,
+/// Health and statistics (behaviour B13) as a JSON object: `ok`, `path`, `sqlite_version`,
 /// `journal_mode`, `schema_version`, `data_version`, `mappings`, `blocked`,
 /// `last_refresh_at`, `last_error`, `refreshes`, `resolves`, `legacy_tenant_keys`,
 /// `max_staleness_ms`, `reopened_after_fork`, `migration`.

@@ -1,4 +1,4 @@
-//! Writing the mappings back as the pre-SQLite backend's files (SPEC B20), so that rolling the
+//! Writing the mappings back as the pre-SQLite backend's files (behaviour B20), so that rolling the
 //! backend back to its JSON version loses nothing: `model_mappings.json` with business keys
 //! under `tenant` (the old code's name for them) and `blocked_models.json`.
 //!

@@ -1,4 +1,4 @@
-//! Rolling forward again (SPEC B20): the legacy files, edited under the backend's JSON
+//! Rolling forward again (behaviour B20): the legacy files, edited under the backend's JSON
 //! version after an export, merged into a table that is not empty. Last writer wins on
 //! `updated_at`; an id the export wrote that the file no longer has was deleted under the old
 //! version and is deleted here, unless it changed here after the export. Pure: planning reads

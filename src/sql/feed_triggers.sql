@@ -1,4 +1,4 @@
--- The change feed's triggers (SPEC B12, B13). Plain SQL, no application-defined function:
+-- The change feed's triggers (behaviour B12, B13). Plain SQL, no application-defined function:
 -- they run for every writer of these tables, including the backend's own Python code, an
 -- older backend version and the sqlite3 shell. Re-created by the library when missing.
 

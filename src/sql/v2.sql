@@ -1,4 +1,4 @@
--- Schema version 2: the change feed (SPEC B13, B20). Every change to llm_model_mappings and
+-- Schema version 2: the change feed (behaviour B13, B20). Every change to llm_model_mappings and
 -- mm_blocked_models gets one row here, written by the triggers of feed_triggers.sql in the
 -- writer's own transaction, whoever the writer is. `seq` is AUTOINCREMENT so that the counter
 -- (sqlite_sequence) never goes back when rows are pruned: a gap tells a reader it must reload.

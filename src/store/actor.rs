@@ -1,4 +1,4 @@
-//! Who a write is made for (SPEC B20): the caller names an actor (the dashboard user) for the
+//! Who a write is made for (behaviour B20): the caller names an actor (the dashboard user) for the
 //! writes it makes on this thread, and the change log records it beside `source = "library"`.
 
 use std::cell::RefCell;

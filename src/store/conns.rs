@@ -1,4 +1,4 @@
-//! The store's two connections (SPEC B13, B16): one for reads, one for writes, so a read never
+//! The store's two connections (behaviour B13, B16): one for reads, one for writes, so a read never
 //! waits behind a write that waits for SQLite's write lock or for its fsync (WAL readers need
 //! no write lock). Both open lazily and close before every `fork()` (`crate::fork`).
 

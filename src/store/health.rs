@@ -1,4 +1,4 @@
-//! What the store reports about itself (SPEC B13): refreshes by kind, the failure it is living
+//! What the store reports about itself (behaviour B13): refreshes by kind, the failure it is living
 //! with, counters.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -13,7 +13,7 @@ use crate::timestamp;
 /// A failure the store is living with (reads serve the last good snapshot meanwhile).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthError {
-    /// Stable code (SPEC B1).
+    /// Stable code (behaviour B1).
     pub code: &'static str,
     /// The message.
     pub message: String,
@@ -31,7 +31,7 @@ pub enum RefreshKind {
     Full,
 }
 
-/// What [`crate::Store::health`] reports (SPEC B13).
+/// What [`crate::Store::health`] reports (behaviour B13).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Health {
     /// No refresh failure outstanding.

@@ -1,4 +1,4 @@
-//! History, undo, rollback and the backend's roll back and forward (SPEC B20), as the store
+//! History, undo, rollback and the backend's roll back and forward (behaviour B20), as the store
 //! runs them: plans are made inside the transaction that applies them.
 
 use std::path::Path;
@@ -68,7 +68,7 @@ impl Store {
         })
     }
 
-    /// Recorded changes, newest first (SPEC B20): those after `since_seq`, touching the
+    /// Recorded changes, newest first (behaviour B20): those after `since_seq`, touching the
     /// mapping `id` (normalised; any spelling it was stored under) when given, at most `limit`.
     ///
     /// # Errors

@@ -1,4 +1,4 @@
-//! The legacy migration (SPEC B10) as the store runs it: on its write connection, with the
+//! The legacy migration (behaviour B10) as the store runs it: on its write connection, with the
 //! snapshot the import leaves.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The cached store (SPEC B13, B16): an immutable snapshot behind an `Arc` that reads share,
+//! The cached store (behaviour B13, B16): an immutable snapshot behind an `Arc` that reads share,
 //! kept coherent through the change feed (`crate::feed`), over a read connection and a write
 //! connection (`conns`) so that reads never wait for writes.
 //!
@@ -150,7 +150,7 @@ impl Store {
     /// migration even when `options.storage_dir` is set, no `-wal`/`-shm` left behind), and
     /// every write fails with `database_readonly`.
     ///
-    /// The table is read with the same rules as by [`Store::open`] (SPEC B11). On a database
+    /// The table is read with the same rules as by [`Store::open`] (behaviour B11). On a database
     /// the library never set up, `llm_model_mappings` is read if the host has it (else there
     /// are no mappings), the blocked list is empty, [`Health::schema_version`] is 0 and the
     /// history is empty.
@@ -252,10 +252,10 @@ impl Store {
         Ok(f(&self.snapshot.load()))
     }
 
-    // ---- reads (SPEC B4, B7, B8, B9) ----
+    // ---- reads (behaviour B4, B7, B8, B9) ----
 
     /// Mappings, optionally filtered by scope type (normalised: `tenant` finds `mapping` rows)
-    /// and exact scope key, newest first (SPEC B4).
+    /// and exact scope key, newest first (behaviour B4).
     ///
     /// # Errors
     ///
@@ -289,12 +289,12 @@ impl Store {
         Ok(self.snapshot()?.get(&id.scope_type, &id.scope_key).cloned())
     }
 
-    /// Blocked models, sorted and unique (SPEC B7).
+    /// Blocked models, sorted and unique (behaviour B7).
     pub fn blocked_models(&self) -> Result<Vec<String>> {
         Ok(self.snapshot()?.blocked().to_vec())
     }
 
-    /// Resolves a client's model key (SPEC B8). Never fails on a strange key.
+    /// Resolves a client's model key (behaviour B8). Never fails on a strange key.
     ///
     /// # Errors
     ///
@@ -322,14 +322,14 @@ impl Store {
         self.read(|snap| resolve::resolve_model_key(snap, key))
     }
 
-    /// Resolves and explains every mapping considered and each candidate's fate (SPEC B8).
+    /// Resolves and explains every mapping considered and each candidate's fate (behaviour B8).
     pub fn explain(&self, key: &str) -> Result<Explanation> {
         self.resolves.bump();
         count_legacy_id(&self.legacy_keys, key);
         self.read(|snap| resolve::explain(snap, key))
     }
 
-    /// The model for one chat request (SPEC B9).
+    /// The model for one chat request (behaviour B9).
     ///
     /// # Errors
     ///
@@ -355,7 +355,7 @@ impl Store {
         self.read(|snap| resolve::resolve_for_message(snap, req))
     }
 
-    // ---- writes (SPEC B2, B5, B6, B7) ----
+    // ---- writes (behaviour B2, B5, B6, B7) ----
 
     /// Runs `f` in a write transaction (see `write`) and installs the snapshot it leaves.
     fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
@@ -385,7 +385,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates or replaces a mapping (SPEC B2); returns it as stored.
+    /// Creates or replaces a mapping (behaviour B2); returns it as stored.
     ///
     /// # Errors
     ///
@@ -431,7 +431,7 @@ impl Store {
         self.write(|tx| tx.put(&m))
     }
 
-    /// Deletes a mapping by id (SPEC B5); whether a row was deleted.
+    /// Deletes a mapping by id (behaviour B5); whether a row was deleted.
     ///
     /// # Errors
     ///
@@ -443,7 +443,7 @@ impl Store {
         self.write(|tx| Ok(tx.remove(&id)? > 0))
     }
 
-    /// Makes `model` the default of an existing mapping and activates it (SPEC B6).
+    /// Makes `model` the default of an existing mapping and activates it (behaviour B6).
     ///
     /// # Errors
     ///
@@ -480,7 +480,7 @@ impl Store {
         })
     }
 
-    /// Blocks (`true`) or unblocks (`false`) models; returns the new sorted list (SPEC B7).
+    /// Blocks (`true`) or unblocks (`false`) models; returns the new sorted list (behaviour B7).
     pub fn update_blocked(&self, changes: &[(String, bool)]) -> Result<Vec<String>> {
         let changes: Vec<(String, bool)> = changes
             .iter()
@@ -499,7 +499,7 @@ impl Store {
         self.update_blocked(&crate::model::blocked_updates(items)?)
     }
 
-    // ---- migration, import, export, sync (SPEC B10, B14) ----
+    // ---- migration, import, export, sync (behaviour B10, B14) ----
 
     /// Runs the one-time legacy migration for `storage_dir` (a no-op report `already_done`
     /// when the database records it). With `dry_run`, reports what it would do, writing
@@ -523,7 +523,7 @@ impl Store {
     }
 
     /// Upserts each valid loose item, keeping carried timestamps; one bad item never blocks
-    /// the rest (SPEC B14). Valid items commit together, each written over what the ones
+    /// the rest (behaviour B14). Valid items commit together, each written over what the ones
     /// before it left.
     pub fn import_items(&self, items: &[Value]) -> Result<ImportReport> {
         let (valid, errors) = sync::plan_import(items);
@@ -564,7 +564,7 @@ impl Store {
         })
     }
 
-    /// `{"exported_at", "mappings": [...]}` (SPEC B14).
+    /// `{"exported_at", "mappings": [...]}` (behaviour B14).
     pub fn export(&self) -> Result<Value> {
         Ok(sync::export(&self.snapshot()?.list(None, None)))
     }
@@ -585,7 +585,7 @@ impl Store {
         ))
     }
 
-    /// Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped, local
+    /// Applies a remote snapshot in one transaction (behaviour B14): prompt scope skipped, local
     /// rows not older than the remote kept unless `overwrite`, local non-prompt rows absent
     /// from it deleted with `delete_missing`.
     pub fn apply_snapshot(
@@ -608,7 +608,7 @@ impl Store {
         })
     }
 
-    // ---- health (SPEC B13) ----
+    // ---- health (behaviour B13) ----
 
     /// Data version, change counter, refreshes by kind, last error, counters and migration
     /// records.

@@ -1,4 +1,4 @@
-//! The read path's coherence check (SPEC B13): `PRAGMA data_version` unchanged → nothing to
+//! The read path's coherence check (behaviour B13): `PRAGMA data_version` unchanged → nothing to
 //! do; moved → bring the snapshot up to date from the change feed, which reads the counter
 //! and, only when it moved, the changed rows. It runs on the read connection alone, so it
 //! never waits for a write, its fsync, or SQLite's write lock.

@@ -1,4 +1,4 @@
-//! The write path (SPEC B2, B5–B7, B14): every write runs in one `BEGIN IMMEDIATE` transaction
+//! The write path (behaviour B2, B5–B7, B14): every write runs in one `BEGIN IMMEDIATE` transaction
 //! on the write connection, on a snapshot brought up to date inside that transaction, and each
 //! change it makes is applied to that snapshot from the change feed before the next one, so
 //! every step of a batch sees the steps before it, whatever rows others wrote.
@@ -66,7 +66,7 @@ impl<'c> Tx<'c> {
 
     /// Where the rows of one id live: every row that normalises to it, in whatever spelling
     /// others wrote it (`Tenant`, an untrimmed key), so writes and deletes reach all the rows
-    /// reads show (SPEC B1, B11).
+    /// reads show (behaviour B1, B11).
     fn rows_of(&self, scope_type: &str, scope_key: &str) -> Vec<RowRef> {
         self.snap
             .slot(scope_type, scope_key)

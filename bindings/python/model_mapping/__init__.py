@@ -1,4 +1,4 @@
-"""model_mapping: a cached SQLite store and resolver for LLM model mappings (SPEC B18).
+"""model_mapping: a cached SQLite store and resolver for LLM model mappings (behaviour B18).
 
 - :class:`Store` — the synchronous, thread-safe API over the Rust library (C ABI via ctypes).
 - :class:`ModelMappingService` — the async drop-in for the backend's class of that name, with

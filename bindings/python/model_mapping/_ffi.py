@@ -1,6 +1,6 @@
-"""Private: loads the shared library and declares every C function (SPEC B17, B18).
+"""Private: loads the shared library and declares every C function (behaviour B17, B18).
 
-Loading order (SPEC B18):
+Loading order (behaviour B18):
 
 1. the path in the ``MODEL_MAPPING_LIB`` environment variable (an error if it does not load);
 2. the copy inside the installed package (``model_mapping/model_mapping/libmodel_mapping.so``,

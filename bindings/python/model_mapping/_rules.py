@@ -1,4 +1,4 @@
-"""Private: the library's identity and payload rules (SPEC B1, B2), called without a store.
+"""Private: the library's identity and payload rules (behaviour B1, B2), called without a store.
 
 The drop-in applies them to what the library does not keep (prompt-scope mappings live in the
 backend's prompt records) and to route an id or a payload; each is one C call, so the rules

@@ -1,10 +1,10 @@
-"""Exceptions raised by the binding (SPEC B1, B18).
+"""Exceptions raised by the binding (behaviour B1, B18).
 
 Every failure of a library call becomes one of these, chosen by the call's status code in one
 place (:func:`model_mapping._ffi.error_for_status`):
 
 - :class:`ModelMappingError` is the base of all of them; ``.code`` is the stable string code
-  (SPEC B1, e.g. ``"database_busy"``), ``.status`` the C status number and ``.detail`` the
+  (behaviour B1, e.g. ``"database_busy"``), ``.status`` the C status number and ``.detail`` the
   library's full message (which starts with the code).
 - Invalid input (:class:`InvalidInputError` and its subclasses) and
   :class:`MappingNotFoundError` are also :class:`ValueError`\\ s whose ``str()`` is exactly the
@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Tuple, Type
 class ModelMappingError(Exception):
     """Base class of every error the binding raises."""
 
-    #: The stable string code (SPEC B1) this class stands for.
+    #: The stable string code (behaviour B1) this class stands for.
     default_code: str = "model_mapping_error"
     #: The library codes raised as this class: its ``default_code`` unless a class says
     #: otherwise (the base class stands for unknown ones).

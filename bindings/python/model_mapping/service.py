@@ -1,4 +1,4 @@
-"""``ModelMappingService``: the drop-in for the backend's class of that name (SPEC B18, B19).
+"""``ModelMappingService``: the drop-in for the backend's class of that name (behaviour B18, B19).
 
 The backend swaps it in by making ``app/services/model_mapping_service.py`` re-export
 ``ModelMappingService``, ``normalize_mapping_id`` and ``normalize_scope_type`` from here. Every
@@ -32,7 +32,7 @@ Signatures (the backend's, each a superset where noted)::
 ``storage_dir`` (``$AI_RUNTIME_STORAGE_DIR``) is created when missing. The constructor does
 nothing slow: the library's store is opened on first use, in a worker thread
 (``asyncio.to_thread``), with ``storage_dir`` so the one-time legacy migration runs then
-(SPEC B10). After that, reads (``resolve_model_key``, ``resolve_for_message``,
+(behaviour B10). After that, reads (``resolve_model_key``, ``resolve_for_message``,
 ``list_mappings``, ``list_blocked_models``) run inline — they are microseconds — and writes
 (which may wait for a busy database or an fsync) run in a worker thread.
 
@@ -48,7 +48,7 @@ needed only by the calls that use them::
     fetch_model_mappings_from_supabase() -> list[dict]    # RuntimeError("supabase_not_configured")
     write_backup(name: str, items: list)
 
-Test seams (SPEC B19): when ``list_mappings`` or ``list_blocked_models`` is replaced on the
+Test seams (behaviour B19): when ``list_mappings`` or ``list_blocked_models`` is replaced on the
 instance (``patch.object(service, "list_mappings", ...)``), on the class, or overridden by a
 subclass, both resolves work over what they return, with the library's rules
 (``mm_mappings_resolve``); otherwise they read the library's cache directly.
@@ -332,7 +332,7 @@ class ModelMappingService:
         with self._open_lock:
             store = self._store
             if store is None or store.closed:
-                # With storage_dir the library runs the one-time legacy migration (SPEC B10).
+                # With storage_dir the library runs the one-time legacy migration (behaviour B10).
                 store = Store(self._db_path, storage_dir=self._storage_dir)
                 self._store = store
             return store
@@ -355,7 +355,7 @@ class ModelMappingService:
         if store is not None:
             store.close()
 
-    # ---- prompt records (SPEC B19) ----
+    # ---- prompt records (behaviour B19) ----
 
     async def _get_prompt(self, prompt_id: int) -> Any:
         return await _resolved(self._ai_service.get_prompt(prompt_id))
@@ -525,12 +525,12 @@ class ModelMappingService:
         await _resolved(self._ai_service.update_prompt(prompt_id, {"tools_json": container}))
         return True
 
-    # ---- resolution (SPEC B8, B9) ----
+    # ---- resolution (behaviour B8, B9) ----
 
     def _lists_replaced(self) -> bool:
         """Whether ``list_mappings`` or ``list_blocked_models`` is not this class's own: patched
         on the instance (``patch.object(service, "list_mappings", ...)``, as the backend's
-        tests do), on the class, or overridden by a subclass (SPEC B19). Two identity tests and
+        tests do), on the class, or overridden by a subclass (behaviour B19). Two identity tests and
         two dict lookups, about 0.1 us: the resolves' fast path pays for nothing else
         (benchmarks/b19_check.py times a resolve with and without it)."""
         cls = type(self)
@@ -543,10 +543,10 @@ class ModelMappingService:
         )
 
     async def resolve_model_key(self, model_key: str) -> Resolution:
-        """The model to call upstream for the key a client sent (SPEC B8). Never raises for a
+        """The model to call upstream for the key a client sent (behaviour B8). Never raises for a
         lookup problem: when the mappings cannot be read the key passes through.
 
-        When ``list_mappings`` or ``list_blocked_models`` was replaced (SPEC B19), the key is
+        When ``list_mappings`` or ``list_blocked_models`` was replaced (behaviour B19), the key is
         resolved over what they return, with the same rules."""
         key = model_key if isinstance(model_key, str) else ("" if model_key is None else str(model_key))
         if self._lists_replaced():
@@ -607,7 +607,7 @@ class ModelMappingService:
         *,
         mapping_key: Union[str, int, None] = None,
     ) -> MessageSelection:
-        """The model for one chat request (SPEC B9): ``prompt:<prompt_id>`` (the prompt
+        """The model for one chat request (behaviour B9): ``prompt:<prompt_id>`` (the prompt
         record's mapping) -> ``user:<user_id>`` -> ``mapping:<mapping_key or tenant_id>`` ->
         ``global:global``. Returns ``{model, temperature, hit, chain, reason}``."""
         prompt_mapping = None
@@ -616,7 +616,7 @@ class ModelMappingService:
         if mapping_key is None:
             mapping_key = tenant_id
         if self._lists_replaced():
-            # SPEC B19: over what the replaced methods return, with the same rules.
+            # behaviour B19: over what the replaced methods return, with the same rules.
             return resolve_for_message_in(
                 await self.list_mappings() or [],
                 await self.list_blocked_models() or [],
@@ -632,7 +632,7 @@ class ModelMappingService:
             user_id=user_id, mapping_key=mapping_key, prompt_id=prompt_id, prompt_mapping=prompt_mapping
         )
 
-    # ---- blocked models (SPEC B7) ----
+    # ---- blocked models (behaviour B7) ----
 
     async def list_blocked_models(self) -> List[str]:
         """The blocked models, sorted and unique."""
@@ -658,7 +658,7 @@ class ModelMappingService:
         store = await self._get_store()
         return await _to_thread(_as_actor, actor, store.update_blocked, items)
 
-    # ---- import, sync (SPEC B14) ----
+    # ---- import, sync (behaviour B14) ----
 
     async def import_local_mappings(
         self, mappings: Iterable[Any], *, actor: Optional[str] = None
@@ -711,7 +711,7 @@ class ModelMappingService:
     async def sync_from_supabase(
         self, *, overwrite: bool = False, delete_missing: bool = False
     ) -> JSONDict:
-        """Pulls the remote snapshot and applies it (SPEC B14): prompt scope skipped,
+        """Pulls the remote snapshot and applies it (behaviour B14): prompt scope skipped,
         last-writer-wins unless ``overwrite``, ``delete_missing`` deletes local non-prompt rows
         the snapshot lacks. Backups are written first; a failing backup never blocks the pull."""
         store = await self._get_store()
@@ -741,7 +741,7 @@ class ModelMappingService:
         report: JSONDict = dict(await _to_thread(store.apply_snapshot, items, overwrite, delete_missing))
         return report
 
-    # ---- seeds (SPEC B19) ----
+    # ---- seeds (behaviour B19) ----
 
     async def ensure_minimal_global_mapping(self) -> Optional[MappingDict]:
         """The existing ``global:global`` item; else, with auto-seed enabled, one built from
@@ -825,19 +825,19 @@ class ModelMappingService:
     # ---- additions ----
 
     async def last_migration(self) -> Optional[JSONDict]:
-        """The legacy migration's report from when the store was opened (SPEC B10)."""
+        """The legacy migration's report from when the store was opened (behaviour B10)."""
         store = await self._get_store()
         return store.last_migration()
 
     async def health(self) -> JSONDict:
-        """The library's health report (SPEC B13)."""
+        """The library's health report (behaviour B13)."""
         store = await self._get_store()
         return store.health()
 
     async def history(
         self, mapping_id: Optional[str] = None, since_seq: Optional[int] = None, limit: int = 100
     ) -> List[Change]:
-        """Recorded changes to stored mappings and the blocked list, newest first (SPEC B20);
+        """Recorded changes to stored mappings and the blocked list, newest first (behaviour B20);
         see :meth:`Store.history`. Prompt mappings live in the prompts and are not recorded
         here."""
         store = await self._get_store()
@@ -888,7 +888,7 @@ class ModelMappingService:
 
 
 # The drop-in's own methods: anything else found under these names was put there by a test or a
-# subclass, and the resolves follow it (SPEC B19).
+# subclass, and the resolves follow it (behaviour B19).
 _OWN_LIST_MAPPINGS = ModelMappingService.list_mappings
 _OWN_LIST_BLOCKED = ModelMappingService.list_blocked_models
 

@@ -1,4 +1,4 @@
-"""The synchronous store (SPEC B18): one library handle, thread-safe, plain dicts and lists out.
+"""The synchronous store (behaviour B18): one library handle, thread-safe, plain dicts and lists out.
 
 >>> from model_mapping import Store
 >>> with Store("app.db", storage_dir="ai_runtime") as store:        # doctest: +SKIP
@@ -297,7 +297,7 @@ class Store:
 
     ``Store(path, *, storage_dir=None, busy_timeout_ms=None, synchronous=None,
     journal_mode=None, max_staleness_ms=None)`` opens (creating it when missing, mode 0600) the
-    database; with ``storage_dir`` the one-time legacy migration runs (SPEC B10) and its report
+    database; with ``storage_dir`` the one-time legacy migration runs (behaviour B10) and its report
     is :meth:`last_migration`. Options left ``None`` keep the library's defaults (busy timeout
     5 s, ``synchronous="full"``, ``journal_mode="wal"``, ``max_staleness_ms=0``: every read checks
     the database for other writers first).
@@ -389,13 +389,13 @@ class Store:
         state = "closed" if self.closed else "open"
         return f"<model_mapping.Store {self.path!r} {state}>"
 
-    # ---- reads (SPEC B4, B7, B8, B9) ----
+    # ---- reads (behaviour B4, B7, B8, B9) ----
 
     def list_mappings(
         self, scope_type: Optional[str] = None, scope_key: Optional[str] = None
     ) -> List[MappingDict]:
         """Mappings (B3 dicts), optionally filtered by scope type (``tenant`` finds
-        ``mapping`` rows) and exact scope key, newest first (SPEC B4)."""
+        ``mapping`` rows) and exact scope key, newest first (behaviour B4)."""
         return cast("List[MappingDict]", self._json(
             _lib.mm_store_list,
             _opt(scope_type, "invalid_mapping_scope", "scope_type"),
@@ -410,11 +410,11 @@ class Store:
         )
 
     def blocked_models(self) -> List[str]:
-        """The blocked models, sorted and unique (SPEC B7)."""
+        """The blocked models, sorted and unique (behaviour B7)."""
         return cast("List[str]", self._json(_lib.mm_store_blocked_list))
 
     def resolve_model_key(self, key: str) -> Resolution:
-        """The model a client's key resolves to (SPEC B8); never fails on a strange key."""
+        """The model a client's key resolves to (behaviour B8); never fails on a strange key."""
         try:
             raw: Optional[bytes] = key.encode("utf-8")
         except UnicodeEncodeError:
@@ -455,7 +455,7 @@ class Store:
         prompt_mapping: Optional[Mapping[str, Any]] = None,
         tenant_id: Union[str, int, None] = None,
     ) -> MessageSelection:
-        """The selection for one chat request (SPEC B9): ``prompt:<prompt_id>`` (using
+        """The selection for one chat request (behaviour B9): ``prompt:<prompt_id>`` (using
         ``prompt_mapping`` when given, else a stored row) -> ``user:<user_id>`` ->
         ``mapping:<mapping_key>`` (``tenant_id`` is the legacy name) -> ``global:global``."""
         if mapping_key is None:
@@ -485,11 +485,11 @@ class Store:
         selection: MessageSelection = _decode_result(_take_string(out))
         return selection
 
-    # ---- writes (SPEC B2, B5, B6, B7) ----
+    # ---- writes (behaviour B2, B5, B6, B7) ----
 
     def upsert(self, payload: Mapping[str, Any]) -> MappingDict:
         """Creates or replaces a mapping (``scope_type`` + ``scope_key``, or ``id``); returns
-        it as stored (SPEC B2, B3)."""
+        it as stored (behaviour B2, B3)."""
         # A durable write is mostly fsync, but its Python side runs on a cold CPU after it:
         # the call is made directly (as resolve's is), without the generic helper's layers.
         if type(payload) is not dict:
@@ -505,7 +505,7 @@ class Store:
         return stored
 
     def delete(self, mapping_id: str) -> bool:
-        """Deletes a mapping by id; whether a row was deleted (SPEC B5)."""
+        """Deletes a mapping by id; whether a row was deleted (behaviour B5)."""
         deleted = c_bool()
         _ffi.call(
             _lib.mm_store_delete,
@@ -516,7 +516,7 @@ class Store:
         return bool(deleted.value)
 
     def activate_default(self, mapping_id: str, model: str) -> MappingDict:
-        """Makes ``model`` the default of an existing mapping and activates it (SPEC B6);
+        """Makes ``model`` the default of an existing mapping and activates it (behaviour B6);
         :class:`~model_mapping.errors.MappingNotFoundError` when absent."""
         return cast(MappingDict, self._json(
             _lib.mm_store_activate_default,
@@ -526,10 +526,10 @@ class Store:
 
     def update_blocked(self, items: Iterable[Mapping[str, Any]]) -> List[str]:
         """Applies ``[{model, blocked}]`` (``blocked`` defaults to true); returns the new sorted
-        list (SPEC B7)."""
+        list (behaviour B7)."""
         return cast("List[str]", self._json(_lib.mm_store_blocked_update, _payload(_listed(items, "items"), "items")))
 
-    # ---- migration, import, export, sync (SPEC B10, B14) ----
+    # ---- migration, import, export, sync (behaviour B10, B14) ----
 
     def migrate_legacy(self, storage_dir: PathLike, dry_run: bool = False) -> JSONDict:
         """Runs the one-time legacy migration for ``storage_dir`` (``already_done`` when the
@@ -565,7 +565,7 @@ class Store:
     def apply_snapshot(
         self, items: Sequence[Any], overwrite: bool = False, delete_missing: bool = False
     ) -> PullReport:
-        """Applies a remote snapshot in one transaction (SPEC B14): prompt scope skipped; a
+        """Applies a remote snapshot in one transaction (behaviour B14): prompt scope skipped; a
         local row not older than the remote one kept unless ``overwrite``; with
         ``delete_missing`` local non-prompt rows absent from it deleted. Returns
         ``{status: "pulled", pulled_count, skipped_count, ignored_count, deleted_count,
@@ -577,7 +577,7 @@ class Store:
             bool(delete_missing),
         ))
 
-    # ---- health (SPEC B13) ----
+    # ---- health (behaviour B13) ----
 
     def health(self) -> JSONDict:
         """Data version, last refresh, last error, counters and migration records."""
@@ -587,7 +587,7 @@ class Store:
         """``PRAGMA quick_check`` of the database (``["ok"]`` when healthy)."""
         return self._json(_lib.mm_store_quick_check)
 
-    # ---- history, undo, rollback (SPEC B20) ----
+    # ---- history, undo, rollback (behaviour B20) ----
 
     def history(
         self, mapping_id: Optional[str] = None, since_seq: Optional[int] = None, limit: int = 100
@@ -684,7 +684,7 @@ def acting(actor: Optional[str]) -> Iterator[None]:
 
 def resolve_model_key_in(mappings: Iterable[Any], blocked: Iterable[str], key: str) -> Resolution:
     """:meth:`Store.resolve_model_key` over the given mappings (objects in the B3 shape, read
-    as tolerantly as rows written by others) and blocked models instead of a store's (SPEC B8):
+    as tolerantly as rows written by others) and blocked models instead of a store's (behaviour B8):
     the library's rules over data the caller holds."""
     try:
         raw = _encode(key, "invalid_payload", "key")
@@ -706,7 +706,7 @@ def resolve_for_message_in(
     prompt_mapping: Optional[Mapping[str, Any]] = None,
 ) -> MessageSelection:
     """:meth:`Store.resolve_for_message` over the given mappings and blocked models instead of
-    a store's (SPEC B9)."""
+    a store's (behaviour B9)."""
     request = _dumps({
         "user_id": _scalar(user_id),
         "mapping_key": _scalar(mapping_key),
@@ -725,7 +725,7 @@ def version() -> str:
 
 def sqlite_version() -> str:
     """The version of the SQLite the library runs (equal to ``sqlite3.sqlite_version`` when
-    both share the system library, SPEC B15)."""
+    both share the system library, behaviour B15)."""
     return _ffi.sqlite_version()
 
 

@@ -1,4 +1,4 @@
-"""The shapes the binding returns (SPEC B3, B8, B9, B14), as ``TypedDict``\\ s: plain dicts at
+"""The shapes the binding returns (behaviour B3, B8, B9, B14), as ``TypedDict``\\ s: plain dicts at
 run time, checked by mypy (``model: int = r["resolved_model"]`` is an error).
 
 Keys present only sometimes (a hit's details, ``picked_from``) are in a ``total=False`` part.
@@ -23,7 +23,7 @@ __all__ = [
 
 
 class MappingDict(TypedDict):
-    """A mapping (SPEC B3), keys in this order. ``source`` is ``"sqlite"`` for stored rows and
+    """A mapping (behaviour B3), keys in this order. ``source`` is ``"sqlite"`` for stored rows and
     ``"prompt"`` for the drop-in's prompt-scope items."""
 
     id: str
@@ -44,7 +44,7 @@ class _ResolutionRequired(TypedDict):
 
 
 class Resolution(_ResolutionRequired, total=False):
-    """``resolve_model_key``'s answer (SPEC B8); the other keys only on a hit."""
+    """``resolve_model_key``'s answer (behaviour B8); the other keys only on a hit."""
 
     mapping_id: str
     scope_type: str
@@ -54,7 +54,7 @@ class Resolution(_ResolutionRequired, total=False):
 
 
 class ChainStep(TypedDict):
-    """One step ``resolve_for_message`` tried (SPEC B9)."""
+    """One step ``resolve_for_message`` tried (behaviour B9)."""
 
     scope_type: str
     scope_key: str
@@ -77,7 +77,7 @@ class MessageHit(_MessageHitRequired, total=False):
 
 
 class MessageSelection(TypedDict):
-    """``resolve_for_message``'s answer (SPEC B9)."""
+    """``resolve_for_message``'s answer (behaviour B9)."""
 
     model: Optional[str]
     temperature: Optional[float]
@@ -98,7 +98,7 @@ class ImportError_(_ImportErrorRequired, total=False):  # noqa: N801 - `ImportEr
 
 
 class ImportReport(TypedDict):
-    """A bulk import's report (SPEC B14)."""
+    """A bulk import's report (behaviour B14)."""
 
     imported_count: int
     skipped_count: int
@@ -106,7 +106,7 @@ class ImportReport(TypedDict):
 
 
 class PullReport(TypedDict):
-    """An applied remote snapshot's report (SPEC B14, B19): ``skipped_count`` counts remote
+    """An applied remote snapshot's report (behaviour B14, B19): ``skipped_count`` counts remote
     items kept back because the local row is not older, ``ignored_count`` those not applied
     for another reason (prompt scope, malformed, repeated)."""
 
@@ -119,7 +119,7 @@ class PullReport(TypedDict):
 
 
 class Change(TypedDict):
-    """One recorded change (SPEC B20), newest first in :meth:`Store.history`. ``op`` is
+    """One recorded change (behaviour B20), newest first in :meth:`Store.history`. ``op`` is
     ``insert``, ``update``, ``delete``, ``block``, ``unblock``, ``reblock``, ``bulk`` or
     ``resync``; ``source`` is ``"library"`` or ``"external"``; ``id`` is the mapping's id (or
     the model, for the blocked list)."""

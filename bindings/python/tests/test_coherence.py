@@ -1,5 +1,5 @@
-"""Coherence with the backend's own connection (SPEC B11, B13) and one SQLite per process
-(SPEC B15), from inside the Python process that hosts the library."""
+"""Coherence with the backend's own connection (behaviour B11, B13) and one SQLite per process
+(behaviour B15), from inside the Python process that hosts the library."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_exactly_one_sqlite_in_the_process(db_path):
 def test_python_connections_opening_and_closing_never_remove_the_wal(db_path):
     """With two SQLite copies in one process, the last Python connection's close would run
     the WAL cleanup of its own copy and unlink -wal/-shm under the library's open connection
-    (SPEC B15). With one shared copy SQLite knows another connection holds the file."""
+    (behaviour B15). With one shared copy SQLite knows another connection holds the file."""
     store = Store(db_path, synchronous="normal")  # file handling is tested here, not fsync
     store.upsert({"id": "mapping:seed", "default_model": "m"})
     wal, shm = Path(f"{db_path}-wal"), Path(f"{db_path}-shm")

@@ -29,7 +29,7 @@ def test_an_uncaught_input_error_prints_the_code_and_the_reason(db_path):
         with pytest.raises(InvalidPayloadError) as info:
             s.upsert({"id": "mapping:x", "candidates": "m"})
     err = info.value
-    assert str(err) == "invalid_payload"  # SPEC B18: what the backend's callers compare
+    assert str(err) == "invalid_payload"  # behaviour B18: what the backend's callers compare
     assert isinstance(err, ValueError)
     assert (err.code, err.status) == ("invalid_payload", 4)
     assert err.detail == "invalid_payload: candidates: must be a list of strings"

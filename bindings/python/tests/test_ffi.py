@@ -1,5 +1,5 @@
 """The ctypes layer: every header function declared with matching types, the one error
-mapping, string ownership, versions, and the library loading order (SPEC B17, B18)."""
+mapping, string ownership, versions, and the library loading order (behaviour B17, B18)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_strings_with_nul_or_surrogates_are_rejected_not_cut(tmp_path):
         assert store.upsert({"id": "mapping:nul", "default_model": "m\0x"})["default_model"] == "m\0x"
 
 
-# ---- loading order (SPEC B18), each in a fresh interpreter ----
+# ---- loading order (behaviour B18), each in a fresh interpreter ----
 
 def _python(code: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -1,4 +1,4 @@
-"""SPEC B20 through the binding: history, undo, rollback, the legacy export and merge, detach,
+"""behaviour B20 through the binding: history, undo, rollback, the legacy export and merge, detach,
 and the actor recorded with the library's writes (``Store`` and the drop-in)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The drop-in ``ModelMappingService``: every public method, written from SPEC B1-B14, B18, B19,
+"""The drop-in ``ModelMappingService``: every public method, written from behaviour B1-B14, B18, B19,
 with a fake ``ai_service`` holding prompt records."""
 
 from __future__ import annotations
@@ -506,7 +506,7 @@ def test_sync_from_supabase_last_writer_wins_across_z_and_offset(service_factory
         {"id": "prompt:1", "default_model": "remote"},
     ]
     report = run(svc.sync_from_supabase())
-    # pulled: mapping:new; skipped (SPEC B19, as the backend counts): only the three local rows
+    # pulled: mapping:new; skipped (behaviour B19, as the backend counts): only the three local rows
     # not older; the prompt item is reported as ignored
     assert report == {"status": "pulled", "pulled_count": 1, "skipped_count": 3, "ignored_count": 1,
                       "deleted_count": 0, "remote_total": 5}

@@ -1,4 +1,4 @@
-"""SPEC B19 test seams: the backend's tests replace ``list_mappings`` (and could replace
+"""behaviour B19 test seams: the backend's tests replace ``list_mappings`` (and could replace
 ``list_blocked_models``) on the running service and expect both resolves to follow; without a
 replacement the resolves take the library's fast path.
 

@@ -1,4 +1,4 @@
-"""The synchronous ``Store``: lifetime, every method's shape, options, threads (SPEC B2-B14)."""
+"""The synchronous ``Store``: lifetime, every method's shape, options, threads (behaviour B2-B14)."""
 
 from __future__ import annotations
 

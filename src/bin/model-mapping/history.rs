@@ -1,4 +1,4 @@
-//! The history commands (SPEC B20): `history`, `diff --since`, `undo`, `rollback`,
+//! The history commands (behaviour B20): `history`, `diff --since`, `undo`, `rollback`,
 //! `export-legacy`, `migrate --merge` and `detach`. Reads open the database read-only; the
 //! destructive ones plan on a read-only store, then confirm, back up and write
 //! (`safety::guarded`).
