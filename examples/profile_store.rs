@@ -37,61 +37,6 @@ fn legacy_source(dir: &Path) -> std::path::PathBuf {
     src
 }
 
-/// The columns of the rows a legacy import of `src` writes, as text, in id order: the
-/// library's own plan of the file, so the floor inserts exactly what the import does.
-fn import_rows(src: &Path) -> Vec<[String; 8]> {
-    let text = std::fs::read(src.join("model_mappings.json")).unwrap();
-    let plan =
-        model_mapping::legacy::plan_mappings(&serde_json::from_slice(&text).unwrap()).unwrap();
-    let mut rows: Vec<[String; 8]> = plan
-        .mappings
-        .into_iter()
-        .map(|m| {
-            [
-                m.id,
-                m.scope_type,
-                m.scope_key,
-                m.name.unwrap_or_default(),
-                m.default_model.unwrap_or_default(),
-                serde_json::to_string(&m.candidates).unwrap(),
-                m.updated_at.unwrap_or_default(),
-                serde_json::to_string(&m.metadata).unwrap(),
-            ]
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
-/// Creates the backend's table at `path` (WAL, synchronous=FULL, as the library opens it) and
-/// inserts `rows` in one transaction, 64 to a statement; how long the transaction took.
-fn raw_insert(path: &Path, rows: &[[String; 8]]) -> Duration {
-    const CHUNK: usize = 64;
-    let c = rusqlite::Connection::open(path).unwrap();
-    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        .unwrap();
-    c.execute_batch(include_str!("../src/sql/mappings_table.sql"))
-        .unwrap();
-    let sql = |k: usize| {
-        format!(
-            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-             candidates_json, updated_at, metadata_json, is_active) VALUES {}",
-            vec!["(?,?,?,?,?,?,?,?,1)"; k].join(",")
-        )
-    };
-    let t = Instant::now();
-    let tx = c.unchecked_transaction().unwrap();
-    for chunk in rows.chunks(CHUNK) {
-        let mut stmt = tx.prepare_cached(&sql(chunk.len())).unwrap();
-        for (i, v) in chunk.iter().flatten().enumerate() {
-            stmt.raw_bind_parameter(i + 1, v.as_str()).unwrap();
-        }
-        stmt.raw_execute().unwrap();
-    }
-    tx.commit().unwrap();
-    t.elapsed()
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let (Some(dir), Some(mode), Some(Ok(n))) = (
@@ -180,11 +125,11 @@ fn main() -> ExitCode {
         "rawinsert" => {
             // Only the transaction is timed: creating the file and closing it are not the
             // import's inserts.
-            let rows = import_rows(&legacy_source(dir));
+            let rows = data::import_rows(&legacy_source(dir));
             let mut spent = Duration::ZERO;
             for _ in 0..n {
                 let run = tempfile::tempdir_in(dir).unwrap();
-                spent += raw_insert(&run.path().join("floor.db"), &rows);
+                spent += data::raw_insert(&run.path().join("floor.db"), &rows);
             }
             eprintln!("rawinsert: {:?} per transaction", spent / n.max(1) as u32);
             return ExitCode::SUCCESS;
