@@ -439,7 +439,10 @@ fn writes(c: &mut Criterion) {
             .unwrap();
             let spent = t.elapsed().as_nanos() as f64;
             assert_eq!(s.last_migration().unwrap().imported_count, 10_000);
-            assert!(s.health().unwrap().triggers, "the import leaves the feed in place");
+            assert!(
+                s.health().unwrap().triggers,
+                "the import leaves the feed in place"
+            );
             spent
         };
         let floor = || {
@@ -553,7 +556,10 @@ fn busy(_c: &mut Criterion) {
         record_median(&format!("p6_busy/{n}/host_commit"), commits.into_inner());
         // The host's commits moved data_version but not the feed: no reload of either kind.
         let after = store.health().unwrap();
-        assert_eq!(after.full_reloads, before.full_reloads, "P6: a full reload happened");
+        assert_eq!(
+            after.full_reloads, before.full_reloads,
+            "P6: a full reload happened"
+        );
         assert_eq!(
             after.incremental_refreshes, before.incremental_refreshes,
             "P6: an incremental refresh happened"
@@ -668,7 +674,8 @@ fn refresh(_c: &mut Criterion) {
 fn copy_conn(src: &Path, dst: &Path, drop_triggers: bool) -> rusqlite::Connection {
     {
         let c = rusqlite::Connection::open(src).unwrap();
-        c.execute("VACUUM INTO ?1", [dst.to_str().unwrap()]).unwrap();
+        c.execute("VACUUM INTO ?1", [dst.to_str().unwrap()])
+            .unwrap();
     }
     let c = rusqlite::Connection::open(dst).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -680,7 +687,11 @@ fn copy_conn(src: &Path, dst: &Path, drop_triggers: bool) -> rusqlite::Connectio
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    assert_eq!(triggers.len(), 8, "the source has the feed's eight triggers");
+    assert_eq!(
+        triggers.len(),
+        8,
+        "the source has the feed's eight triggers"
+    );
     if drop_triggers {
         for t in triggers {
             c.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
@@ -796,8 +807,10 @@ fn feed_costs(_c: &mut Criterion) {
              WHERE scope_type = 'mapping'; COMMIT;",
         )
         .unwrap();
-        c.execute("VACUUM INTO ?1", [hist.to_str().unwrap()]).unwrap();
-        c.execute("VACUUM INTO ?1", [nofeed.to_str().unwrap()]).unwrap();
+        c.execute("VACUUM INTO ?1", [hist.to_str().unwrap()])
+            .unwrap();
+        c.execute("VACUUM INTO ?1", [nofeed.to_str().unwrap()])
+            .unwrap();
     }
     let with_feed = Store::open(&hist, StoreOptions::default()).unwrap();
     let without_feed = Store::open(&nofeed, StoreOptions::default()).unwrap();
@@ -829,7 +842,11 @@ fn feed_costs(_c: &mut Criterion) {
         "feed_read/quiet_resolve_feed_vs_none",
         200,
         || {
-            black_box(without_feed.resolve_model_key(black_box("key5000")).unwrap());
+            black_box(
+                without_feed
+                    .resolve_model_key(black_box("key5000"))
+                    .unwrap(),
+            );
         },
         || {
             black_box(with_feed.resolve_model_key(black_box("key5000")).unwrap());
@@ -841,7 +858,8 @@ fn feed_costs(_c: &mut Criterion) {
     let empty = dir.path().join("emptylog.db");
     {
         let c = rusqlite::Connection::open(&hist).unwrap();
-        c.execute("VACUUM INTO ?1", [empty.to_str().unwrap()]).unwrap();
+        c.execute("VACUUM INTO ?1", [empty.to_str().unwrap()])
+            .unwrap();
         let e = rusqlite::Connection::open(&empty).unwrap();
         e.execute_batch("DELETE FROM mm_changes").unwrap();
     }

@@ -12,6 +12,8 @@
 //!
 //! Modes: `resolve N KEY` (bounded staleness), `open N`, `upsert N` (durable),
 //! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
+//! `busy N` (a strict resolve after another connection's commit to an unrelated table, SPEC P6),
+//! `blocked N` (a strict resolve that applies another store's change to the blocked list, P7),
 //! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
 //! under that import: the 10,000 rows it writes, prebuilt as text, inserted by rusqlite into a
 //! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed).
@@ -121,6 +123,52 @@ fn main() -> ExitCode {
                 .unwrap();
                 assert_eq!(store.last_migration().unwrap().imported_count, N);
             }
+        }
+        "busy" => {
+            // SPEC P6: a commit to an unrelated table by another connection (synchronous=OFF
+            // here: the profile is about the resolve's instructions, not the disk), then one
+            // strict resolve. Only the resolves are timed.
+            let host = rusqlite::Connection::open(&db).unwrap();
+            host.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; \
+                 CREATE TABLE IF NOT EXISTS ai_request_stats (id INTEGER PRIMARY KEY, n INTEGER)",
+            )
+            .unwrap();
+            let store = Store::open(&db, StoreOptions::default()).unwrap();
+            let mut spent = Duration::ZERO;
+            for i in 0..n {
+                host.execute("INSERT INTO ai_request_stats (n) VALUES (?1)", [i as i64])
+                    .unwrap();
+                let t = Instant::now();
+                black_box(store.resolve_model_key(black_box("key5000")).unwrap());
+                spent += t.elapsed();
+            }
+            eprintln!("busy: {:?} per resolve", spent / n.max(1) as u32);
+            return ExitCode::SUCCESS;
+        }
+        "blocked" => {
+            // SPEC P7: another store blocks or unblocks a model five mappings name, then one
+            // strict resolve applies it. Only the resolves are timed.
+            let store = Store::open(&db, StoreOptions::default()).unwrap();
+            for i in 0..5 {
+                let mut m =
+                    model_mapping::MappingInput::new(&format!("mapping:key{i}"), Some("model-few"))
+                        .unwrap();
+                m.candidates = vec![format!("model-{i}-a")];
+                store.upsert(&m).unwrap();
+            }
+            let other = Store::open(&db, StoreOptions::default()).unwrap();
+            let mut spent = Duration::ZERO;
+            for i in 0..n {
+                other
+                    .update_blocked(&[("model-few".to_string(), i % 2 == 0)])
+                    .unwrap();
+                let t = Instant::now();
+                black_box(store.resolve_model_key(black_box("key2")).unwrap());
+                spent += t.elapsed();
+            }
+            eprintln!("blocked: {:?} per resolve", spent / n.max(1) as u32);
+            return ExitCode::SUCCESS;
         }
         "rawinsert" => {
             // Only the transaction is timed: creating the file and closing it are not the
