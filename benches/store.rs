@@ -172,6 +172,16 @@ fn record_median(id: &str, mut ns: Vec<f64>) {
     );
 }
 
+/// Whether the group function `name` runs: all of them unless `MM_BENCH_GROUPS` names some
+/// (comma-separated: `resolve`, `writes`, `busy`, `refresh`, `feed`). A run of some groups
+/// adds its paired results to `paired.json` instead of replacing the file.
+fn enabled(name: &str) -> bool {
+    match std::env::var("MM_BENCH_GROUPS") {
+        Ok(list) => list.split(',').any(|g| g.trim() == name),
+        Err(_) => true,
+    }
+}
+
 /// Writes the paired results (`cargo bench` only: a test-mode run must not overwrite them).
 fn write_paired() {
     if !bench_mode() {
@@ -182,11 +192,28 @@ fn write_paired() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let dir = target.join("criterion");
     std::fs::create_dir_all(&dir).unwrap();
-    let doc = json!({ "results": *PAIRED.lock().unwrap() });
-    std::fs::write(dir.join("paired.json"), doc.to_string()).unwrap();
+    let file = dir.join("paired.json");
+    let mut results = serde_json::Map::new();
+    if std::env::var_os("MM_BENCH_GROUPS").is_some() {
+        if let Some(Value::Object(old)) = std::fs::read(&file)
+            .ok()
+            .and_then(|t| serde_json::from_slice::<Value>(&t).ok())
+            .and_then(|mut v| v.get_mut("results").map(Value::take))
+        {
+            results = old;
+        }
+    }
+    for (k, v) in PAIRED.lock().unwrap().iter() {
+        results.insert(k.clone(), v.clone());
+    }
+    let doc = json!({ "results": results });
+    std::fs::write(file, doc.to_string()).unwrap();
 }
 
 fn resolve(c: &mut Criterion) {
+    if !enabled("resolve") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for n in SIZES {
         let path = populated(dir.path(), n);
@@ -307,6 +334,9 @@ fn bench_keys(
 }
 
 fn writes(c: &mut Criterion) {
+    if !enabled("writes") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = populated(dir.path(), 10_000);
     let store = Store::open(
@@ -520,6 +550,9 @@ fn host_commit(host: &rusqlite::Connection, i: u64) {
 /// of the same file before every call, against the same resolve on a quiet database, paired.
 /// Only the resolve is timed; the host's commit is timed on its own (`host_commit`).
 fn busy(_c: &mut Criterion) {
+    if !enabled("busy") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for n in SIZES {
         let path = populated(dir.path(), n);
@@ -589,6 +622,9 @@ fn p7_db(dir: &Path) -> PathBuf {
 /// blocked list (another store blocks or unblocks a model that five mappings name). The
 /// refresh kinds are checked through `health()`: each side did what it is named for.
 fn refresh(_c: &mut Criterion) {
+    if !enabled("refresh") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = p7_db(dir.path());
     let host = host_conn(&path);
@@ -746,6 +782,9 @@ fn raw_upsert_plus_one_insert(raw: &rusqlite::Connection, key: u64) {
 /// - a strict resolve after a host commit to an unrelated table, on a database whose change
 ///   log holds 10,000 entries of history against one whose log is empty.
 fn feed_costs(_c: &mut Criterion) {
+    if !enabled("feed") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = populated(dir.path(), 10_000);
     let with = copy_conn(&path, &dir.path().join("with.db"), false);
@@ -834,10 +873,44 @@ fn feed_costs(_c: &mut Criterion) {
             c.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
         }
     }
-    // The store notices once (one full reload) and serves from then on without the feed.
+    // The store notices once (one full reload) and serves from then on without the feed. The
+    // store with the feed sees the same kind of commit (a schema change by another connection:
+    // an unrelated table created and dropped) and reloads once too, so both files and both
+    // stores went through the same steps.
+    {
+        let c = rusqlite::Connection::open(&hist).unwrap();
+        c.execute_batch("CREATE TABLE bench_scratch (x); DROP TABLE bench_scratch;")
+            .unwrap();
+    }
+    with_feed.resolve_model_key("key5000").unwrap();
     without_feed.resolve_model_key("key5000").unwrap();
     assert!(!without_feed.health().unwrap().triggers);
     assert!(with_feed.health().unwrap().triggers);
+    // A/A control: a second store with the feed, on a third copy that went through the same
+    // steps, against the first.
+    let hist2 = dir.path().join("history2.db");
+    {
+        let c = rusqlite::Connection::open(&hist).unwrap();
+        c.execute("VACUUM INTO ?1", [hist2.to_str().unwrap()])
+            .unwrap();
+    }
+    let with_feed2 = Store::open(&hist2, StoreOptions::default()).unwrap();
+    {
+        let c = rusqlite::Connection::open(&hist2).unwrap();
+        c.execute_batch("CREATE TABLE bench_scratch (x); DROP TABLE bench_scratch;")
+            .unwrap();
+    }
+    with_feed2.resolve_model_key("key5000").unwrap();
+    paired(
+        "feed_read/quiet_resolve_feed_vs_feed_aa_control",
+        200,
+        || {
+            black_box(with_feed2.resolve_model_key(black_box("key5000")).unwrap());
+        },
+        || {
+            black_box(with_feed.resolve_model_key(black_box("key5000")).unwrap());
+        },
+    );
     paired(
         "feed_read/quiet_resolve_feed_vs_none",
         200,

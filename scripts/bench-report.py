@@ -285,6 +285,8 @@ class Report:
                          f"chosen here: ≤ {FEED_READ_MAX:g}×, 'nothing' with noise allowance)", [
                              ("feed_read/quiet_resolve_feed_vs_none", "feed + 10,000 history",
                               "feed dropped", "<=", FEED_READ_MAX),
+                             ("feed_read/quiet_resolve_feed_vs_feed_aa_control", "feed",
+                              "feed, another copy (A/A control)", "<=", None),
                              ("feed_read/busy_resolve_history_vs_empty_log",
                               "10,000 history, busy", "empty log, busy", "<=", FEED_READ_MAX),
                          ])
