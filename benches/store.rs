@@ -598,6 +598,35 @@ fn busy(_c: &mut Criterion) {
             "P6: an incremental refresh happened"
         );
         assert!(quiet_calls > 0 && busy_calls > 0);
+        // Reference (not P6's setting): the host's table without AUTOINCREMENT, so its commits
+        // leave `sqlite_sequence`'s page (where the feed's counter lives) untouched.
+        host.execute_batch(
+            "CREATE TABLE IF NOT EXISTS ai_request_log (id INTEGER PRIMARY KEY, model TEXT, \
+             created_at TEXT)",
+        )
+        .unwrap();
+        let mut j = 0u64;
+        paired_prep(
+            &format!("p6_busy/{n}/resolve_after_host_commit_no_autoincrement"),
+            20,
+            150,
+            || {},
+            || {
+                black_box(store.resolve_model_key(black_box(&key)).unwrap());
+            },
+            || {
+                j += 1;
+                host.prepare_cached(
+                    "INSERT INTO ai_request_log (model, created_at) VALUES ('gpt-4o-mini', ?1)",
+                )
+                .unwrap()
+                .execute([model_mapping::timestamp::now()])
+                .unwrap();
+            },
+            || {
+                black_box(store.resolve_model_key(black_box(&key)).unwrap());
+            },
+        );
     }
     write_paired();
 }

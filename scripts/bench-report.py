@@ -254,6 +254,9 @@ class Report:
         for n in SIZES:
             rows.append((f"p6_busy/{n}/resolve_after_host_commit", "resolve after a host commit",
                          "resolve, quiet", "<=", P6_QUIET_MAX))
+            rows.append((f"p6_busy/{n}/resolve_after_host_commit_no_autoincrement",
+                         "resolve after a host commit, host table without AUTOINCREMENT",
+                         "resolve, quiet", "<=", None))
         self.paired_rows(paired, "P6 busy host (Rust): strict resolve after the host commits one "
                          "row to an unrelated table / on a quiet database (only the resolve timed)",
                          rows)
