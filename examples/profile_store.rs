@@ -12,6 +12,8 @@
 //!
 //! Modes: `resolve N KEY` (bounded staleness), `open N`, `upsert N` (durable),
 //! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
+//! `busy N` (a strict resolve after another connection's commit to an unrelated table, target P6),
+//! `blocked N` (a strict resolve that applies another store's change to the blocked list, P7),
 //! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
 //! under that import: the 10,000 rows it writes, prebuilt as text, inserted by rusqlite into a
 //! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed).
@@ -35,61 +37,6 @@ fn legacy_source(dir: &Path) -> std::path::PathBuf {
         data::write_legacy(&src, N);
     }
     src
-}
-
-/// The columns of the rows a legacy import of `src` writes, as text, in id order: the
-/// library's own plan of the file, so the floor inserts exactly what the import does.
-fn import_rows(src: &Path) -> Vec<[String; 8]> {
-    let text = std::fs::read(src.join("model_mappings.json")).unwrap();
-    let plan =
-        model_mapping::legacy::plan_mappings(&serde_json::from_slice(&text).unwrap()).unwrap();
-    let mut rows: Vec<[String; 8]> = plan
-        .mappings
-        .into_iter()
-        .map(|m| {
-            [
-                m.id,
-                m.scope_type,
-                m.scope_key,
-                m.name.unwrap_or_default(),
-                m.default_model.unwrap_or_default(),
-                serde_json::to_string(&m.candidates).unwrap(),
-                m.updated_at.unwrap_or_default(),
-                serde_json::to_string(&m.metadata).unwrap(),
-            ]
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
-/// Creates the backend's table at `path` (WAL, synchronous=FULL, as the library opens it) and
-/// inserts `rows` in one transaction, 64 to a statement; how long the transaction took.
-fn raw_insert(path: &Path, rows: &[[String; 8]]) -> Duration {
-    const CHUNK: usize = 64;
-    let c = rusqlite::Connection::open(path).unwrap();
-    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        .unwrap();
-    c.execute_batch(include_str!("../src/sql/mappings_table.sql"))
-        .unwrap();
-    let sql = |k: usize| {
-        format!(
-            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-             candidates_json, updated_at, metadata_json, is_active) VALUES {}",
-            vec!["(?,?,?,?,?,?,?,?,1)"; k].join(",")
-        )
-    };
-    let t = Instant::now();
-    let tx = c.unchecked_transaction().unwrap();
-    for chunk in rows.chunks(CHUNK) {
-        let mut stmt = tx.prepare_cached(&sql(chunk.len())).unwrap();
-        for (i, v) in chunk.iter().flatten().enumerate() {
-            stmt.raw_bind_parameter(i + 1, v.as_str()).unwrap();
-        }
-        stmt.raw_execute().unwrap();
-    }
-    tx.commit().unwrap();
-    t.elapsed()
 }
 
 fn main() -> ExitCode {
@@ -177,14 +124,60 @@ fn main() -> ExitCode {
                 assert_eq!(store.last_migration().unwrap().imported_count, N);
             }
         }
+        "busy" => {
+            // target P6: a commit to an unrelated table by another connection (synchronous=OFF
+            // here: the profile is about the resolve's instructions, not the disk), then one
+            // strict resolve. Only the resolves are timed.
+            let host = rusqlite::Connection::open(&db).unwrap();
+            host.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; \
+                 CREATE TABLE IF NOT EXISTS ai_request_stats (id INTEGER PRIMARY KEY, n INTEGER)",
+            )
+            .unwrap();
+            let store = Store::open(&db, StoreOptions::default()).unwrap();
+            let mut spent = Duration::ZERO;
+            for i in 0..n {
+                host.execute("INSERT INTO ai_request_stats (n) VALUES (?1)", [i as i64])
+                    .unwrap();
+                let t = Instant::now();
+                black_box(store.resolve_model_key(black_box("key5000")).unwrap());
+                spent += t.elapsed();
+            }
+            eprintln!("busy: {:?} per resolve", spent / n.max(1) as u32);
+            return ExitCode::SUCCESS;
+        }
+        "blocked" => {
+            // target P7: another store blocks or unblocks a model five mappings name, then one
+            // strict resolve applies it. Only the resolves are timed.
+            let store = Store::open(&db, StoreOptions::default()).unwrap();
+            for i in 0..5 {
+                let mut m =
+                    model_mapping::MappingInput::new(&format!("mapping:key{i}"), Some("model-few"))
+                        .unwrap();
+                m.candidates = vec![format!("model-{i}-a")];
+                store.upsert(&m).unwrap();
+            }
+            let other = Store::open(&db, StoreOptions::default()).unwrap();
+            let mut spent = Duration::ZERO;
+            for i in 0..n {
+                other
+                    .update_blocked(&[("model-few".to_string(), i % 2 == 0)])
+                    .unwrap();
+                let t = Instant::now();
+                black_box(store.resolve_model_key(black_box("key2")).unwrap());
+                spent += t.elapsed();
+            }
+            eprintln!("blocked: {:?} per resolve", spent / n.max(1) as u32);
+            return ExitCode::SUCCESS;
+        }
         "rawinsert" => {
             // Only the transaction is timed: creating the file and closing it are not the
             // import's inserts.
-            let rows = import_rows(&legacy_source(dir));
+            let rows = data::import_rows(&legacy_source(dir));
             let mut spent = Duration::ZERO;
             for _ in 0..n {
                 let run = tempfile::tempdir_in(dir).unwrap();
-                spent += raw_insert(&run.path().join("floor.db"), &rows);
+                spent += data::raw_insert(&run.path().join("floor.db"), &rows);
             }
             eprintln!("rawinsert: {:?} per transaction", spent / n.max(1) as u32);
             return ExitCode::SUCCESS;

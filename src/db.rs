@@ -622,6 +622,38 @@ impl Drop for WriteTx<'_> {
     }
 }
 
+/// A read transaction (`BEGIN`, deferred) through cached statements: the read path opens one
+/// each time another connection's commit moved `data_version` (for the host, on every chat
+/// request), and compiling `BEGIN` and `COMMIT` each time cost more than the two queries that
+/// tell whether the commit touched the mappings. Ended when dropped without
+/// [`ReadTx::finish`], on an error or a panic.
+pub(crate) struct ReadTx<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> ReadTx<'c> {
+    pub(crate) fn begin(conn: &'c Connection) -> Result<ReadTx<'c>> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(ReadTx { conn, done: false })
+    }
+
+    /// Ends the transaction (it wrote nothing: `COMMIT` only releases the read snapshot).
+    pub(crate) fn finish(mut self) -> Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for ReadTx<'_> {
+    fn drop(&mut self) {
+        if !self.done && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// `PRAGMA data_version`: moves when another connection commits (frozen inside a transaction
 /// at the version that transaction reads).
 pub(crate) fn data_version(conn: &Connection) -> Result<i64> {

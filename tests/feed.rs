@@ -321,3 +321,93 @@ fn reads_return_while_a_local_write_waits_for_the_lock_another_connection_holds(
     writer.join().unwrap().unwrap();
     assert_eq!(model_of(&store, "mapping:pending").as_deref(), Some("p"));
 }
+
+/// The read path tells another table's commit from a change to the feed in a read transaction
+/// of cached statements, run after every commit of the host's: it never hides a change that
+/// comes with or after such commits, a schema change, or the triggers going away.
+#[test]
+fn the_read_paths_check_never_hides_a_change_behind_another_tables_commits() {
+    let db = fresh();
+    let store = db.open();
+    store.upsert(&input("mapping:x", Some("m1"), &[])).unwrap();
+    let host = db.sql();
+    host.execute_batch("CREATE TABLE ai_request_stats (id INTEGER PRIMARY KEY, n INTEGER)")
+        .unwrap();
+    assert_eq!(
+        store.resolve_model_key("x").unwrap().resolved_model(),
+        Some("m1")
+    );
+    let h0 = store.health().unwrap();
+    for round in 0..5i64 {
+        // Another table's commits: no refresh.
+        for i in 0..3 {
+            host.execute(
+                "INSERT INTO ai_request_stats (n) VALUES (?1)",
+                [round * 10 + i],
+            )
+            .unwrap();
+            assert!(store
+                .resolve_model_key("x")
+                .unwrap()
+                .resolved_model()
+                .is_some());
+        }
+        // A mapping change in the same transaction as another table's row, then another
+        // table's commit: applied incrementally, seen by the next read.
+        let model = format!("m{}", round + 2);
+        host.execute_batch(&format!(
+            "BEGIN; INSERT INTO ai_request_stats (n) VALUES (-1); \
+             UPDATE llm_model_mappings SET default_model = '{model}' WHERE id = 'mapping:x'; \
+             COMMIT; INSERT INTO ai_request_stats (n) VALUES (-2);"
+        ))
+        .unwrap();
+        assert_eq!(
+            store.resolve_model_key("x").unwrap().resolved_model(),
+            Some(model.as_str())
+        );
+    }
+    let h1 = store.health().unwrap();
+    assert_eq!(h1.incremental_refreshes - h0.incremental_refreshes, 5);
+    assert_eq!(h1.full_reloads, h0.full_reloads);
+    // A schema change alone (no counter move): the full path, once.
+    host.execute_batch("CREATE TABLE conversation_logs (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    assert_eq!(
+        store.resolve_model_key("x").unwrap().resolved_model(),
+        Some("m6")
+    );
+    let h2 = store.health().unwrap();
+    assert_eq!(h2.full_reloads - h1.full_reloads, 1);
+    // The triggers dropped: every moved data_version reloads fully (the feed is off), and a
+    // change made meanwhile is seen.
+    for t in [
+        "mm_feed_mappings_bi",
+        "mm_feed_mappings_ai",
+        "mm_feed_mappings_bu",
+        "mm_feed_mappings_au",
+        "mm_feed_mappings_ad",
+    ] {
+        host.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+    }
+    host.execute(
+        "UPDATE llm_model_mappings SET default_model = 'm7' WHERE id = 'mapping:x'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        store.resolve_model_key("x").unwrap().resolved_model(),
+        Some("m7")
+    );
+    host.execute("INSERT INTO ai_request_stats (n) VALUES (-3)", [])
+        .unwrap();
+    host.execute(
+        "UPDATE llm_model_mappings SET default_model = 'm8' WHERE id = 'mapping:x'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        store.resolve_model_key("x").unwrap().resolved_model(),
+        Some("m8")
+    );
+    assert!(!store.health().unwrap().triggers);
+}

@@ -3,6 +3,7 @@
 //! counts and the criterion times measure the same thing.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use model_mapping::MappingInput;
 use serde_json::{json, Value};
@@ -77,4 +78,59 @@ pub fn raw_upsert(raw: &rusqlite::Connection, key: u64) {
     ))
     .unwrap();
     tx.commit().unwrap();
+}
+
+/// The columns of the rows a legacy import of `src` writes, as text, in id order: the
+/// library's own plan of the file, so the floor inserts exactly what the import does.
+pub fn import_rows(src: &Path) -> Vec<[String; 8]> {
+    let text = std::fs::read(src.join("model_mappings.json")).unwrap();
+    let plan =
+        model_mapping::legacy::plan_mappings(&serde_json::from_slice(&text).unwrap()).unwrap();
+    let mut rows: Vec<[String; 8]> = plan
+        .mappings
+        .into_iter()
+        .map(|m| {
+            [
+                m.id,
+                m.scope_type,
+                m.scope_key,
+                m.name.unwrap_or_default(),
+                m.default_model.unwrap_or_default(),
+                serde_json::to_string(&m.candidates).unwrap(),
+                m.updated_at.unwrap_or_default(),
+                serde_json::to_string(&m.metadata).unwrap(),
+            ]
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Creates the backend's table at `path` (WAL, synchronous=FULL, as the library opens it) and
+/// inserts `rows` in one transaction, 64 to a statement; how long the transaction took.
+pub fn raw_insert(path: &Path, rows: &[[String; 8]]) -> Duration {
+    const CHUNK: usize = 64;
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        .unwrap();
+    c.execute_batch(include_str!("../../src/sql/mappings_table.sql"))
+        .unwrap();
+    let sql = |k: usize| {
+        format!(
+            "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
+             candidates_json, updated_at, metadata_json, is_active) VALUES {}",
+            vec!["(?,?,?,?,?,?,?,?,1)"; k].join(",")
+        )
+    };
+    let t = Instant::now();
+    let tx = c.unchecked_transaction().unwrap();
+    for chunk in rows.chunks(CHUNK) {
+        let mut stmt = tx.prepare_cached(&sql(chunk.len())).unwrap();
+        for (i, v) in chunk.iter().flatten().enumerate() {
+            stmt.raw_bind_parameter(i + 1, v.as_str()).unwrap();
+        }
+        stmt.raw_execute().unwrap();
+    }
+    tx.commit().unwrap();
+    t.elapsed()
 }

@@ -52,8 +52,10 @@ impl Store {
             return Ok(());
         }
         let current = self.snapshot.load_full();
-        let tx = conn.unchecked_transaction()?;
-        let refresh = feed::catch_up(&tx, &current)?;
+        // Cached BEGIN and COMMIT: this runs after every commit of the host's, most of them
+        // to other tables, which the feed's counter tells in two cached queries.
+        let tx = db::ReadTx::begin(conn)?;
+        let refresh = feed::catch_up(conn, &current)?;
         tx.finish()?;
         match refresh {
             Refresh::Unchanged => {}

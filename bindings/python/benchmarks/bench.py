@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python-side benchmarks for target P2, P3, P4 and P5: one script, one run, one machine, one set
+"""Python-side benchmarks for target P2-P7 and the change feed's costs: one script, one run, one machine, one set
 of files, every ratio between two measurements of this run.
 
     .venv/bin/python bindings/python/benchmarks/bench.py            # full run (a few minutes)
@@ -47,6 +47,31 @@ hits all of them alike (every variant of both sizes in one round-robin):
   tuple rows and one connection: each is a lean version of what the backend does, so the
   speed-ups against them are lower bounds.
 
+Busy host (P6), in the same round-robin: ``p6.svc.resolve_model_key strict, busy`` and
+``p6.base_b.aiosqlite_scan resolve, busy`` are the drop-in's strict resolve and the (b) scan
+with the host's own ``sqlite3`` connection committing one row to the unrelated
+``ai_request_stats`` (same file) before every call. Only the call is timed; the commit runs
+before ``t0`` (its own time is printed as ``p6.host commit``, a reference). Judged against (b)
+under the same commits and against the drop-in's quiet strict resolve of the same loop. Before
+the timed stores open, every mapping is changed once by plain SQL, so the change log holds N
+entries of history; ``store.resolve_model_key strict, feed dropped (reference)`` is the same
+resolve on a copy whose feed triggers another connection dropped (history costs the resolve
+path nothing: judged with a noise allowance chosen here, 1.1×).
+
+P7 (N = 10,000): the drop-in's next strict resolve after another connection changed one
+mapping (plain SQL ``UPDATE``, applied incrementally) and after another store blocked or
+unblocked a model that five mappings name, each against the next resolve after another
+connection changed the schema (an unrelated table created or dropped), which makes the store
+reload the whole table: the full reload of the same table, measured in the same loop. One of
+each per round, the order rotating, judged on the median of per-round ratios; ``health()``
+confirms the refresh kinds.
+
+The change feed's write cost (N = 10,000): the backend's upsert (``INSERT ... ON CONFLICT DO
+UPDATE`` + ``commit()``, WAL, ``synchronous=FULL``) on a copy with the feed's triggers, on a copy
+without them, and on a copy without them that also inserts one row (the after-image into
+``mm_changes``) in the same transaction; one of each per round, rotating; then again with
+``synchronous=OFF``.
+
 Then: the legacy import of 10,000 entries (the library: open a store on a fresh database with
 the storage dir) against one committed upsert per row in Python ``sqlite3`` (WAL,
 ``synchronous=FULL``, ``INSERT ... ON CONFLICT`` + ``commit()`` per row; 500 rows are timed and
@@ -93,7 +118,7 @@ import model_mapping.store as store_module
 from model_mapping import ModelMappingService, Store, _ffi
 
 # ---------------------------------------------------------------------------------------------
-# Targets P2-P5 (docs/behaviour.md)
+# Targets (target P2-P5)
 
 P2_MAX = 8.0  # Store bounded resolve / mm_echo
 P3_B_MIN = {1000: 1000.0, 10000: 10000.0}  # drop-in strict resolve vs (b)
@@ -103,6 +128,11 @@ P3_GROWTH_MAX = 1.5  # resolve cost at 10,000 / at 1,000 ("must not grow"; noise
 P4_IMPORT_MIN = 100.0  # 10,000 committed upserts / legacy import
 P4_UPSERT_MAX = 1.0  # library durable upsert / Python sqlite3 upsert ("no slower")
 P5_OPEN_MAX_MS = 50.0
+P6_B_MIN = {1000: 300.0, 10000: 3000.0}  # busy: (b) aiosqlite scan / drop-in strict resolve
+P6_QUIET_MAX = 4.0  # busy drop-in strict resolve / the same on a quiet database
+P7_MIN = 50.0  # full reload / the next resolve after one change ("<= 1/50")
+FEED_WRITE_MAX = 1.0  # upsert with the feed's triggers / without + one extra row insert
+FEED_READ_MAX = 1.1  # strict resolve with the feed / without (threshold chosen here: noise)
 P5_RSS_MAX_MIB = 20.0
 
 STALENESS_MS = 1000
@@ -170,12 +200,28 @@ def sql_row(scope_type: str, f: Dict[str, Any]) -> Tuple[Any, ...]:
     )
 
 
+# The backend's per-request table in the same file (it commits a row per chat request): target P6.
+HOST_TABLE = """
+CREATE TABLE IF NOT EXISTS ai_request_stats (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    created_at TEXT
+)
+"""
+HOST_INSERT = ("INSERT INTO ai_request_stats (model, prompt_tokens, completion_tokens, created_at) "
+               "VALUES (?, ?, ?, ?)")
+
+
 def build_sqlite(path: Path, n: int) -> None:
-    """The backend's table with its exact DDL, filled by plain sqlite3 (WAL, like the backend)."""
+    """The backend's table with its exact DDL, filled by plain sqlite3 (WAL, like the backend),
+    and the backend's unrelated per-request table ``ai_request_stats`` (empty)."""
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(DDL)
+        conn.executescript(HOST_TABLE)
         rows = [sql_row("mapping", mapping_fields(i)) for i in range(n)]
         rows.append(sql_row("global", GLOBAL))
         conn.executemany(
@@ -215,6 +261,38 @@ def write_blocked(storage: Path) -> None:
     (storage / "blocked_models.json").write_text(
         json.dumps({"updated_at": UPDATED_AT, "blocked": BLOCKED}, indent=2)
     )
+
+
+FEED_TRIGGERS = ("mm_feed_mappings_bi", "mm_feed_mappings_ai", "mm_feed_mappings_bu",
+                 "mm_feed_mappings_au", "mm_feed_mappings_ad", "mm_feed_blocked_ai",
+                 "mm_feed_blocked_au", "mm_feed_blocked_ad")
+
+# The host's commit times of the P6 variants, by N (reference: never part of a resolve's time).
+host_commits: Dict[int, List[int]] = {}
+
+
+def write_history(path: Path) -> None:
+    """Every mapping updated once by plain sqlite3 in one transaction: N change-log entries."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("UPDATE llm_model_mappings SET updated_at = updated_at || ''")
+        conn.commit()
+        logged = conn.execute("SELECT count(*) FROM mm_changes WHERE op = 'update'").fetchone()[0]
+        total = conn.execute("SELECT count(*) FROM llm_model_mappings").fetchone()[0]
+        assert logged >= total, (logged, total)
+    finally:
+        conn.close()
+
+
+def drop_feed_triggers(path: Path) -> None:
+    """Drops the library's change-feed triggers (and nothing else), as another connection."""
+    conn = sqlite3.connect(path)
+    try:
+        for name in FEED_TRIGGERS:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def copy_db(src: Path, dst: Path) -> None:
@@ -510,12 +588,39 @@ def decoded_resolver(store: Store) -> Callable[[str], Any]:
 
 
 class Variant:
-    def __init__(self, name: str, fn: Callable[[], Any], is_async: bool, total: int) -> None:
+    """A timed call; ``pre``, when given, runs untimed before every call (the host's commit)."""
+
+    def __init__(self, name: str, fn: Callable[[], Any], is_async: bool, total: int,
+                 pre: Optional[Callable[[], Any]] = None) -> None:
         self.name = name
         self.fn = fn
         self.is_async = is_async
         self.total = max(1, total)
+        self.pre = pre
         self.samples: List[int] = []
+
+
+class HostWriter:
+    """The host's own connection (plain ``sqlite3``, SQLite's default ``synchronous``, WAL):
+    ``commit_one`` commits one row to the unrelated ``ai_request_stats``, what the backend does
+    per chat request. Its own time is kept (a reference, never part of a resolve's time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.i = 0
+        self.samples: List[int] = []
+
+    def commit_one(self) -> None:
+        t0 = time.perf_counter_ns()
+        self.i += 1
+        self.conn.execute(HOST_INSERT, ("gpt-4o-mini", self.i % 900, self.i % 300,
+                                        datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        self.conn.commit()
+        self.samples.append(time.perf_counter_ns() - t0)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def percentile(sorted_values: Sequence[int], q: float) -> float:
@@ -544,6 +649,8 @@ async def run_round_robin(variants: List[Variant], rounds: int, warmup: int) -> 
     pc = time.perf_counter_ns
     for v in variants:  # warm-up: caches, first-call paths, lazy opens
         for _ in range(warmup):
+            if v.pre is not None:
+                v.pre()
             if v.is_async:
                 await v.fn()
             else:
@@ -554,7 +661,22 @@ async def run_round_robin(variants: List[Variant], rounds: int, warmup: int) -> 
             fn = v.fn
             out = v.samples
             append = out.append
-            if v.is_async:
+            pre = v.pre
+            if pre is not None:
+                # Only the call is timed: the untimed step ends before t0.
+                if v.is_async:
+                    for _ in range(chunk):
+                        pre()
+                        t0 = pc()
+                        await fn()
+                        append(pc() - t0)
+                else:
+                    for _ in range(chunk):
+                        pre()
+                        t0 = pc()
+                        fn()
+                        append(pc() - t0)
+            elif v.is_async:
                 for _ in range(chunk):
                     t0 = pc()
                     await fn()
@@ -678,17 +800,7 @@ def rss_probe(db: str, warm_db: str) -> None:
 
 
 class Stub:
-    """The least ``ai_service`` the drop-in takes (``model_mapping.AIService``); resolution
-    without a prompt id never calls it."""
-
-    def get_prompt(self, prompt_id: int) -> Dict[str, Any]:
-        raise LookupError(prompt_id)
-
-    def update_prompt(self, prompt_id: int, payload: Dict[str, Any]) -> None:
-        raise LookupError(prompt_id)
-
-    def list_prompts(self, *, page: int, page_size: int) -> Tuple[List[Dict[str, Any]], int]:
-        return [], 0
+    """The ``ai_service`` the drop-in takes; resolution without a prompt id never calls it."""
 
 
 def check_same(label: str, got: Dict[str, Any], want: Dict[str, Any], fields: Sequence[str]) -> None:
@@ -713,7 +825,20 @@ async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
     setup = Store(db, storage_dir=blocked_dir)
     report = setup.last_migration() or {}
     assert setup.blocked_models() == BLOCKED, (setup.blocked_models(), report)
+    assert setup.health()["triggers"], "the store installed the change feed"
     setup.close()
+    # History: every mapping changed once by the host's plain SQL, so the change log holds N
+    # entries when the timed stores open (what a store in service reads next to).
+    write_history(db)
+    # The same data without the feed: a copy whose triggers another connection drops after a
+    # store opened on it (the store notices once and serves from then on without the feed).
+    nofeed_db = work / f"mm_{n}_nofeed.db"
+    copy_db(db, nofeed_db)
+    store_nofeed = Store(nofeed_db)
+    drop_feed_triggers(nofeed_db)
+    store_nofeed.resolve_model_key("key0")
+    assert not store_nofeed.health()["triggers"]
+    host = HostWriter(db)
 
     key = f"key{n // 2}"
     want_model = f"model-{n // 2}-a"
@@ -784,10 +909,32 @@ async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
         Variant("base_b.aiosqlite_lookup rfm", partial(base_b.resolve_for_message_lookup, "7", key),
                 True, cfg["rfm_base"]),
     ]
+    busy = cfg["busy"]
+    slow_busy = cfg["slow_busy_1k"] if n <= 1000 else cfg["slow_busy_10k"]
+    variants += [
+        # P6: the host commits one row to ai_request_stats before every call (untimed).
+        Variant("p6.svc.resolve_model_key strict, busy", partial(svc.resolve_model_key, key),
+                True, busy, pre=host.commit_one),
+        Variant("p6.base_b.aiosqlite_scan resolve, busy", partial(base_b.resolve_model_key, key),
+                True, slow_busy, pre=host.commit_one),
+        # History costs the resolve path nothing: the same strict resolve without the feed.
+        Variant("store.resolve_model_key strict, feed dropped (reference)",
+                partial(store_nofeed.resolve_model_key, key), False, fast),
+    ]
+    assert (await svc.resolve_model_key(key))["resolved_model"] == want_model
+    assert store_nofeed.resolve_model_key(key)["resolved_model"] == want_model
     for v in variants:
         v.name = f"{n}/{v.name}"
+    health_before = svc.store.health()
 
     async def close() -> None:
+        # P6's commits moved data_version, never the feed: no reload of either kind.
+        health = svc.store.health()
+        assert health["full_reloads"] == health_before["full_reloads"], (health, health_before)
+        assert health["incremental_refreshes"] == health_before["incremental_refreshes"], health
+        host_commits[n] = list(host.samples)
+        host.close()
+        store_nofeed.close()
         await base_b.close()
         base_c.close()
         store_strict.close()
@@ -870,13 +1017,22 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
     base = work / f"durable_{n}.db"
     build_sqlite(base, n)
     lib_db, py_db = work / f"durable_{n}_lib.db", work / f"durable_{n}_py.db"
+    feed_db = work / f"durable_{n}_py_feed.db"
     copy_db(base, lib_db)
     copy_db(base, py_db)
+    copy_db(base, feed_db)
+    Store(feed_db).close()  # the library's tables and the feed's triggers, nothing else
     store = Store(lib_db, synchronous="full", journal_mode="wal")
     conn = sqlite3.connect(py_db)
     assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     conn.execute("PRAGMA synchronous=FULL")
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Reference (not judged): the same Python upsert on a copy with the feed's triggers, as the
+    # host's own writes pay them once the library is installed; run third in each round.
+    conn_feed = sqlite3.connect(feed_db)
+    assert conn_feed.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    conn_feed.execute("PRAGMA synchronous=FULL")
+    feed_samples, feed_ratios = [], []
     lib_samples, py_samples, py_exec_samples, ratios = [], [], [], []
     pc = time.perf_counter_ns
 
@@ -889,15 +1045,15 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
         assert stored["default_model"] == "model-x"
         return t1 - t0
 
-    def py_upsert(k: int) -> Tuple[int, int]:
+    def py_upsert(k: int, c: sqlite3.Connection = conn) -> Tuple[int, int]:
         t0 = pc()
         row = (f"mapping:key{k}", "mapping", f"key{k}", f"Mapping {k}", "model-x",
                json.dumps(["model-y", "model-x"]), 1,
                datetime.now(timezone.utc).isoformat(timespec="seconds"),
                json.dumps({"temperature": 0.2}))
         t1 = pc()
-        conn.execute(UPSERT_SQL, row)
-        conn.commit()
+        c.execute(UPSERT_SQL, row)
+        c.commit()
         t2 = pc()
         return t2 - t0, t2 - t1
 
@@ -909,12 +1065,19 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
         else:
             py, py_exec = py_upsert(k)
             lib = lib_upsert(k)
+        py_feed, _ = py_upsert(k, conn_feed)
         if i >= cfg["warmup_upserts"]:
             lib_samples.append(lib)
             py_samples.append(py)
             py_exec_samples.append(py_exec)
             ratios.append(lib / py)
+            feed_samples.append(py_feed)
+            feed_ratios.append(lib / py_feed)
     conn.close()
+    conn_feed.close()
+    res.extra["p4_upsert_vs_feed_table_ratio"] = statistics.median(feed_ratios)
+    res.add_samples("p4/python sqlite3 upsert+commit, feed triggers in place (reference)",
+                    feed_samples, correct=False)
     store.close()
     # Judged paired, as the Rust harness does: fsync latency drifts over seconds, and the
     # median of per-round ratios compares each upsert with its neighbour only.
@@ -923,6 +1086,165 @@ def bench_durable_upsert(n: int, work: Path, res: Results, cfg: Dict[str, int]) 
     res.add_samples("p4/python sqlite3 upsert+commit", py_samples, correct=False)
     res.add_samples("p4/python sqlite3 execute+commit only (reference)", py_exec_samples,
                     correct=False)
+
+
+async def bench_refresh(n: int, work: Path, res: Results, cfg: Dict[str, int]) -> None:
+    """P7: the drop-in's next strict ``resolve_model_key`` after another connection changed
+    one mapping among N (the host's plain SQL ``UPDATE``; applied incrementally), and after
+    another store blocked or unblocked a model five mappings name, each against the next
+    resolve after another connection changed the schema (an unrelated table created or
+    dropped: the store reloads the whole table, its full-reload path, then resolves). One of
+    each per round, the order rotating; each ratio is the median of the per-round ratios.
+    ``health()`` confirms each side refreshed the way it is named for."""
+    db = work / f"refresh_{n}.db"
+    blocked_dir = work / f"refresh_blocked_{n}"
+    build_sqlite(db, n)
+    write_blocked(blocked_dir)
+    other = Store(db, storage_dir=blocked_dir)  # another worker: writes the blocked list
+    for i in range(5):
+        other.upsert({"id": f"mapping:key{i}", "default_model": "model-few",
+                      "candidates": [f"model-{i}-a"]})
+    svc = ModelMappingService(Stub(), str(db), blocked_dir)
+    host = sqlite3.connect(db)
+    host.execute("PRAGMA journal_mode=WAL")
+    scratch = [False]
+    key_one = f"key{min(77, n - 1)}"
+    assert (await svc.resolve_model_key(key_one))["hit"]
+    pc = time.perf_counter_ns
+
+    def schema_change() -> None:
+        host.execute("DROP TABLE bench_scratch" if scratch[0] else "CREATE TABLE bench_scratch (x)")
+        host.commit()
+        scratch[0] = not scratch[0]
+
+    async def full() -> int:
+        schema_change()
+        t0 = pc()
+        await svc.resolve_model_key(key_one)
+        return pc() - t0
+
+    async def one_mapping(k: int) -> int:
+        model = f"model-p7-{k % 2}"
+        host.execute("UPDATE llm_model_mappings SET default_model = ?, updated_at = ? WHERE id = ?",
+                     (model, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      f"mapping:{key_one}"))
+        host.commit()
+        t0 = pc()
+        got = await svc.resolve_model_key(key_one)
+        t1 = pc()
+        assert got["resolved_model"] == model, got
+        return t1 - t0
+
+    async def blocked(k: int) -> int:
+        block = k % 2 == 0
+        other.update_blocked([{"model": "model-few", "blocked": block}])
+        t0 = pc()
+        got = await svc.resolve_model_key("key2")
+        t1 = pc()
+        assert got["resolved_model"] == ("model-2-a" if block else "model-few"), got
+        return t1 - t0
+
+    rounds = cfg["p7_rounds"]
+    samples: Dict[str, List[int]] = {"full": [], "one": [], "blocked": []}
+    ratios_one, ratios_blocked = [], []
+    h0 = svc.store.health()
+    for r in range(rounds + 1):  # the first round warms up, untimed
+        order = ["full", "one", "blocked"]
+        order = order[r % 3:] + order[:r % 3]
+        got: Dict[str, int] = {}
+        for name in order:
+            if name == "full":
+                got[name] = await full()
+            elif name == "one":
+                got[name] = await one_mapping(r)
+            else:
+                got[name] = await blocked(r)
+        if r == 0:
+            continue
+        for name, v in got.items():
+            samples[name].append(v)
+        ratios_one.append(got["full"] / got["one"])
+        ratios_blocked.append(got["full"] / got["blocked"])
+    h1 = svc.store.health()
+    assert h1["full_reloads"] - h0["full_reloads"] == rounds + 1, (h0, h1)
+    assert h1["incremental_refreshes"] - h0["incremental_refreshes"] == 2 * (rounds + 1), (h0, h1)
+    host.close()
+    svc.close()
+    other.close()
+    res.add_samples(f"p7/svc resolve after full reload ({n:,} rows)", samples["full"], correct=False)
+    res.add_samples("p7/svc resolve after one mapping changed", samples["one"], correct=False)
+    res.add_samples("p7/svc resolve after the blocked list changed", samples["blocked"],
+                    correct=False)
+    res.extra["p7_one_ratio"] = statistics.median(ratios_one)
+    res.extra["p7_blocked_ratio"] = statistics.median(ratios_blocked)
+    res.extra["p7_rows"] = n
+
+
+def bench_feed_write(n: int, work: Path, res: Results, cfg: Dict[str, int]) -> None:
+    """The change feed's write cost: the backend's upsert (``INSERT ... ON CONFLICT DO UPDATE``
+    + ``commit()``, Python ``sqlite3``, WAL, ``synchronous=FULL``) on a copy of an N-row
+    database with the feed's triggers, on a copy without them, and on a copy without them that
+    also inserts one extra row (the row's after-image into ``mm_changes``) in the same
+    transaction: "no more than one extra row insert". One of each per round, the order
+    rotating; then the same with ``synchronous=OFF`` (the CPU cost without the fsync)."""
+    base = work / f"feed_{n}.db"
+    build_sqlite(base, n)
+    Store(base).close()  # the library's tables and triggers
+    dbs = {name: work / f"feed_{n}_{name}.db" for name in ("with", "without", "plus")}
+    for name, path in dbs.items():
+        copy_db(base, path)
+        if name != "with":
+            drop_feed_triggers(path)
+    conns = {name: sqlite3.connect(path) for name, path in dbs.items()}
+    extra_sql = ("INSERT INTO mm_changes (op, new_rowid, n_id, n_scope_type, n_scope_key, n_name, "
+                 "n_default_model, n_candidates_json, n_is_active, n_updated_at, n_metadata_json) "
+                 "SELECT 'update', rowid, id, scope_type, scope_key, name, default_model, "
+                 "candidates_json, is_active, updated_at, metadata_json "
+                 "FROM llm_model_mappings WHERE id = ?")
+    pc = time.perf_counter_ns
+
+    def upsert(name: str, k: int) -> int:
+        conn = conns[name]
+        row = (f"mapping:key{k}", "mapping", f"key{k}", f"Mapping {k}", "model-x",
+               json.dumps(["model-y", "model-x"]), 1,
+               datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               json.dumps({"temperature": 0.2}))
+        t0 = pc()
+        conn.execute(UPSERT_SQL, row)
+        if name == "plus":
+            conn.execute(extra_sql, (row[0],))
+        conn.commit()
+        return pc() - t0
+
+    for sync in ("FULL", "OFF"):
+        for conn in conns.values():
+            assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+            conn.execute(f"PRAGMA synchronous={sync}")
+        label = "durable" if sync == "FULL" else "nosync"
+        samples: Dict[str, List[int]] = {name: [] for name in conns}
+        vs_none, vs_plus = [], []
+        for i in range(cfg["feed_upserts"] + cfg["warmup_upserts"]):
+            k = (i * 7919) % n
+            order = ["with", "without", "plus"]
+            order = order[i % 3:] + order[:i % 3]
+            got = {name: upsert(name, k) for name in order}
+            if i < cfg["warmup_upserts"]:
+                continue
+            for name, v in got.items():
+                samples[name].append(v)
+            vs_none.append(got["with"] / got["without"])
+            vs_plus.append(got["with"] / got["plus"])
+        res.add_samples(f"feed/{label} upsert, triggers", samples["with"], correct=False)
+        res.add_samples(f"feed/{label} upsert, no triggers", samples["without"], correct=False)
+        res.add_samples(f"feed/{label} upsert + one extra row insert, no triggers",
+                        samples["plus"], correct=False)
+        res.extra[f"feed_{label}_vs_none"] = statistics.median(vs_none)
+        res.extra[f"feed_{label}_vs_plus"] = statistics.median(vs_plus)
+    logged = conns["with"].execute(
+        "SELECT count(*) FROM mm_changes WHERE source = 'external' AND op = 'update'").fetchone()[0]
+    assert logged == 2 * (cfg["feed_upserts"] + cfg["warmup_upserts"]), logged
+    for conn in conns.values():
+        conn.close()
 
 
 def bench_open_and_memory(n: int, work: Path, res: Results, cfg: Dict[str, int]) -> None:
@@ -991,6 +1313,31 @@ def judge(res: Results, sizes: Sequence[int]) -> None:
             res.target(f"P3 growth: {name} N={large} / N={small}",
                        res.net(f"{large}/{name}") / res.net(f"{small}/{name}"), "<=", P3_GROWTH_MAX,
                        detail="threshold chosen here: 'must not grow', with noise allowance")
+    for n in sizes:
+        busy = res.net(f"{n}/p6.svc.resolve_model_key strict, busy")
+        res.target(f"P6 N={n}: (b) aiosqlite scan, busy / drop-in strict resolve, busy",
+                   res.net(f"{n}/p6.base_b.aiosqlite_scan resolve, busy") / busy, ">=",
+                   P6_B_MIN.get(n, P6_B_MIN[1000]))
+        res.target(f"P6 N={n}: drop-in strict resolve, busy / the same, quiet",
+                   busy / res.net(f"{n}/svc.resolve_model_key strict"), "<=", P6_QUIET_MAX)
+    for n in sizes:
+        res.target(f"Feed, resolve path N={n}: Store strict resolve with the feed (history of N "
+                   "changes) / without the feed",
+                   res.net(f"{n}/store.resolve_model_key strict")
+                   / res.net(f"{n}/store.resolve_model_key strict, feed dropped (reference)"),
+                   "<=", FEED_READ_MAX,
+                   detail="threshold chosen here: 'nothing', with noise allowance")
+    p7n = res.extra["p7_rows"]
+    res.target(f"P7 N={p7n:,}: full reload / resolve after one mapping changed (paired)",
+               res.extra["p7_one_ratio"], ">=", P7_MIN, detail="i.e. <= 1/50 of a full reload")
+    res.target(f"P7 N={p7n:,}: full reload / resolve after the blocked list changed (paired)",
+               res.extra["p7_blocked_ratio"], ">=", P7_MIN, detail="i.e. <= 1/50 of a full reload")
+    res.target("Feed write, durable: upsert with the triggers / without + one extra row insert "
+               "(paired)", res.extra["feed_durable_vs_plus"], "<=", FEED_WRITE_MAX,
+               detail="with / without the triggers: %.3f×" % res.extra["feed_durable_vs_none"])
+    res.target("Feed write, synchronous=OFF: upsert with the triggers / without + one extra row "
+               "insert (paired)", res.extra["feed_nosync_vs_plus"], "<=", FEED_WRITE_MAX,
+               detail="with / without the triggers: %.3f×" % res.extra["feed_nosync_vs_none"])
     rows = res.extra["p4_rows"]
     lib_import = res.stats["p4/library legacy_import"]["median_ns"]
     per_row_median = res.stats["p4/python per-row upsert+commit"]["median_ns"]
@@ -1001,9 +1348,11 @@ def judge(res: Results, sizes: Sequence[int]) -> None:
                f"{per_row_median * rows / lib_import:,.1f}×")
     res.target("P4: library durable upsert / Python sqlite3 upsert+commit (paired: median of "
                "per-round ratios)", res.extra["p4_upsert_paired_ratio"], "<=", P4_UPSERT_MAX,
-               detail="ratio of the two medians: %.2f×" % (
+               detail="ratio of the two medians: %.2f×; against the same Python upsert on a "
+               "table with the feed's triggers (third in each round): %.2f×" % (
                    res.stats["p4/library durable upsert"]["median_ns"]
-                   / res.stats["p4/python sqlite3 upsert+commit"]["median_ns"]))
+                   / res.stats["p4/python sqlite3 upsert+commit"]["median_ns"],
+                   res.extra["p4_upsert_vs_feed_table_ratio"]))
     res.target(f"P5: Store open on {rows:,} rows (Python, median)",
                res.stats["p5/Store open"]["median_ns"] / 1e6, "<=", P5_OPEN_MAX_MS, unit="ms")
     res.target(f"P5: RSS delta of a Store on {rows:,} mappings",
@@ -1031,10 +1380,12 @@ async def main_async(args: argparse.Namespace) -> int:
     big = 200 if quick else 10000
     cfg = (
         dict(fast=40, slow_1k=4, slow_10k=4, rfm_base=8, rounds=2, warmup=2, import_reps=1,
-             per_row_rows=20, upserts=5, warmup_upserts=1, open_reps=2)
+             per_row_rows=20, upserts=5, warmup_upserts=1, open_reps=2, busy=4, slow_busy_1k=2,
+             slow_busy_10k=2, p7_rounds=2, feed_upserts=3)
         if quick else
         dict(fast=args.fast, slow_1k=500, slow_10k=100, rfm_base=2000, rounds=10, warmup=50,
-             import_reps=5, per_row_rows=500, upserts=3000, warmup_upserts=10, open_reps=20)
+             import_reps=5, per_row_rows=500, upserts=3000, warmup_upserts=10, open_reps=20,
+             busy=2000, slow_busy_1k=300, slow_busy_10k=60, p7_rounds=40, feed_upserts=1500)
     )
     info = machine()
     print("model_mapping Python benchmarks" + (" (--quick: tiny counts, no targets judged)" if quick else ""))
@@ -1067,6 +1418,13 @@ async def main_async(args: argparse.Namespace) -> int:
             await close()
         print(f"  resolve benchmarks (N = {', '.join(f'{n:,}' for n in sizes)}, interleaved) "
               f"done in {time.perf_counter() - t0:.1f} s")
+        for n in sizes:
+            res.add_samples(f"{n}/p6.host commit (untimed step, reference)", host_commits[n],
+                            correct=False)
+        t0 = time.perf_counter()
+        await bench_refresh(big, work, res, cfg)
+        bench_feed_write(big, work, res, cfg)
+        print(f"  P7 and change-feed write benchmarks done in {time.perf_counter() - t0:.1f} s")
         bench_legacy_import(big, work, res, cfg)
         bench_durable_upsert(big, work, res, cfg)
         bench_open_and_memory(big, work, res, cfg)
@@ -1081,6 +1439,10 @@ async def main_async(args: argparse.Namespace) -> int:
     for n in sizes:
         print_table(res, [k for k in res.stats if k.startswith(f"{n}/")],
                     f"Resolution, N = {n:,} mappings (per call)")
+    print_table(res, [k for k in res.stats if k.startswith("p7/")],
+                f"P7: the next resolve after another connection's change, N = {big:,}")
+    print_table(res, [k for k in res.stats if k.startswith("feed/")],
+                f"Change feed: the backend's upsert with and without the triggers, N = {big:,}")
     print_table(res, [k for k in res.stats if k.startswith("p4/") or k.startswith("p5/")],
                 f"Writes and open, N = {big:,}")
     rss = res.extra["rss"]
@@ -1105,7 +1467,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="model_mapping Python benchmarks (targets P2-P5, docs/behaviour.md)")
+    parser = argparse.ArgumentParser(description="model_mapping Python benchmarks (target P2-P5)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny counts and N=200: exercises every path in seconds, judges nothing")
     parser.add_argument("--fast", type=int, default=20000,
