@@ -26,6 +26,20 @@ pub(crate) struct Entry {
     /// The resolution JSON of a hit on this entry, made by the first resolve that needs it
     /// (`resolve::hit_json`).
     pub json: OnceLock<Box<str>>,
+    /// [`fingerprint`] of the models it names.
+    models: u64,
+}
+
+/// Two bits of a 64-bit word per model name: a blocked-list change looks only at the slots
+/// whose word has the changed models' bits, without reading any mapping (the mappings are
+/// spread over megabytes; the words sit in the shards).
+fn fingerprint<'a>(models: impl IntoIterator<Item = &'a str>) -> u64 {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::FixedState::with_seed(0x6d6d_5f62_6c6f_636b);
+    models.into_iter().fold(0, |acc, m| {
+        let h = hasher.hash_one(m);
+        acc | 1 << (h & 63) | 1 << ((h >> 6) & 63)
+    })
 }
 
 impl Entry {
@@ -33,6 +47,7 @@ impl Entry {
         let updated = mapping.updated_at.as_deref().and_then(timestamp::parse);
         let endpoint = mapping.preferred_endpoint_id();
         let picked = mapping.walk().find(|m| !blocked.contains(m)).map(Box::from);
+        let models = fingerprint(mapping.walk());
         Entry {
             active: mapping.is_active,
             mapping,
@@ -41,6 +56,7 @@ impl Entry {
             endpoint,
             picked,
             json: OnceLock::new(),
+            models,
         }
     }
 }
@@ -53,6 +69,8 @@ pub(crate) struct Slot {
     pub winner: Arc<Entry>,
     /// The other rows, kept so `explain` can say why they lost.
     pub shadowed: Vec<Arc<Entry>>,
+    /// The union of its rows' model [`fingerprint`]s.
+    models: u64,
 }
 
 /// Newest first; rows without a timestamp last.
@@ -72,12 +90,14 @@ impl Slot {
 
     fn single(entry: Entry) -> Slot {
         Slot {
+            models: entry.models,
             winner: Arc::new(entry),
             shadowed: Vec::new(),
         }
     }
 
     fn add(&mut self, entry: Entry) {
+        self.models |= entry.models;
         let entry = Arc::new(entry);
         if beats(&entry, &self.winner) {
             let old = std::mem::replace(&mut self.winner, entry);
@@ -99,9 +119,11 @@ impl Slot {
             }
         })?;
         let winner = entries.swap_remove(best);
+        let models = entries.iter().fold(winner.models, |acc, e| acc | e.models);
         Some(Slot {
             winner,
             shadowed: entries,
+            models,
         })
     }
 }
@@ -493,12 +515,16 @@ impl Snapshot {
             return next;
         }
         let names = |e: &Entry| e.mapping.walk().any(|m| changed.binary_search(&m).is_ok());
+        // A slot may name a changed model only if its word has some changed model's two bits;
+        // the mappings themselves are read only for those.
+        let bits: Vec<u64> = changed.iter().map(|m| fingerprint([*m])).collect();
+        let maybe = |slot: &Slot| bits.iter().any(|b| slot.models & b == *b);
         let touched: Vec<(Arc<str>, Arc<str>)> = self
             .by_scope
             .iter()
             .flat_map(|(ty, keys)| {
                 keys.entries()
-                    .filter(|(_, slot)| slot.rows().any(|e| names(e)))
+                    .filter(|(_, slot)| maybe(slot) && slot.rows().any(|e| names(e)))
                     .map(move |(key, _)| (Arc::clone(ty), Arc::clone(key)))
             })
             .collect();
