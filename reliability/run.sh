@@ -46,6 +46,7 @@ scenarios=(
     "R4 r4_bad_db.py 300 900"
     "FORK fork.py 120 300"
     "FUZZ fuzz_batch.py 120 600"
+    "R6 r6_reads_never_wait.py 120 300"
 )
 if [ "$mode" = full ]; then
     scenarios+=("R5 r5_valgrind.py 0 7200")
