@@ -45,6 +45,7 @@ scenarios=(
     "R3 r3_legacy_files.py 300 1800"
     "R4 r4_bad_db.py 300 900"
     "FORK fork.py 120 300"
+    "FORKLOSS fork_loss.py 600 1800"
     "FUZZ fuzz_batch.py 120 600"
     "R6 r6_reads_never_wait.py 120 300"
 )
