@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reliability suite (SPEC R1-R5, B16 fork): see reliability/README.md.
+# The reliability suite (SPEC R1-R7, B11/B14 fuzz, B16 fork): see reliability/README.md.
 #
 #   bash reliability/run.sh [--quick|--full] [--only R1,R3,...] [--keep]
 #
@@ -48,6 +48,7 @@ scenarios=(
     "FORKLOSS fork_loss.py 600 1800"
     "FUZZ fuzz_batch.py 120 600"
     "R6 r6_reads_never_wait.py 120 300"
+    "R7 r7_feed_abuse.py 300 1200"
 )
 if [ "$mode" = full ]; then
     scenarios+=("R5 r5_valgrind.py 0 7200")
