@@ -114,15 +114,15 @@ def sql_writer_main(db: str, idx: int, seed: int, log: str) -> None:
                 v[:5],
             )
         elif kind == 4:
-            # fields only: the row keeps its scope, so its reading id is whatever it was
-            row = conn.execute("SELECT rowid, scope_type, scope_key FROM llm_model_mappings ORDER BY random() LIMIT 1").fetchone()
-            if row is None:
-                return
-            rid = reading_id(row[1], row[2])
-            conn.execute(
-                "UPDATE llm_model_mappings SET name=?, default_model=?, is_active=?, candidates_json=? WHERE rowid=?",
-                (v[3], v[4], v[6], v[5], row[0]),
-            )
+            # fields only: the row keeps its scope, read back from the update itself (another
+            # writer may change the row between a SELECT and the UPDATE)
+            row = conn.execute(
+                "UPDATE llm_model_mappings SET name=?, default_model=?, is_active=?, candidates_json=? "
+                "WHERE rowid = (SELECT rowid FROM llm_model_mappings ORDER BY random() LIMIT 1) "
+                "RETURNING scope_type, scope_key",
+                (v[3], v[4], v[6], v[5]),
+            ).fetchone()
+            rid = None if row is None else reading_id(row[0], row[1])
         elif kind == 5:
             conn.execute("DELETE FROM llm_model_mappings WHERE id = ?", (v[0],))
             rid = None
