@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability scenarios (SPEC R1-R5).
+"""Shared helpers of the reliability scenarios (SPEC R1-R7).
 
 Every scenario is a script run by ``reliability/run.sh`` with ``--quick`` or ``--full``. It prints
 what it did and what it found (counts), one line per finding, and ends with one verdict line
