@@ -416,7 +416,8 @@ def run_case(sc: common.Scenario, name: str, sizes: Dict[str, int]) -> None:
     db = d / "app.db"
     me = str(Path(__file__).resolve())
     env = common.python_env()
-    app = os.posix_spawn(sys.executable, [sys.executable, me, "--app", name, str(d), json.dumps(sizes)], env)
+    # The app leads a process group of its own: every process of the case is in it.
+    app = os.posix_spawn(sys.executable, [sys.executable, me, "--app", name, str(d), json.dumps(sizes)], env, setpgroup=0)
     statuses: Dict[int, int] = {}
     limit = LIMIT * 4 + (sizes["forks"] if name == "e" else 0)
     deadline = time.monotonic() + limit
@@ -431,13 +432,18 @@ def run_case(sc: common.Scenario, name: str, sizes: Dict[str, int]) -> None:
     alive = reap(statuses)
     hung: List[str] = []
     if alive:
-        for f in d.glob("acks-*.log"):
-            pid = int(f.stem.split("-")[1])
+        # Every process still in the case's group is stuck: say where, then kill the group.
+        for proc in Path("/proc").glob("[0-9]*"):
             try:
-                os.kill(pid, signal.SIGKILL)
-                hung.append(str(pid))
-            except ProcessLookupError:
-                pass
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == app and fields[0] != "Z":
+                hung.append(f"{proc.name} ({where_is(int(proc.name))})")
+        try:
+            os.killpg(app, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         while reap(statuses):
             time.sleep(0.01)
     ends = {tag: json.loads((d / f"end-{tag}.json").read_text()) for tag in tags if (d / f"end-{tag}.json").exists()}
