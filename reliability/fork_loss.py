@@ -56,6 +56,12 @@ class Acks:
         self.pid = -1
         self.fd = -1
         self.lock = threading.Lock()
+        # A fork while the writer thread holds the lock (inside os.write, which releases the
+        # GIL) would leave the child a lock nobody releases: the child gets a fresh one.
+        os.register_at_fork(after_in_child=self._fresh_lock)
+
+    def _fresh_lock(self) -> None:
+        self.lock = threading.Lock()
 
     def add(self, mapping_id: str, model: str) -> None:
         with self.lock:
@@ -156,13 +162,22 @@ def own_reads(store: Any, prefix: str, n: int) -> bool:
 
 def where_is(pid: int) -> str:
     """What a stuck process's threads are doing (kernel wait channel and syscall number):
-    ``futex`` is a lock, ``hrtimer_nanosleep`` with 230/35 is SQLite's busy handler."""
+    ``futex`` is a lock, ``hrtimer_nanosleep`` with 230/35 is SQLite's busy handler; with gdb
+    installed, the innermost frames of each thread too (is the lock the library's or Python's?)."""
     out = []
     for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
         try:
             out.append(f"{task.name}: {(task / 'wchan').read_text()} {(task / 'syscall').read_text().split()[0]}")
         except (OSError, IndexError):
             pass
+    try:
+        bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 12"],
+                            capture_output=True, text=True, timeout=60).stdout
+        frames = [ln.split(" in ", 1)[-1].split(" (")[0] for ln in bt.splitlines() if ln.startswith("#")]
+        if frames:
+            out.append("frames: " + " <- ".join(frames[:12]))
+    except (OSError, subprocess.SubprocessError):
+        pass
     return "; ".join(out)
 
 
