@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability scenarios (targets R1-R5).
+"""Shared helpers of the reliability scenarios (target R1-R7).
 
 Every scenario is a script run by ``reliability/run.sh`` with ``--quick`` or ``--full``. It prints
 what it did and what it found (counts), one line per finding, and ends with one verdict line
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ class Scenario:
         parser = argparse.ArgumentParser(description=description)
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--quick", action="store_true", help="CI sizes (the default)")
-        group.add_argument("--full", action="store_true", help="the sizes of targets R1-R5")
+        group.add_argument("--full", action="store_true", help="the sizes of target R1-R5")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
         self.parser = parser
 
@@ -99,9 +98,9 @@ def fingerprint(path: Path) -> Dict[str, Any]:
         "size": st.st_size,
         "mode": oct(st.st_mode),
     }
-    if stat.S_ISDIR(st.st_mode):
+    if Path(path).is_dir():
         out["listing"] = sorted(os.listdir(path))
-    elif stat.S_ISREG(st.st_mode):  # never open a FIFO (it waits for a writer) or a device
+    else:
         try:
             out["sha256"] = sha256(Path(path))
         except PermissionError:

@@ -3,7 +3,8 @@
 The parent opens a ``Store`` and the drop-in ``ModelMappingService``, uses both, then forks
 workers (2 quick, 4 full). Each child:
 - makes its first call on the inherited objects (a resolve of the parent's mapping) and gets the
-  parent's data; ``health()`` then shows ``reopened_after_fork == 1`` and ``ok``;
+  parent's data; ``health()`` then shows ``reopened_after_fork >= 1`` (the library closes every
+  store's connections before a fork and each side reopens them lazily) and ``ok``;
 - writes its own mapping, and waits (polling, up to 60 s) until it sees the mapping the parent
   writes after the fork;
 - leaves in one of three ways (plus one more child that never touches the store and exits
@@ -11,7 +12,9 @@ workers (2 quick, 4 full). Each child:
   normal interpreter exit (finalizers run and close the store) - none may disturb the parent's
   connection.
 The parent keeps writing and reading meanwhile, sees every child's write, and after the children
-are gone still writes, reads, passes ``quick_check`` and never reopened its own connection.
+are gone still writes, reads and passes ``quick_check``. Connections are counted, not calls: a
+store has a read and a write connection, so a child reopens at most 2 whatever it does, and the
+parent, whose connections every fork closes too, at most 2 per fork.
 """
 
 from __future__ import annotations
@@ -49,19 +52,19 @@ def child(i: int, store: Any, service: Any, wfd: int, exit_style: str) -> None:
         h = store.health()
         findings["reopened_after_fork"] = h.get("reopened_after_fork")
         findings["health_ok"] = h.get("ok")
-        ok &= h.get("reopened_after_fork") == 1 and h.get("ok") is True
+        ok &= h.get("reopened_after_fork") >= 1 and h.get("ok") is True
         via_service = asyncio.run(service.resolve_model_key("before-fork"))
         findings["service_first_call"] = via_service.get("resolved_model")
         ok &= via_service.get("resolved_model") == "parent-model"
         findings["service_reopened_after_fork"] = service.store.health().get("reopened_after_fork")
-        ok &= findings["service_reopened_after_fork"] == 1
+        ok &= findings["service_reopened_after_fork"] >= 1
         store.upsert({"id": f"mapping:child-{i}", "default_model": f"child-model-{i}"})
         asyncio.run(service.upsert_mapping({"id": f"mapping:child-svc-{i}", "default_model": f"child-svc-{i}"}))
         seen = wait_for(lambda: store.resolve_model_key("after-fork").get("resolved_model") == "parent-after")
         findings["saw_parent_write"] = bool(seen)
         ok &= bool(seen)
         findings["reopened_at_end"] = store.health().get("reopened_after_fork")
-        ok &= findings["reopened_at_end"] == 1  # one reopen, not one per call
+        ok &= 1 <= findings["reopened_at_end"] <= 2  # one per connection (read, write), not one per call
     except Exception as exc:  # noqa: BLE001
         findings["error"] = repr(exc)
         ok = False
@@ -145,7 +148,7 @@ def main() -> None:
         sc.check(
             code == 0 and findings.get("ok") is True,
             f"child {i} ({findings.get('exit_style')}): first call {findings.get('first_call')!r} on its own connection "
-            f"(reopened_after_fork {findings.get('reopened_after_fork')}), drop-in service too, wrote, saw the parent's write; {common.describe_exit(code)}",
+            f"(reopened_after_fork {findings.get('reopened_after_fork')}, at the end {findings.get('reopened_at_end')}), drop-in service too, wrote, saw the parent's write; {common.describe_exit(code)}",
         )
     # After every child is gone (some closed their copies, one ran finalizers) the parent goes on.
     store.upsert({"id": "mapping:after-children", "default_model": "parent-last"})
@@ -159,8 +162,9 @@ def main() -> None:
         f"parent: keeps writing and reading after the children exit; sees the service writes of all {n} children",
     )
     sc.check(
-        h.get("reopened_after_fork") == 0 and h.get("ok") is True and qc == ["ok"],
-        f"parent: its own connection was never reopened (reopened_after_fork {h.get('reopened_after_fork')}), health ok {h.get('ok')}, quick_check {qc}",
+        1 <= h.get("reopened_after_fork") <= 2 * (n + 1) and h.get("ok") is True and qc == ["ok"],
+        f"parent: its connections, closed before each of the {n + 1} forks, reopened lazily (reopened_after_fork "
+        f"{h.get('reopened_after_fork')}, at most 2 per fork), health ok {h.get('ok')}, quick_check {qc}",
     )
     listed = {m["id"] for m in store.list_mappings()}
     store.close()
@@ -172,7 +176,7 @@ def main() -> None:
         f"mapping:child-{i}" for i in range(n)
     } | {f"mapping:child-svc-{i}" for i in range(n)}
     sc.check(want <= fresh_ids and want <= listed, f"a fresh store sees all {len(want)} writes of the parent and the {n} children")
-    sc.finish(f"{n} forked children each reopened once and wrote; parent and children saw each other's writes; parent unaffected")
+    sc.finish(f"{n} forked children reopened their connections once each and wrote; parent and children saw each other's writes; parent reopened lazily")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """R1 load: 4 processes x 2 threads of mixed writes and reads through the Python binding, plus
-the host's own aiosqlite writer, on one database file (target R1, B13, B16).
+the host's own aiosqlite writer, on one database file, while the host also commits to an
+unrelated table at a high rate (target R1, B13, B16; issue 14).
 
 Each writer thread owns some mapping ids and blocked-model names and shares others with every
 other writer. Every operation carries a per-writer sequence number that only grows; upserts put
@@ -10,6 +11,17 @@ Checked while running (in the worker, strictly, because nobody else writes those
 - a thread reads its own ids back (``get`` and ``resolve_model_key``) exactly as it last wrote them;
 - a model the thread blocked is never what a resolve of its own ids returns;
 - every resolve of a shared key returns a model that the row it names actually holds (no torn row).
+
+The busy host: one more process, the backend's per-request bookkeeping, commits one row at a time
+to ``ai_request_stats`` (its own table, same file) from its own ``sqlite3`` connection, with a
+0.5 ms pause between commits (a worker between requests). Each such commit moves
+``PRAGMA data_version`` for every store; the change feed must make them cost nothing. Reported
+from each worker's ``health()``: refreshes that applied only the changed rows (incremental),
+full reloads, and reads that needed neither. A full reload is due only when a refresh starts from a
+snapshot more than 512 changes behind (both threads of a process waiting for the write lock
+while the others commit), so each store may have at most THREADS x (changes / 513 + 1). After the load, a quiet check that
+needs no such bound: a fresh store reads after each of 200 more unrelated commits and must
+count no refresh of either kind.
 
 Checked at the end, against a fresh store and the raw table:
 - zero errors surfaced (``database_busy`` after the 5 s busy timeout counts);
@@ -263,7 +275,7 @@ class Writer:
 
     def check_message(self, key: str) -> None:
         try:
-            r = self.store.resolve_for_message(user_id=f"user-{self.wid}", mapping_key=key)
+            r = self.store.resolve_for_message(f"user-{self.wid}", mapping_key=key)
         except Exception as exc:  # noqa: BLE001
             self.error("resolve_for_message", exc)
             return
@@ -434,6 +446,31 @@ async def host_loop(db: str, duration: float, seed: int) -> Dict[str, Any]:
     }
 
 
+def stats_main(db: str, duration: float, out: str) -> None:
+    """The backend's per-request commits to a table of its own (``ai_request_stats``)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
+    commits = 0
+    errors: Counter = Counter()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        try:
+            conn.execute(
+                "INSERT INTO ai_request_stats (model, tokens, created_at) VALUES (?, ?, ?)",
+                (f"model-{commits % 7}", commits % 1000, datetime.now(timezone.utc).isoformat()),
+            )
+            commits += 1
+        except sqlite3.Error as exc:
+            errors[f"stats:{type(exc).__name__}:{exc}"] += 1
+        time.sleep(0.0005)
+    conn.close()
+    Path(out).write_text(json.dumps({"stats_commits": commits, "errors": dict(errors)}))
+    print("done", flush=True)
+
+
 def host_main(db: str, duration: float, out: str, seed: int) -> None:
     report = asyncio.run(host_loop(db, duration, seed))
     Path(out).write_text(json.dumps({"writers": [report], "health": None}))
@@ -453,6 +490,7 @@ def main() -> None:
     sc.parser.add_argument("--duration", type=float, help="seconds of load (default 3 quick, 30 full)")
     sc.parser.add_argument("--worker", nargs=4, metavar=("DB", "INDEX", "DURATION", "OUT"))
     sc.parser.add_argument("--host", nargs=3, metavar=("DB", "DURATION", "OUT"))
+    sc.parser.add_argument("--stats", nargs=3, metavar=("DB", "DURATION", "OUT"))
     sc.parser.add_argument("--seed", type=int, default=None)
     sc.parser.add_argument(
         "--max-staleness-ms",
@@ -470,6 +508,10 @@ def main() -> None:
         db, duration, out = args.host
         host_main(db, float(duration), out, seed)
         return
+    if args.stats:
+        db, duration, out = args.stats
+        stats_main(db, float(duration), out)
+        return
 
     args = sc.parse()
     duration = args.duration or (30.0 if sc.full else 3.0)
@@ -477,6 +519,11 @@ def main() -> None:
 
     db = sc.tmp / "app.db"
     Store(db).close()  # created by the library (schema, WAL, mode 0600)
+    import sqlite3
+
+    with sqlite3.connect(db) as c:  # the backend's own table, beside the mappings
+        c.execute("CREATE TABLE ai_request_stats (id INTEGER PRIMARY KEY, model TEXT, tokens INTEGER, created_at TEXT)")
+    c.close()
     sc.say(
         f"load: {PROCESSES} processes x {THREADS} threads through the binding + 1 aiosqlite writer, "
         f"{duration:g} s, seed {seed}, load average {common.load_average()}"
@@ -493,11 +540,17 @@ def main() -> None:
     out = sc.tmp / "host.json"
     cmd = [sys.executable, me, "--seed", str(seed), "--host", str(db), str(duration), str(out)]
     procs.append(("aiosqlite host", out, subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)))
+    stats_out = sc.tmp / "stats.json"
+    cmd = [sys.executable, me, "--stats", str(db), str(duration), str(stats_out)]
+    stats_proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     for name, _, p in procs:
         line = p.stdout.readline().strip()
         if line != "ready":
             sc.check(False, f"{name} failed to start ({line!r}, {common.describe_exit(p.wait())})")
-    for _, _, p in procs:
+    line = stats_proc.stdout.readline().strip()
+    if line != "ready":
+        sc.check(False, f"the ai_request_stats writer failed to start ({line!r})")
+    for p in [p for _, _, p in procs] + [stats_proc]:
         if p.poll() is None:
             p.stdin.write("go\n")
             p.stdin.flush()
@@ -518,6 +571,12 @@ def main() -> None:
         reports.extend(data["writers"])
         if data.get("health"):
             healths.append(data["health"])
+    try:
+        stats_rc = stats_proc.wait(timeout=duration + 120)
+    except subprocess.TimeoutExpired:
+        stats_proc.kill()
+        stats_rc = stats_proc.wait()
+    stats = json.loads(stats_out.read_text()) if stats_rc == 0 and stats_out.exists() else {"stats_commits": 0, "errors": {"stats:exit": 1}}
     wall = time.monotonic() - started
     sc.say(f"all writers finished after {wall:.1f} s (load average {common.load_average()})")
 
@@ -541,11 +600,34 @@ def main() -> None:
     host = [r for r in reports if r["wid"] == "host"]
     if host:
         sc.say(f"aiosqlite host writer: {sum(host[0]['ops'].values())} commits (BEGIN IMMEDIATE)")
+    stats_commits = stats.get("stats_commits", 0)
+    errors.update(stats.get("errors", {}))
+    sc.say(f"busy host: {stats_commits} commits to ai_request_stats ({stats_commits / max(wall, 1e-9):.0f}/s) from its own connection")
+    reads_by_proc: Dict[int, int] = defaultdict(int)
+    for r in lib_writers:
+        p_index = int(r["wid"][1:].split("t")[0])
+        reads_by_proc[p_index] += sum(v for k, v in r["ops"].items() if k in ("get", "resolve", "resolve_for_message"))
+    incr = sum(h.get("incremental_refreshes", 0) for h in healths)
+    full = sum(h.get("full_reloads", 0) for h in healths)
+    reads_total = sum(reads_by_proc.values())
     if healths:
         sc.say(
-            "coherence reloads (health().refreshes) per process: "
-            + ", ".join(str(h.get("refreshes")) for h in healths)
+            "refreshes per process (incremental/full, read and write path): "
+            + ", ".join(f"{h.get('incremental_refreshes')}/{h.get('full_reloads')}" for h in healths)
+            + f"; reads {reads_total}, of which served with no refresh at all at least {max(reads_total - incr - full, 0)}"
             + f"; reads that returned a row the aiosqlite host wrote: {sum(r['host_rows_seen'] for r in reports)}"
+        )
+        # A full reload is due only when the snapshot a refresh starts from is more than 512
+        # changes behind (both threads of a process waiting for the write lock while the others
+        # commit); each of a store's threads can start one from the same old snapshot (a read
+        # and a write racing), and the unrelated commits are no changes. So a store has at
+        # most THREADS * (changes / 513 + 1).
+        counter = max(h.get("change_counter", 0) for h in healths)
+        bound = THREADS * (counter // 513 + 1)
+        sc.check(
+            len(healths) == PROCESSES and all(h.get("full_reloads", 0) <= bound for h in healths),
+            f"full reloads per store {[h.get('full_reloads') for h in healths]}, each at most {bound} "
+            f"({THREADS} threads x (the feed's {counter} changes / 513 + 1)): the {stats_commits} unrelated commits cost none",
         )
     sc.check(len(reports) == PROCESSES * THREADS + 1, f"{len(reports)} of {PROCESSES * THREADS + 1} writers reported")
     sc.check(not errors, f"errors surfaced: {sum(errors.values())} {dict(errors) if errors else ''}".rstrip())
@@ -696,10 +778,31 @@ def main() -> None:
         f"each saw the last write acknowledged before it began or a newer one; stale or phantom: {len(stale)}",
     )
     sc.check(qc == ["ok"], f"PRAGMA quick_check: {qc}")
+    # ---- unrelated commits alone: no refresh at all
+    import sqlite3
+
+    quiet = Store(db)
+    quiet.resolve_model_key("shared-0")
+    before = quiet.health()
+    host_conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
+    reads_ok = 0
+    for i in range(200):
+        host_conn.execute("INSERT INTO ai_request_stats (model, tokens, created_at) VALUES ('quiet', ?, 'now')", (i,))
+        reads_ok += quiet.resolve_model_key("shared-0") is not None
+    host_conn.close()
+    after = quiet.health()
+    quiet.close()
+    sc.check(
+        after["incremental_refreshes"] == before["incremental_refreshes"] and after["full_reloads"] == before["full_reloads"]
+        and after["data_version"] != before["data_version"],
+        f"200 more unrelated commits, a read after each: data_version moved {before['data_version']} -> {after['data_version']}, "
+        f"refreshes incremental {before['incremental_refreshes']} -> {after['incremental_refreshes']}, full {before['full_reloads']} -> {after['full_reloads']}",
+    )
     sc.say(f"final table: {len(final)} mappings, {len(final_blocked)} blocked models")
     sc.finish(
         f"{total_ops} operations by {len(lib_writers)} binding threads in {PROCESSES} processes + "
-        f"{sum(host[0]['ops'].values()) if host else 0} aiosqlite commits in {duration:g} s; 0 errors, "
+        f"{sum(host[0]['ops'].values()) if host else 0} aiosqlite commits + {stats_commits} unrelated ai_request_stats commits "
+        f"in {duration:g} s ({incr} incremental refreshes, {full} full reloads); 0 errors, "
         f"{owned_checked + shared_checked} final states match, {len(reads) + len(msg)} shared reads all written, "
         f"{len(cross)} cross-process reads coherent, quick_check ok"
     )

@@ -9,7 +9,8 @@ Each bad file is opened twice by a child process (a crash is a finding). Pass cr
 - the file is never deleted, renamed or rewritten (sha256, inode, mtime, size and mode before
   and after) and nothing is left beside it;
 - a store that was already serving keeps serving its last good snapshot when its file is
-  corrupted under it and another connection's commit makes it refresh: reads answer from the
+  corrupted under it after another connection changed a mapping (so the next read must read
+  the table: a commit to another table alone costs no read, behaviour B13): reads answer from the
   snapshot, ``health()`` reports ``database_corrupt`` and since when, writes fail with that
   error; once the file is repaired, the next read refreshes and ``health()`` is ok again.
 
@@ -314,18 +315,18 @@ def last_known_good(sc: common.Scenario, template: Path) -> None:
     store = Store(db)
     before = store.resolve_model_key("key-7")
     count = len(store.list_mappings())
+    # Another connection changes a mapping (the change feed logs it), so the store's next read
+    # must read the table; a commit to another table alone would cost it no read at all (B13).
+    host.execute("UPDATE llm_model_mappings SET name = 'changed' WHERE rowid = (SELECT min(rowid) FROM llm_model_mappings)")
     host.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
     root, page_size = root_page(db)
     inode = db.stat().st_ino
     old = corrupt_page(db, root, page_size)
-    # A commit to another table costs the store no reload (the change log says no mapping
-    # moved); a schema change by the host sends it to read the whole table, corrupted page and all.
-    host.execute("CREATE TABLE host_more (x INTEGER)")
     after = store.resolve_model_key("key-7")
     listed = len(store.list_mappings())
     health = store.health()
     err = health.get("last_error") or {}
-    sc.say(f"serving store, file corrupted under it (root page {root}), the host changes the schema: health {json.dumps({k: health.get(k) for k in ('ok', 'last_error', 'mappings', 'data_version')})}")
+    sc.say(f"serving store, another connection changed a mapping, then the file was corrupted under it (root page {root}): health {json.dumps({k: health.get(k) for k in ('ok', 'last_error', 'mappings', 'data_version')})}")
     sc.check(
         after == before and listed == count,
         f"serving: reads keep answering from the last good snapshot ({listed} mappings, key-7 -> {after.get('resolved_model')})",

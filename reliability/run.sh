@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The reliability suite (targets R1-R5, B16 fork): see reliability/README.md.
+# The reliability suite (target R1-R7, B11/B14 fuzz, B16 fork): see reliability/README.md.
 #
 #   bash reliability/run.sh [--quick|--full] [--only R1,R3,...] [--keep]
 #
 # --quick (the default; what scripts/test-all.sh runs in CI): every scenario at small sizes, a few
-#         seconds each. --full: the sizes of targets R1-R5 (R1 30 s, R2 100,000-entry migration and
+#         seconds each. --full: the sizes of target R1-R5 (R1 30 s, R2 100,000-entry migration and
 #         20+20 kills, R3 200 MB file) plus R5, the Python test suite under valgrind (minutes).
 # Needs the .venv that scripts/test-python.sh creates (the binding installed, aiosqlite).
 # Exit status: 0 when every scenario passed, 1 when one failed, 2 when the setup is missing.
@@ -45,6 +45,10 @@ scenarios=(
     "R3 r3_legacy_files.py 300 1800"
     "R4 r4_bad_db.py 300 900"
     "FORK fork.py 120 300"
+    "FORKLOSS fork_loss.py 600 1800"
+    "FUZZ fuzz_batch.py 120 600"
+    "R6 r6_reads_never_wait.py 120 300"
+    "R7 r7_feed_abuse.py 300 1200"
 )
 if [ "$mode" = full ]; then
     scenarios+=("R5 r5_valgrind.py 0 7200")
