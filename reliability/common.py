@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ class Scenario:
         parser = argparse.ArgumentParser(description=description)
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--quick", action="store_true", help="CI sizes (the default)")
-        group.add_argument("--full", action="store_true", help="the sizes of target R1-R5")
+        group.add_argument("--full", action="store_true", help="the sizes of targets R1-R5")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
         self.parser = parser
 
@@ -98,9 +99,9 @@ def fingerprint(path: Path) -> Dict[str, Any]:
         "size": st.st_size,
         "mode": oct(st.st_mode),
     }
-    if Path(path).is_dir():
+    if stat.S_ISDIR(st.st_mode):
         out["listing"] = sorted(os.listdir(path))
-    else:
+    elif stat.S_ISREG(st.st_mode):  # never open a FIFO (it waits for a writer) or a device
         try:
             out["sha256"] = sha256(Path(path))
         except PermissionError:
@@ -145,3 +146,17 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+class NoPrompts:
+    """The least ``ai_service`` the drop-in takes (its prompt records); no prompt is resolved
+    in the scenarios that use it."""
+
+    def get_prompt(self, prompt_id: Any) -> Any:
+        raise LookupError(prompt_id)
+
+    def update_prompt(self, prompt_id: Any, payload: Any) -> Any:
+        raise LookupError(prompt_id)
+
+    def list_prompts(self, *, page: int, page_size: int) -> Any:
+        return [], 0

@@ -90,17 +90,7 @@ def main() -> None:
     db = sc.tmp / "app.db"
     storage = sc.tmp / "storage"
     store = Store(db)
-    class NoPrompts:  # the least ai_service the drop-in takes; no prompt is resolved here
-        def get_prompt(self, prompt_id):
-            raise LookupError(prompt_id)
-
-        def update_prompt(self, prompt_id, payload):
-            raise LookupError(prompt_id)
-
-        def list_prompts(self, *, page, page_size):
-            return [], 0
-
-    service = ModelMappingService(NoPrompts(), str(db), storage)
+    service = ModelMappingService(common.NoPrompts(), str(db), storage)
     store.upsert({"id": "mapping:before-fork", "default_model": "parent-model"})
     sc.check(
         asyncio.run(service.resolve_model_key("before-fork")).get("resolved_model") == "parent-model"

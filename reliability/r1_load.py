@@ -275,7 +275,7 @@ class Writer:
 
     def check_message(self, key: str) -> None:
         try:
-            r = self.store.resolve_for_message(f"user-{self.wid}", mapping_key=key)
+            r = self.store.resolve_for_message(user_id=f"user-{self.wid}", mapping_key=key)
         except Exception as exc:  # noqa: BLE001
             self.error("resolve_for_message", exc)
             return

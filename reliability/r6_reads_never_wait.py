@@ -124,7 +124,7 @@ def main() -> None:
                     self._store = Store(self._db_path, storage_dir=self._storage_dir, busy_timeout_ms=600_000)
                 return self._store
 
-    service = Service(None, str(db), sc.tmp / "storage")
+    service = Service(common.NoPrompts(), str(db), sc.tmp / "storage")
     store.upsert({"id": "mapping:r6-blk", "default_model": "blocked-before", "candidates": ["fallback"]})
     loop = asyncio.new_event_loop()
     first = loop.run_until_complete(service.resolve_model_key("r6-blk"))
@@ -198,7 +198,7 @@ def main() -> None:
                 ids = {m["id"] for m in s.list_mappings()}
                 if ids != {"mapping:r6-blk", "mapping:r6-other", "mapping:r6-host"}:
                     bad.append(f"list_mappings {sorted(ids)}")
-                sel = s.resolve_for_message("u1", mapping_key="r6-other")
+                sel = s.resolve_for_message(user_id="u1", mapping_key="r6-other")
                 if sel.get("model") != "other-model":
                     bad.append(f"resolve_for_message {sel}")
                 n += 7

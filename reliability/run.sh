@@ -4,7 +4,7 @@
 #   bash reliability/run.sh [--quick|--full] [--only R1,R3,...] [--keep]
 #
 # --quick (the default; what scripts/test-all.sh runs in CI): every scenario at small sizes, a few
-#         seconds each. --full: the sizes of target R1-R5 (R1 30 s, R2 100,000-entry migration and
+#         seconds each. --full: the sizes of targets R1-R5 (R1 30 s, R2 100,000-entry migration and
 #         20+20 kills, R3 200 MB file) plus R5, the Python test suite under valgrind (minutes).
 # Needs the .venv that scripts/test-python.sh creates (the binding installed, aiosqlite).
 # Exit status: 0 when every scenario passed, 1 when one failed, 2 when the setup is missing.
