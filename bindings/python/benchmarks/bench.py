@@ -800,7 +800,17 @@ def rss_probe(db: str, warm_db: str) -> None:
 
 
 class Stub:
-    """The ``ai_service`` the drop-in takes; resolution without a prompt id never calls it."""
+    """The least ``ai_service`` the drop-in takes (``model_mapping.AIService``); resolution
+    without a prompt id never calls it."""
+
+    def get_prompt(self, prompt_id: int) -> Dict[str, Any]:
+        raise LookupError(prompt_id)
+
+    def update_prompt(self, prompt_id: int, payload: Dict[str, Any]) -> None:
+        raise LookupError(prompt_id)
+
+    def list_prompts(self, *, page: int, page_size: int) -> Tuple[List[Dict[str, Any]], int]:
+        return [], 0
 
 
 def check_same(label: str, got: Dict[str, Any], want: Dict[str, Any], fields: Sequence[str]) -> None:
