@@ -591,20 +591,34 @@ pub(crate) fn insert_sorted(conn: &Connection, sorted: &[Arc<Mapping>]) -> Resul
     Ok(())
 }
 
-/// A `BEGIN IMMEDIATE` transaction through cached statements (a write is small, and compiling
-/// `BEGIN IMMEDIATE` and `COMMIT` for each one costs about as much as its `UPDATE`). Rolled
-/// back when dropped without [`WriteTx::commit`], on an error or a panic.
-pub(crate) struct WriteTx<'c> {
+/// A transaction through cached statements: compiling `BEGIN` and `COMMIT` for each one costs
+/// about as much as a small write's `UPDATE`, and more than the two queries of the read path's
+/// check (which opens one each time another connection's commit moved `data_version`: for the
+/// host, on every chat request). Rolled back when dropped without [`CachedTx::commit`], on an
+/// error or a panic.
+pub(crate) struct CachedTx<'c> {
     conn: &'c Connection,
     done: bool,
 }
 
-impl<'c> WriteTx<'c> {
-    pub(crate) fn begin(conn: &'c Connection) -> Result<WriteTx<'c>> {
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(WriteTx { conn, done: false })
+impl<'c> CachedTx<'c> {
+    /// `BEGIN IMMEDIATE`: a write, which takes the write lock now (waiting up to
+    /// `busy_timeout`) so that it never fails with `SQLITE_BUSY_SNAPSHOT` later.
+    pub(crate) fn immediate(conn: &'c Connection) -> Result<CachedTx<'c>> {
+        CachedTx::begin(conn, "BEGIN IMMEDIATE")
     }
 
+    /// `BEGIN`: a read, whose statements all see one state of the database.
+    pub(crate) fn deferred(conn: &'c Connection) -> Result<CachedTx<'c>> {
+        CachedTx::begin(conn, "BEGIN")
+    }
+
+    fn begin(conn: &'c Connection, sql: &str) -> Result<CachedTx<'c>> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(CachedTx { conn, done: false })
+    }
+
+    /// Commits (for a read, only releases its snapshot).
     pub(crate) fn commit(mut self) -> Result<()> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.done = true;
@@ -612,43 +626,11 @@ impl<'c> WriteTx<'c> {
     }
 }
 
-impl Drop for WriteTx<'_> {
+impl Drop for CachedTx<'_> {
     fn drop(&mut self) {
         if !self.done && !self.conn.is_autocommit() {
             // Nothing to report from a destructor: a failed rollback leaves SQLite to roll
             // back when the connection next starts a transaction or closes.
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-/// A read transaction (`BEGIN`, deferred) through cached statements: the read path opens one
-/// each time another connection's commit moved `data_version` (for the host, on every chat
-/// request), and compiling `BEGIN` and `COMMIT` each time cost more than the two queries that
-/// tell whether the commit touched the mappings. Ended when dropped without
-/// [`ReadTx::finish`], on an error or a panic.
-pub(crate) struct ReadTx<'c> {
-    conn: &'c Connection,
-    done: bool,
-}
-
-impl<'c> ReadTx<'c> {
-    pub(crate) fn begin(conn: &'c Connection) -> Result<ReadTx<'c>> {
-        conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(ReadTx { conn, done: false })
-    }
-
-    /// Ends the transaction (it wrote nothing: `COMMIT` only releases the read snapshot).
-    pub(crate) fn finish(mut self) -> Result<()> {
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for ReadTx<'_> {
-    fn drop(&mut self) {
-        if !self.done && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }

@@ -360,7 +360,7 @@ impl Store {
     /// Runs `f` in a write transaction (see `write`) and installs the snapshot it leaves.
     fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let (out, next, caught_up) = self.conns.write(|conn| {
-            let begun = crate::db::WriteTx::begin(conn)?;
+            let begun = crate::db::CachedTx::immediate(conn)?;
             let mut tx = Tx::begin(conn, self.snapshot.load_full())?;
             if !tx.snapshot().position().triggers
                 && feed::ensure_triggers(conn)? == feed::Triggers::Recreated

@@ -54,9 +54,9 @@ impl Store {
         let current = self.snapshot.load_full();
         // Cached BEGIN and COMMIT: this runs after every commit of the host's, most of them
         // to other tables, which the feed's counter tells in two cached queries.
-        let tx = db::ReadTx::begin(conn)?;
+        let tx = db::CachedTx::deferred(conn)?;
         let refresh = feed::catch_up(conn, &current)?;
-        tx.finish()?;
+        tx.commit()?;
         match refresh {
             Refresh::Unchanged => {}
             Refresh::Incremental(s) => {
