@@ -18,6 +18,55 @@ use crate::normalize;
 use crate::options::StoreOptions;
 use crate::timestamp;
 
+/// Checks the file at `path` without opening it: `Ok(false)` when there is none; an error of
+/// its own for a directory, an empty file, or missing permissions (reading, and with `write`
+/// writing). Opening and closing a descriptor of the file would drop every POSIX lock this
+/// process holds on it (SQLite's, the host's connections' too): the kernel is asked by path.
+fn check_file(path: &Path, write: bool) -> Result<bool> {
+    let display = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
+        }
+        Ok(meta) if meta.len() == 0 => Err(Error::DatabaseEmpty(if write {
+            format!("{display} is an empty file; refusing to initialise a file this library did not create")
+        } else {
+            format!("{display} is an empty file, not a database")
+        })),
+        // Tell the permission problems apart before SQLite folds them into "unable to open".
+        Ok(_) => match crate::ffi::os::may_access(path, write) {
+            Ok(()) => Ok(true),
+            Err(e) if write && e.kind() == IoKind::PermissionDenied => {
+                Err(match crate::ffi::os::may_access(path, false) {
+                    Ok(()) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
+                    Err(_) => Error::DatabasePermissionDenied(format!(
+                        "{display}: no permission to read it: {e}"
+                    )),
+                })
+            }
+            Err(e) if e.kind() == IoKind::PermissionDenied || !write => {
+                Err(Error::DatabasePermissionDenied(format!(
+                    "{display}: no permission to read it: {e}"
+                )))
+            }
+            Err(e) => Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+        },
+        Err(e) if e.kind() == IoKind::NotFound => Ok(false),
+        Err(e) if e.kind() == IoKind::PermissionDenied => {
+            Err(Error::DatabasePermissionDenied(format!("{display}: {e}")))
+        }
+        Err(e) => Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+    }
+}
+
+/// A private in-memory database: no file to check, no other connection to be coherent with,
+/// and no WAL (SQLite keeps the journal in memory).
+fn open_memory(options: &StoreOptions) -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.busy_timeout(options.busy_timeout)?;
+    Ok(conn)
+}
+
 /// Opens (creating with mode 0600 when missing) and configures a connection.
 ///
 /// The file is never deleted, renamed or rewritten here: a path that is a directory, an
@@ -27,42 +76,10 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
     options.validate()?;
     crate::sqlite_guard::check()?;
     if is_memory(path) {
-        // A private in-memory database: no file to check, no other connection to be coherent
-        // with, and no WAL (SQLite keeps the journal in memory).
-        let conn = Connection::open_in_memory()?;
-        conn.busy_timeout(options.busy_timeout)?;
-        return Ok(conn);
+        return open_memory(options);
     }
-    let display = path.display();
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
-        }
-        Ok(meta) if meta.len() == 0 => {
-            return Err(Error::DatabaseEmpty(format!(
-            "{display} is an empty file; refusing to initialise a file this library did not create"
-        )))
-        }
-        // Tell the permission problems apart before SQLite folds them into "unable to open",
-        // without opening the file: closing any descriptor of it would drop every lock this
-        // process holds on it (SQLite's, the host's connections' too).
-        Ok(_) => match crate::ffi::os::may_access(path, true) {
-            Ok(()) => {}
-            Err(e) if e.kind() == IoKind::PermissionDenied => {
-                return Err(match crate::ffi::os::may_access(path, false) {
-                    Ok(()) => Error::DatabaseReadonly(format!("{display} is not writable: {e}")),
-                    Err(_) => Error::DatabasePermissionDenied(format!(
-                        "{display}: no permission to read it: {e}"
-                    )),
-                })
-            }
-            Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
-        },
-        Err(e) if e.kind() == IoKind::PermissionDenied => {
-            return Err(Error::DatabasePermissionDenied(format!("{display}: {e}")))
-        }
-        Err(e) if e.kind() == IoKind::NotFound => create_initialised(path)?,
-        Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+    if !check_file(path, true)? {
+        create_initialised(path)?;
     }
     // No SQLITE_OPEN_URI: the argument is a filesystem path, so the checks above and SQLite
     // agree on which file it names (`file:x?mode=ro` is a file of that name, not a URI).
@@ -85,36 +102,13 @@ pub(crate) fn open_read_only(path: &Path, options: &StoreOptions) -> Result<Conn
     options.validate()?;
     crate::sqlite_guard::check()?;
     if is_memory(path) {
-        let conn = Connection::open_in_memory()?;
-        conn.busy_timeout(options.busy_timeout)?;
-        return Ok(conn);
+        return open_memory(options);
     }
-    let display = path.display();
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(Error::DatabaseCantOpen(format!("{display} is a directory")))
-        }
-        Ok(meta) if meta.len() == 0 => {
-            return Err(Error::DatabaseEmpty(format!(
-                "{display} is an empty file, not a database"
-            )))
-        }
-        Ok(_) => {
-            if let Err(e) = crate::ffi::os::may_access(path, false) {
-                return Err(Error::DatabasePermissionDenied(format!(
-                    "{display}: no permission to read it: {e}"
-                )));
-            }
-        }
-        Err(e) if e.kind() == IoKind::NotFound => {
-            return Err(Error::DatabaseCantOpen(format!(
-                "{display} does not exist (a read-only open never creates it)"
-            )))
-        }
-        Err(e) if e.kind() == IoKind::PermissionDenied => {
-            return Err(Error::DatabasePermissionDenied(format!("{display}: {e}")))
-        }
-        Err(e) => return Err(Error::DatabaseCantOpen(format!("{display}: {e}"))),
+    if !check_file(path, false)? {
+        return Err(Error::DatabaseCantOpen(format!(
+            "{} does not exist (a read-only open never creates it)",
+            path.display()
+        )));
     }
     let idle = ["-wal", "-shm", "-journal"]
         .iter()
