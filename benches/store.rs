@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 mod data;
 
-use data::{durable_input, items, raw_upsert};
+use data::{durable_input, items, raw_upsert, raw_upsert_in};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
@@ -769,23 +769,7 @@ fn copy_conn(src: &Path, dst: &Path, drop_triggers: bool) -> rusqlite::Connectio
 /// after-image of the row into `mm_changes`, what "no more than one extra row insert" allows.
 fn raw_upsert_plus_one_insert(raw: &rusqlite::Connection, key: u64) {
     let tx = raw.unchecked_transaction().unwrap();
-    tx.prepare_cached(
-        "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
-         candidates_json, is_active, updated_at, metadata_json) \
-         VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
-         ON CONFLICT(id) DO UPDATE SET scope_type = excluded.scope_type, \
-         scope_key = excluded.scope_key, name = excluded.name, \
-         default_model = excluded.default_model, candidates_json = excluded.candidates_json, \
-         is_active = excluded.is_active, updated_at = excluded.updated_at, \
-         metadata_json = excluded.metadata_json",
-    )
-    .unwrap()
-    .execute((
-        format!("mapping:key{key}"),
-        format!("key{key}"),
-        model_mapping::timestamp::now(),
-    ))
-    .unwrap();
+    raw_upsert_in(&tx, key);
     tx.prepare_cached(
         "INSERT INTO mm_changes (op, new_rowid, n_id, n_scope_type, n_scope_key, n_name, \
          n_default_model, n_candidates_json, n_is_active, n_updated_at, n_metadata_json) \

@@ -60,7 +60,13 @@ pub fn durable_input(i: u64) -> MappingInput {
 /// a fresh `updated_at` as the library writes (an index entry moves either way).
 pub fn raw_upsert(raw: &rusqlite::Connection, key: u64) {
     let tx = raw.unchecked_transaction().unwrap();
-    tx.prepare_cached(
+    raw_upsert_in(&tx, key);
+    tx.commit().unwrap();
+}
+
+/// The statement of [`raw_upsert`], inside the caller's transaction.
+pub fn raw_upsert_in(conn: &rusqlite::Connection, key: u64) {
+    conn.prepare_cached(
         "INSERT INTO llm_model_mappings (id, scope_type, scope_key, name, default_model, \
          candidates_json, is_active, updated_at, metadata_json) \
          VALUES (?1, 'mapping', ?2, NULL, 'model-x', '[\"model-y\",\"model-x\"]', 1, ?3, '{}') \
@@ -77,7 +83,6 @@ pub fn raw_upsert(raw: &rusqlite::Connection, key: u64) {
         model_mapping::timestamp::now(),
     ))
     .unwrap();
-    tx.commit().unwrap();
 }
 
 /// The columns of the rows a legacy import of `src` writes, as text, in id order: the
