@@ -2,10 +2,9 @@
 //! `MmStore`, and the per-thread actor recorded with the library's writes.
 
 use std::ffi::c_char;
-use std::path::Path;
 
 use super::guard::ffi_guard;
-use super::store::{lookup, MmStore};
+use super::store::{lookup, with_storage_dir, MmStore};
 use super::strings::{arg_str, check_out, json_out, opt_str};
 use crate::history::RollbackTarget;
 
@@ -112,13 +111,12 @@ pub unsafe extern "C" fn mm_store_export_legacy(
     dry_run: bool,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard!({
-        let store = lookup(store)?;
-        let dir = unsafe { arg_str(storage_dir, "storage_dir") }?;
-        check_out(out_json, "out_json")?;
-        let report = store.export_legacy(Path::new(dir), dry_run)?;
-        unsafe { json_out(out_json, &report) }
-    })
+    // SAFETY: forwarded contract (see `with_storage_dir`).
+    unsafe {
+        with_storage_dir(store, storage_dir, out_json, |s, dir| {
+            s.export_legacy(dir, dry_run)
+        })
+    }
 }
 
 /// Merges the legacy files of `storage_dir` into the table, last writer wins on `updated_at`,
@@ -139,13 +137,12 @@ pub unsafe extern "C" fn mm_store_merge_legacy(
     dry_run: bool,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard!({
-        let store = lookup(store)?;
-        let dir = unsafe { arg_str(storage_dir, "storage_dir") }?;
-        check_out(out_json, "out_json")?;
-        let plan = store.merge_legacy(Path::new(dir), dry_run)?;
-        unsafe { json_out(out_json, &plan) }
-    })
+    // SAFETY: forwarded contract (see `with_storage_dir`).
+    unsafe {
+        with_storage_dir(store, storage_dir, out_json, |s, dir| {
+            s.merge_legacy(dir, dry_run)
+        })
+    }
 }
 
 /// Drops the library's triggers and nothing else, for a downgrade to a backend that does not

@@ -458,13 +458,12 @@ pub unsafe extern "C" fn mm_store_migrate_legacy(
     dry_run: bool,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard!({
-        let store = lookup(store)?;
-        let dir = unsafe { arg_str(storage_dir, "storage_dir") }?;
-        check_out(out_json, "out_json")?;
-        let report = store.migrate_legacy(Path::new(dir), dry_run)?;
-        unsafe { json_out(out_json, &report) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_storage_dir(store, storage_dir, out_json, |s, dir| {
+            s.migrate_legacy(dir, dry_run)
+        })
+    }
 }
 
 /// The report of the migration run at open (or the last explicit `mm_store_migrate_legacy`),
@@ -633,5 +632,25 @@ pub unsafe extern "C" fn mm_store_quick_check(
         check_out(out_json, "out_json")?;
         let problems = store.quick_check()?;
         unsafe { json_out(out_json, &problems) }
+    })
+}
+
+/// The body of the functions that take a storage dir and return a JSON report: the store, the
+/// directory and the out-parameter checked, `f` run, its report written out.
+///
+/// # Safety
+/// `storage_dir` is NULL or NUL-terminated; `out_json` is NULL or writable.
+pub(crate) unsafe fn with_storage_dir<T: serde::Serialize>(
+    store: *mut MmStore,
+    storage_dir: *const c_char,
+    out_json: *mut *mut c_char,
+    f: impl FnOnce(&crate::Store, &Path) -> Result<T, crate::Error>,
+) -> i32 {
+    ffi_guard!({
+        let store = lookup(store)?;
+        let dir = unsafe { arg_str(storage_dir, "storage_dir") }?;
+        check_out(out_json, "out_json")?;
+        let report = f(&store, Path::new(dir))?;
+        unsafe { json_out(out_json, &report) }
     })
 }
