@@ -232,9 +232,9 @@ pub(crate) fn load(conn: &Connection, pos: Position) -> Result<Snapshot> {
 
 /// Reads the whole table and blocked set in a read transaction of its own.
 pub(crate) fn load_now(conn: &Connection) -> Result<Snapshot> {
-    let tx = conn.unchecked_transaction()?;
-    let snap = load(&tx, position(&tx, Position::default())?)?;
-    tx.finish()?;
+    let tx = db::CachedTx::deferred(conn)?;
+    let snap = load(conn, position(conn, Position::default())?)?;
+    tx.commit()?;
     Ok(snap)
 }
 

@@ -57,13 +57,13 @@ impl Store {
     /// transaction sees.
     fn read_tx<T>(&self, f: impl FnOnce(&Connection, &Snapshot) -> Result<T>) -> Result<T> {
         self.conns.read(|conn, _| {
-            let tx = conn.unchecked_transaction()?;
+            let tx = crate::db::CachedTx::deferred(conn)?;
             let current = self.snapshot.load_full();
-            let out = match feed::catch_up(&tx, &current)? {
-                feed::Refresh::Unchanged => f(&tx, &current),
-                feed::Refresh::Incremental(s) | feed::Refresh::Full(s) => f(&tx, &s),
+            let out = match feed::catch_up(conn, &current)? {
+                feed::Refresh::Unchanged => f(conn, &current),
+                feed::Refresh::Incremental(s) | feed::Refresh::Full(s) => f(conn, &s),
             };
-            tx.finish()?;
+            tx.commit()?;
             out
         })
     }
