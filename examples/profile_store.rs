@@ -12,6 +12,7 @@
 //!
 //! Modes: `resolve N KEY` (bounded staleness), `open N`, `upsert N` (durable),
 //! `rawupsert N` (rusqlite `INSERT … ON CONFLICT` + commit on a copy, the P4 reference),
+//! `strict N` (a strict resolve on a quiet database),
 //! `busy N` (a strict resolve after another connection's commit to an unrelated table, target P6),
 //! `blocked N` (a strict resolve that applies another store's change to the blocked list, P7),
 //! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
@@ -70,6 +71,13 @@ fn main() -> ExitCode {
             t = Instant::now();
             for _ in 0..n {
                 black_box(store.resolve_model_key(black_box(key)).unwrap());
+            }
+        }
+        "strict" => {
+            let store = Store::open(&db, StoreOptions::default()).unwrap();
+            t = Instant::now();
+            for _ in 0..n {
+                black_box(store.resolve_model_key(black_box("key5000")).unwrap());
             }
         }
         "open" => {

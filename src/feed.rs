@@ -45,21 +45,51 @@ const COPIED_COLUMNS: [&str; 9] = [
 /// More changes than this since a snapshot: a full reload is as quick as applying them.
 const MAX_INCREMENTAL: i64 = 512;
 
+/// Reads the feed's counter (one row of `sqlite_sequence`, kept by `mm_changes`'s AUTOINCREMENT).
+const COUNTER_SQL: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'";
+
 /// The feed's counter: the `seq` of the last change ever logged (pruning and deletes do not
 /// lower it; 0 when the counter row is missing).
 pub(crate) fn counter(conn: &Connection) -> Result<i64> {
-    let mut stmt =
-        match conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'") {
-            Ok(stmt) => stmt,
-            // A database the library never wrote to (read by a read-only store) may have no
-            // AUTOINCREMENT table at all, hence no `sqlite_sequence`: no change was ever logged.
-            Err(_) if !db::table_exists(conn, "sqlite_sequence")? => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
+    let mut stmt = match conn.prepare_cached(COUNTER_SQL) {
+        Ok(stmt) => stmt,
+        // A database the library never wrote to (read by a read-only store) may have no
+        // AUTOINCREMENT table at all, hence no `sqlite_sequence`: no change was ever logged.
+        Err(_) if !db::table_exists(conn, "sqlite_sequence")? => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     Ok(stmt
         .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
         .unwrap_or(0))
+}
+
+/// What [`probe`] saw.
+pub(crate) struct Probe {
+    /// The feed's counter.
+    pub seq: i64,
+    /// The schema may have changed since this connection last ran the probe.
+    pub schema_moved: bool,
+}
+
+/// The read path's whole check while the feed is on: the counter, read by one statement in a
+/// read transaction of its own (any other table's commits leave it alone), and whether the
+/// schema moved since the statement last ran — SQLite compiles a statement again whenever the
+/// schema changed under it, and counts that. A statement that never ran (new, or dropped from
+/// the cache) cannot tell, so it says "moved": the caller then looks precisely.
+pub(crate) fn probe(conn: &Connection) -> Result<Probe> {
+    use rusqlite::StatementStatus::{RePrepare, Run};
+    let mut stmt = conn.prepare_cached(COUNTER_SQL)?;
+    let fresh = stmt.get_status(Run) == 0;
+    let seq = stmt
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0);
+    let recompiled = stmt.reset_status(RePrepare) > 0;
+    Ok(Probe {
+        seq,
+        schema_moved: fresh || recompiled,
+    })
 }
 
 /// `PRAGMA schema_version`: moves with every schema change by anyone.
@@ -352,4 +382,75 @@ fn apply(
     } else {
         next
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two connections to one WAL file holding the feed's tables: the reader and the host.
+    fn pair() -> (tempfile::TempDir, Connection, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.db");
+        let host = Connection::open(&path).unwrap();
+        host.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE other (id INTEGER PRIMARY KEY, n);",
+        )
+        .unwrap();
+        host.execute_batch(include_str!("sql/v2.sql")).unwrap();
+        let reader = Connection::open(&path).unwrap();
+        (dir, reader, host)
+    }
+
+    #[test]
+    fn a_probe_that_never_ran_says_the_schema_may_have_moved() {
+        let (_dir, reader, _host) = pair();
+        assert!(probe(&reader).unwrap().schema_moved);
+        assert!(!probe(&reader).unwrap().schema_moved);
+    }
+
+    #[test]
+    fn another_tables_commit_moves_neither_the_counter_nor_the_schema() {
+        let (_dir, reader, host) = pair();
+        let first = probe(&reader).unwrap();
+        host.execute("INSERT INTO other (n) VALUES (1)", [])
+            .unwrap();
+        let next = probe(&reader).unwrap();
+        assert_eq!((next.seq, next.schema_moved), (first.seq, false));
+    }
+
+    #[test]
+    fn a_logged_change_moves_the_counter() {
+        let (_dir, reader, host) = pair();
+        let first = probe(&reader).unwrap();
+        log_own(&host, "resync", None).unwrap();
+        assert_eq!(probe(&reader).unwrap().seq, first.seq + 1);
+    }
+
+    #[test]
+    fn any_schema_change_by_another_connection_is_seen_once() {
+        let (_dir, reader, host) = pair();
+        probe(&reader).unwrap();
+        for ddl in [
+            "CREATE TABLE t (x)",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END",
+            "DROP TRIGGER tr",
+            "CREATE INDEX i ON other (n)",
+            "DROP TABLE t",
+            "VACUUM",
+        ] {
+            host.execute_batch(ddl).unwrap();
+            assert!(probe(&reader).unwrap().schema_moved, "{ddl}");
+            assert!(!probe(&reader).unwrap().schema_moved, "{ddl}, twice");
+        }
+    }
+
+    #[test]
+    fn a_probe_compiled_again_after_the_cache_dropped_it_says_the_schema_may_have_moved() {
+        let (_dir, reader, host) = pair();
+        probe(&reader).unwrap();
+        host.execute_batch("DROP TABLE other").unwrap();
+        reader.flush_prepared_statement_cache();
+        assert!(probe(&reader).unwrap().schema_moved);
+    }
 }

@@ -8,15 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+use super::read::Seen;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::fork::{self, CloseOnFork};
 use crate::options::StoreOptions;
 
-/// The read connection and the `PRAGMA data_version` it last saw.
+/// The read connection and what it last learnt of the database.
 struct ReadConn {
     conn: Connection,
-    data_version: Option<i64>,
+    seen: Seen,
 }
 
 pub(crate) struct Conns {
@@ -103,7 +104,7 @@ impl Conns {
         } else {
             let read = ReadConn {
                 conn,
-                data_version: None,
+                seen: Seen::default(),
             };
             (
                 Slot {
@@ -164,17 +165,14 @@ impl Conns {
         }
     }
 
-    /// Runs `f` on the read connection with the `PRAGMA data_version` it last saw (`None`
+    /// Runs `f` on the read connection with what it last learnt of the database (nothing,
     /// on a connection that has not looked yet). Waits only for other reads (and a fork in
     /// progress).
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection, &mut Option<i64>) -> Result<T>,
-    ) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, &mut Seen) -> Result<T>) -> Result<T> {
         let _call = fork::enter();
         if self.memory {
-            // The one connection sees every change itself: there is no version to compare.
-            return self.write_locked(|conn| f(conn, &mut None));
+            // The one connection sees every change itself: there is nothing to remember.
+            return self.write_locked(|conn| f(conn, &mut Seen::default()));
         }
         let mut guard = self.reader.lock();
         if self.is_closed() {
@@ -184,12 +182,12 @@ impl Conns {
             || {
                 Ok(ReadConn {
                     conn: self.connect()?,
-                    data_version: None,
+                    seen: Seen::default(),
                 })
             },
             &self.reopened,
         )?;
-        f(&rc.conn, &mut rc.data_version)
+        f(&rc.conn, &mut rc.seen)
     }
 
     /// Runs `f` on the write connection, after any write in flight on another thread.

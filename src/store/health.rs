@@ -44,7 +44,7 @@ pub struct Health {
     pub journal_mode: Option<String>,
     /// The library's schema version in `mm_meta`.
     pub schema_version: i64,
-    /// `PRAGMA data_version` the read connection last saw (`None` before its first look).
+    /// `PRAGMA data_version` on the read connection (`None` when it could not be read).
     pub data_version: Option<i64>,
     /// The change-feed counter the snapshot reflects (the `seq` of the last change applied).
     pub change_counter: i64,

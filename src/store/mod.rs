@@ -614,12 +614,12 @@ impl Store {
     /// records.
     pub fn health(&self) -> Result<Health> {
         let snap = self.snapshot()?;
-        let (journal_mode, migration, data_version) = self.conns.read(|conn, dv| {
+        let (journal_mode, migration, data_version) = self.conns.read(|conn, _| {
             let journal_mode = conn
                 .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
                 .ok();
             let migration = legacy::records(conn).unwrap_or(Value::Null);
-            Ok((journal_mode, migration, *dv))
+            Ok((journal_mode, migration, crate::db::data_version(conn).ok()))
         })?;
         let t = self.tracker.get();
         Ok(Health {

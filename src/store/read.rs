@@ -1,7 +1,7 @@
-//! The read path's coherence check (behaviour B13): `PRAGMA data_version` unchanged → nothing to
-//! do; moved → bring the snapshot up to date from the change feed, which reads the counter
-//! and, only when it moved, the changed rows. It runs on the read connection alone, so it
-//! never waits for a write, its fsync, or SQLite's write lock.
+//! The read path's coherence check (behaviour B13): the feed's counter and the schema unchanged
+//! → nothing to do; moved → bring the snapshot up to date from the change feed, applying only
+//! the changed rows. Without the feed, a moved `PRAGMA data_version` reloads. It runs on the
+//! read connection alone, so it never waits for a write, its fsync, or SQLite's write lock.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -44,31 +44,55 @@ impl Store {
         Ok(())
     }
 
-    fn refresh(&self, conn: &rusqlite::Connection, seen: &mut Option<i64>) -> Result<()> {
-        // data_version is frozen inside a transaction, so read it first: a commit landing in
-        // between only makes the next check look once more.
-        let version = db::data_version(conn)?;
-        if *seen == Some(version) {
-            return Ok(());
-        }
+    fn refresh(&self, conn: &rusqlite::Connection, seen: &mut Seen) -> Result<()> {
         let current = self.snapshot.load_full();
-        // Cached BEGIN and COMMIT: this runs after every commit of the host's, most of them
-        // to other tables, which the feed's counter tells in two cached queries.
+        let was = current.position();
+        if was.triggers {
+            // The feed is on: its counter alone says whether a mapping changed, in one
+            // statement, whatever the host commits to its other tables.
+            if let Ok(p) = feed::probe(conn) {
+                if !p.schema_moved && seen.schema == Some(was.schema) && p.seq == was.seq {
+                    return Ok(());
+                }
+            }
+        } else {
+            // No feed: any commit to the file may have changed a mapping. data_version is
+            // frozen inside a transaction, so read it first: a commit landing in between only
+            // makes the next check look once more.
+            let version = db::data_version(conn)?;
+            if seen.data_version == Some(version) {
+                return Ok(());
+            }
+            seen.data_version = Some(version);
+        }
+        // Cached BEGIN and COMMIT: the position, the log and the rows from one state.
         let tx = db::CachedTx::deferred(conn)?;
         let refresh = feed::catch_up(conn, &current)?;
         tx.commit()?;
-        match refresh {
-            Refresh::Unchanged => {}
+        seen.schema = Some(match refresh {
+            Refresh::Unchanged => was.schema,
             Refresh::Incremental(s) => {
+                let schema = s.position().schema;
                 self.install(Arc::new(s));
                 self.tracker.refreshed(RefreshKind::Incremental);
+                schema
             }
             Refresh::Full(s) => {
+                let schema = s.position().schema;
                 self.install(Arc::new(s));
                 self.tracker.refreshed(RefreshKind::Full);
+                schema
             }
-        }
-        *seen = Some(version);
+        });
         Ok(())
     }
+}
+
+/// What the read connection last learnt of the database, for its next check to compare with.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// `PRAGMA data_version`, compared while the feed is off.
+    data_version: Option<i64>,
+    /// `PRAGMA schema_version` as of the last precise look.
+    schema: Option<i64>,
 }
