@@ -15,6 +15,8 @@
 //! `strict N` (a strict resolve on a quiet database),
 //! `busy N` (a strict resolve after another connection's commit to an unrelated table, target P6),
 //! `blocked N` (a strict resolve that applies another store's change to the blocked list, P7),
+//! `blockedddl N` (the same, each after another connection's schema change and the full reload
+//! it causes, as P7's benchmark pairs them; only the blocked side is timed),
 //! `legacy N` (legacy import of 10,000 entries into a fresh database), `rawinsert N` (the floor
 //! under that import: the 10,000 rows it writes, prebuilt as text, inserted by rusqlite into a
 //! fresh copy of the backend's table in one transaction, 64 rows to a statement, committed).
@@ -154,9 +156,10 @@ fn main() -> ExitCode {
             eprintln!("busy: {:?} per resolve", spent / n.max(1) as u32);
             return ExitCode::SUCCESS;
         }
-        "blocked" => {
+        "blocked" | "blockedddl" => {
             // target P7: another store blocks or unblocks a model five mappings name, then one
-            // strict resolve applies it. Only the resolves are timed.
+            // strict resolve applies it. Only the resolves are timed. `blockedddl` precedes each
+            // with another connection's schema change and the full reload it causes.
             let store = Store::open(&db, StoreOptions::default()).unwrap();
             for i in 0..5 {
                 let mut m =
@@ -166,8 +169,18 @@ fn main() -> ExitCode {
                 store.upsert(&m).unwrap();
             }
             let other = Store::open(&db, StoreOptions::default()).unwrap();
+            let host = rusqlite::Connection::open(&db).unwrap();
             let mut spent = Duration::ZERO;
             for i in 0..n {
+                if mode == "blockedddl" {
+                    host.execute_batch(if i % 2 == 0 {
+                        "CREATE TABLE IF NOT EXISTS profile_scratch (x)"
+                    } else {
+                        "DROP TABLE IF EXISTS profile_scratch"
+                    })
+                    .unwrap();
+                    black_box(store.resolve_model_key(black_box("key77")).unwrap());
+                }
                 other
                     .update_blocked(&[("model-few".to_string(), i % 2 == 0)])
                     .unwrap();
@@ -175,7 +188,7 @@ fn main() -> ExitCode {
                 black_box(store.resolve_model_key(black_box("key2")).unwrap());
                 spent += t.elapsed();
             }
-            eprintln!("blocked: {:?} per resolve", spent / n.max(1) as u32);
+            eprintln!("{mode}: {:?} per resolve", spent / n.max(1) as u32);
             return ExitCode::SUCCESS;
         }
         "rawinsert" => {

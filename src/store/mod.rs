@@ -232,6 +232,8 @@ impl Store {
             }
             let prev = self.snapshot.compare_and_swap(&current, Arc::clone(&next));
             if Arc::ptr_eq(&prev, &current) {
+                drop(prev);
+                retire(current);
                 return;
             }
             current = arc_swap::Guard::into_inner(prev);
@@ -668,6 +670,19 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path())
             .finish_non_exhaustive()
+    }
+}
+
+/// Lets go of a snapshot the store no longer serves; when this was the last reference, frees
+/// it and makes the allocator settle now. glibc keeps small freed blocks aside and coalesces
+/// them all at the next allocation of a few KiB, whoever makes it: after a whole snapshot
+/// (hundreds of thousands of small blocks) is freed that takes milliseconds, and would land on
+/// the next call — a resolve, or the host's own code. One such allocation here charges it to
+/// the call that replaced the snapshot (see BENCHMARKS.md, P7).
+fn retire(old: Arc<Snapshot>) {
+    if let Some(snapshot) = Arc::into_inner(old) {
+        drop(snapshot);
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(4096)));
     }
 }
 

@@ -69,7 +69,7 @@ impl Store {
         let tx = db::CachedTx::deferred(conn)?;
         let refresh = feed::catch_up(conn, &current)?;
         tx.commit()?;
-        seen.schema = Some(match refresh {
+        let schema = match refresh {
             Refresh::Unchanged => was.schema,
             Refresh::Incremental(s) => {
                 let schema = s.position().schema;
@@ -83,7 +83,10 @@ impl Store {
                 self.tracker.refreshed(RefreshKind::Full);
                 schema
             }
-        });
+        };
+        seen.schema = Some(schema);
+        // The last reference to what was replaced may be this one.
+        super::retire(current);
         Ok(())
     }
 }
