@@ -598,35 +598,41 @@ fn busy(_c: &mut Criterion) {
             "P6: an incremental refresh happened"
         );
         assert!(quiet_calls > 0 && busy_calls > 0);
-        // Reference (not P6's setting): the host's table without AUTOINCREMENT, so its commits
-        // leave `sqlite_sequence`'s page (where the feed's counter lives) untouched.
-        host.execute_batch(
-            "CREATE TABLE IF NOT EXISTS ai_request_log (id INTEGER PRIMARY KEY, model TEXT, \
-             created_at TEXT)",
-        )
-        .unwrap();
+        // References that split the busy resolve's cost: after the host's commit without its
+        // fsync (a connection with `synchronous=OFF`), and after an fsync of a scratch file
+        // beside the database (the wait of a durable commit without any commit).
+        let nosync = host_conn(&path);
+        nosync.pragma_update(None, "synchronous", "OFF").unwrap();
+        let mut scratch = std::fs::File::create(dir.path().join(format!("scratch_{n}"))).unwrap();
         let mut j = 0u64;
-        paired_prep(
-            &format!("p6_busy/{n}/resolve_after_host_commit_no_autoincrement"),
-            20,
-            150,
-            || {},
-            || {
-                black_box(store.resolve_model_key(black_box(&key)).unwrap());
-            },
-            || {
-                j += 1;
-                host.prepare_cached(
-                    "INSERT INTO ai_request_log (model, created_at) VALUES ('gpt-4o-mini', ?1)",
-                )
-                .unwrap()
-                .execute([model_mapping::timestamp::now()])
-                .unwrap();
-            },
-            || {
-                black_box(store.resolve_model_key(black_box(&key)).unwrap());
-            },
-        );
+        for (name, fsync) in [
+            ("resolve_after_host_commit_without_fsync", false),
+            ("resolve_after_unrelated_fsync", true),
+        ] {
+            paired_prep(
+                &format!("p6_busy/{n}/{name}"),
+                20,
+                150,
+                || {},
+                || {
+                    black_box(store.resolve_model_key(black_box(&key)).unwrap());
+                },
+                || {
+                    j += 1;
+                    if fsync {
+                        use std::io::{Seek, Write};
+                        scratch.rewind().unwrap();
+                        scratch.write_all(&[b'x'; 4096]).unwrap();
+                        scratch.sync_all().unwrap();
+                    } else {
+                        host_commit(&nosync, j);
+                    }
+                },
+                || {
+                    black_box(store.resolve_model_key(black_box(&key)).unwrap());
+                },
+            );
+        }
     }
     write_paired();
 }

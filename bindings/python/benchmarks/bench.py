@@ -56,7 +56,10 @@ under the same commits and against the drop-in's quiet strict resolve of the sam
 the timed stores open, every mapping is changed once by plain SQL, so the change log holds N
 entries of history; ``store.resolve_model_key strict, feed dropped (reference)`` is the same
 resolve on a copy whose feed triggers another connection dropped (history costs the resolve
-path nothing: judged with a noise allowance chosen here, 1.1×).
+path nothing: judged with a noise allowance chosen here, 1.1×). Two references split the busy
+resolve's cost: the same call after the host's commit with ``synchronous=OFF`` (the commit
+without its fsync), and after an fsync of a scratch file beside the database (the wait without
+any commit: whatever the call pays then, the machine charges for the fsync, not the library).
 
 P7 (N = 10,000): the drop-in's next strict resolve after another connection changed one
 mapping (plain SQL ``UPDATE``, applied incrementally) and after another store blocked or
@@ -623,6 +626,31 @@ class HostWriter:
         self.conn.close()
 
 
+class HostWriterNoSync(HostWriter):
+    """The host's commit with ``synchronous=OFF``: the same rows, no fsync (reference)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.conn.execute("PRAGMA synchronous=OFF")
+
+
+class FsyncOnly:
+    """What a durable commit makes the process wait for, without touching the database: one
+    page written to a scratch file beside it and fsynced (reference)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb")
+
+    def step(self) -> None:
+        self.file.seek(0)
+        self.file.write(b"x" * 4096)
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def percentile(sorted_values: Sequence[int], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -849,6 +877,8 @@ async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
     store_nofeed.resolve_model_key("key0")
     assert not store_nofeed.health()["triggers"]
     host = HostWriter(db)
+    host_nosync = HostWriterNoSync(db)
+    fsync_only = FsyncOnly(work / f"scratch_{n}")
 
     key = f"key{n // 2}"
     want_model = f"model-{n // 2}-a"
@@ -927,6 +957,12 @@ async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
                 True, busy, pre=host.commit_one),
         Variant("p6.base_b.aiosqlite_scan resolve, busy", partial(base_b.resolve_model_key, key),
                 True, slow_busy, pre=host.commit_one),
+        # What the busy resolve is made of (references): the host's commit without its fsync,
+        # and the fsync without a commit (no database change at all).
+        Variant("p6.svc.resolve_model_key strict, busy, host commit without fsync (reference)",
+                partial(svc.resolve_model_key, key), True, busy, pre=host_nosync.commit_one),
+        Variant("p6.svc.resolve_model_key strict, after an fsync of another file (reference)",
+                partial(svc.resolve_model_key, key), True, busy, pre=fsync_only.step),
         # History costs the resolve path nothing: the same strict resolve without the feed.
         Variant("store.resolve_model_key strict, feed dropped (reference)",
                 partial(store_nofeed.resolve_model_key, key), False, fast),
@@ -944,6 +980,8 @@ async def setup_resolve(n: int, work: Path, cfg: Dict[str, int]
         assert health["incremental_refreshes"] == health_before["incremental_refreshes"], health
         host_commits[n] = list(host.samples)
         host.close()
+        host_nosync.close()
+        fsync_only.close()
         store_nofeed.close()
         await base_b.close()
         base_c.close()
@@ -1330,6 +1368,11 @@ def judge(res: Results, sizes: Sequence[int]) -> None:
                    P6_B_MIN.get(n, P6_B_MIN[1000]))
         res.target(f"P6 N={n}: drop-in strict resolve, busy / the same, quiet",
                    busy / res.net(f"{n}/svc.resolve_model_key strict"), "<=", P6_QUIET_MAX)
+        quiet = res.net(f"{n}/svc.resolve_model_key strict")
+        for ref in ("busy, host commit without fsync", "after an fsync of another file"):
+            name = f"p6.svc.resolve_model_key strict, {ref} (reference)"
+            res.extra[f"P6 N={n}: drop-in strict resolve, {ref} / the same, quiet"] = (
+                res.net(f"{n}/{name}") / quiet)
     for n in sizes:
         res.target(f"Feed, resolve path N={n}: Store strict resolve with the feed (history of N "
                    "changes) / without the feed",
@@ -1378,6 +1421,9 @@ def print_targets(res: Results) -> None:
         detail = f"; {t['detail']}" if t.get("detail") else ""
         print(f"  [{state:>6}] {t['label']}: {fmt_value(t['value'], t['unit'])} (target {op} {limit}"
               f"{detail})")
+    for key, value in res.extra.items():
+        if key.startswith("P6 "):
+            print(f"  [   ref] {key}: {value:.2f}×")
     if not res.quick:
         missed = [t for t in res.targets if not t["met"]]
         print(f"\n{len(res.targets) - len(missed)} met, {len(missed)} missed")
