@@ -70,8 +70,8 @@ pub struct StoreOptions {
     pub synchronous: Synchronous,
     /// Journal mode (default WAL).
     pub journal_mode: JournalMode,
-    /// How stale a read may be: 0 (the default) checks `PRAGMA data_version` on every read
-    /// (at most [`MAX_MILLIS`] ms).
+    /// How stale a read may be: 0 (the default) checks the database on every read (the change
+    /// feed's counter, or `PRAGMA data_version` without the feed; at most [`MAX_MILLIS`] ms).
     pub max_staleness: Duration,
 }
 
