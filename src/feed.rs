@@ -16,16 +16,16 @@ use crate::snapshot::{Position, Snapshot};
 
 const TRIGGERS_SQL: &str = include_str!("sql/feed_triggers.sql");
 
-/// The feed's triggers, as named in `sql/feed_triggers.sql`.
-pub(crate) const TRIGGERS: [&str; 8] = [
-    "mm_feed_mappings_bi",
-    "mm_feed_mappings_ai",
-    "mm_feed_mappings_bu",
-    "mm_feed_mappings_au",
-    "mm_feed_mappings_ad",
-    "mm_feed_blocked_ai",
-    "mm_feed_blocked_au",
-    "mm_feed_blocked_ad",
+/// The feed's triggers, as named in `sql/feed_triggers.sql`, with the table each belongs on.
+pub(crate) const TRIGGERS: [(&str, &str); 8] = [
+    ("mm_feed_mappings_bi", "llm_model_mappings"),
+    ("mm_feed_mappings_ai", "llm_model_mappings"),
+    ("mm_feed_mappings_bu", "llm_model_mappings"),
+    ("mm_feed_mappings_au", "llm_model_mappings"),
+    ("mm_feed_mappings_ad", "llm_model_mappings"),
+    ("mm_feed_blocked_ai", "mm_blocked_models"),
+    ("mm_feed_blocked_au", "mm_blocked_models"),
+    ("mm_feed_blocked_ad", "mm_blocked_models"),
 ];
 
 /// The columns of `llm_model_mappings` the triggers copy: without one of them a trigger would
@@ -99,11 +99,17 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// How many of the feed's triggers are in place.
+/// How many of the feed's triggers are in place: named as ours and on the table they belong
+/// on (a renamed table takes its triggers along, and `CREATE TRIGGER IF NOT EXISTS` would then
+/// leave its replacement without any).
 fn triggers_present(conn: &Connection) -> Result<usize> {
+    let placed: Vec<String> = TRIGGERS
+        .iter()
+        .map(|(name, table)| format!("(name = '{name}' AND lower(tbl_name) = '{table}')"))
+        .collect();
     let sql = format!(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ('{}')",
-        TRIGGERS.join("', '")
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND ({})",
+        placed.join(" OR ")
     );
     Ok(conn
         .prepare_cached(&sql)?
@@ -120,11 +126,49 @@ pub(crate) fn position(conn: &Connection, known: Position) -> Result<Position> {
     } else {
         triggers_present(conn)? == TRIGGERS.len()
     };
+    let seq = counter(conn)?;
     Ok(Position {
-        seq: counter(conn)?,
+        seq,
         schema,
         triggers,
+        tip: entry_fingerprint(conn, seq)?.unwrap_or(0),
+        restarts: known.restarts,
     })
+}
+
+/// A fingerprint of log entry `seq` (when and what it logged), or `None` when there is no
+/// such entry.
+fn entry_fingerprint(conn: &Connection, seq: i64) -> Result<Option<u64>> {
+    if seq == 0 {
+        // Nothing logged yet (or no log at all, on a database a read-only store looks at).
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached("SELECT at, op, old_rowid, new_rowid FROM mm_changes WHERE seq = ?1")?
+        .query_row([seq], |r| {
+            Ok(fingerprint(
+                r.get_ref(0)?,
+                r.get_ref(1)?,
+                r.get_ref(2)?,
+                r.get_ref(3)?,
+            ))
+        })
+        .optional()?)
+}
+
+fn fingerprint(
+    at: rusqlite::types::ValueRef<'_>,
+    op: rusqlite::types::ValueRef<'_>,
+    old_rowid: rusqlite::types::ValueRef<'_>,
+    new_rowid: rusqlite::types::ValueRef<'_>,
+) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x6d6d_5f74_6970).build_hasher();
+    for v in [at, op, old_rowid, new_rowid] {
+        format!("{v:?}").hash(&mut h);
+    }
+    // 0 stands for "no entry".
+    h.finish().max(1)
 }
 
 /// Whether the host's table has every column the triggers copy.
@@ -163,6 +207,8 @@ pub(crate) fn ensure_triggers(conn: &Connection) -> Result<Triggers> {
     if !table_fits(conn)? {
         return Ok(Triggers::Unfit);
     }
+    // Ours by name but on another table (renamed away) must go before they can be re-created.
+    drop_triggers(conn)?;
     conn.execute_batch(TRIGGERS_SQL)?;
     log_own(conn, "resync", None)?;
     Ok(Triggers::Recreated)
@@ -182,7 +228,7 @@ pub(crate) fn install_if_missing(conn: &mut Connection) -> Result<Triggers> {
 
 /// Drops the feed's triggers (and nothing else). Call inside a write transaction.
 pub(crate) fn drop_triggers(conn: &Connection) -> Result<()> {
-    for t in TRIGGERS {
+    for (t, _) in TRIGGERS {
         conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {t}"))?;
     }
     Ok(())
@@ -282,11 +328,28 @@ struct Change {
 /// and the rows are read from one state of the database.
 pub(crate) fn catch_up(conn: &Connection, snap: &Snapshot) -> Result<Refresh> {
     let was = snap.position();
-    let pos = position(conn, was)?;
+    let mut pos = position(conn, was)?;
     if pos == was && pos.triggers {
         return Ok(Refresh::Unchanged);
     }
-    if !pos.triggers || !was.triggers || pos.schema != was.schema || pos.seq < was.seq {
+    // The log started over (emptied with its counter, or an older copy of the file restored):
+    // the counter is below the snapshot's, or another entry stands under the snapshot's number.
+    let entry_now = if pos.seq == was.seq {
+        Some(pos.tip).filter(|t| *t != 0)
+    } else if pos.seq > was.seq {
+        entry_fingerprint(conn, was.seq)?
+    } else {
+        None
+    };
+    let restarted =
+        pos.seq < was.seq || matches!(entry_now, Some(t) if was.tip != 0 && t != was.tip);
+    if restarted {
+        pos.restarts = was.restarts + 1;
+        return Ok(Refresh::Full(load(conn, pos)?));
+    }
+    // Same counter but not the same position: the schema moved, the triggers changed, or the
+    // snapshot's own entry is gone; none of these says which rows changed.
+    if !pos.triggers || !was.triggers || pos.schema != was.schema || pos.seq == was.seq {
         return Ok(Refresh::Full(load(conn, pos)?));
     }
     let changes = match changes_since(conn, was.seq, pos.seq)? {

@@ -358,6 +358,21 @@ pub(crate) struct Position {
     /// The feed's triggers were all in place: without them, changes go unrecorded and a
     /// moved `data_version` must mean a full reload.
     pub triggers: bool,
+    /// A fingerprint of the log entry `seq` (0 when there is none): a log emptied by someone
+    /// and counted up again holds another entry under the same number.
+    pub tip: u64,
+    /// How many times this store found the log started over (its counter below a snapshot's,
+    /// or another entry at a snapshot's `seq`). Counters of different starts do not compare:
+    /// [`Position::supersedes`] orders by this first.
+    pub restarts: u32,
+}
+
+impl Position {
+    /// Whether a snapshot standing here reflects a later state of the database than one
+    /// standing at `other` (each of `seq` and `schema` only grows between restarts).
+    pub(crate) fn supersedes(&self, other: &Position) -> bool {
+        (self.restarts, self.seq, self.schema) > (other.restarts, other.seq, other.schema)
+    }
 }
 
 /// The names in exactly one of two sorted, unique lists, sorted.

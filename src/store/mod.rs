@@ -221,13 +221,12 @@ impl Store {
         self.conns.close();
     }
 
-    /// Installs `next` unless the snapshot already stands further along the change feed (a
-    /// write and a read may both bring it up to date; the later state wins whichever installs
-    /// last).
+    /// Installs `next` unless the snapshot already reflects a later state (a write and a read
+    /// may both bring it up to date; the later state wins whichever installs last).
     fn install(&self, next: Arc<Snapshot>) {
         let mut current = self.snapshot.load_full();
         loop {
-            if current.position().seq > next.position().seq {
+            if current.position().supersedes(&next.position()) {
                 return;
             }
             let prev = self.snapshot.compare_and_swap(&current, Arc::clone(&next));
@@ -512,7 +511,13 @@ impl Store {
             .write(|conn| migrate::run(conn, storage_dir, dry_run))?;
         if !dry_run {
             if let Some(snap) = filled {
-                self.install(Arc::new(snap));
+                // The import's snapshot comes after whatever restarts of the log this store saw.
+                let restarts = self.snapshot.load().position().restarts;
+                let pos = crate::snapshot::Position {
+                    restarts,
+                    ..snap.position()
+                };
+                self.install(Arc::new(snap.at(pos)));
             }
             *self.last_migration.lock() = Some(report.clone());
         }
