@@ -1,7 +1,8 @@
 -- Schema version 2: the change feed (behaviour B13, B20). Every change to llm_model_mappings and
 -- mm_blocked_models gets one row here, written by the triggers of feed_triggers.sql in the
--- writer's own transaction, whoever the writer is. `seq` is AUTOINCREMENT so that the counter
--- (sqlite_sequence) never goes back when rows are pruned: a gap tells a reader it must reload.
+-- writer's own transaction, whoever the writer is. `seq` is AUTOINCREMENT so that a number is
+-- never given twice, even after pruning: the last entry's `seq` is the feed's counter, and a gap
+-- tells a reader it must reload.
 -- The o_*/n_* columns hold the row before and after, as stored (no type affinity: values are
 -- kept exactly, whatever the writer put there).
 CREATE TABLE IF NOT EXISTS mm_changes (

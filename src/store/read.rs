@@ -51,7 +51,10 @@ impl Store {
             // The feed is on: its counter alone says whether a mapping changed, in one
             // statement, whatever the host commits to its other tables.
             if let Ok(p) = feed::probe(conn) {
-                if !p.schema_moved && seen.schema == Some(was.schema) && p.seq == was.seq {
+                if !p.schema_moved
+                    && seen.schema == Some(was.schema)
+                    && (p.seq, p.tip) == (was.seq, was.tip)
+                {
                     return Ok(());
                 }
             }
