@@ -45,79 +45,54 @@ const COPIED_COLUMNS: [&str; 9] = [
 /// More changes than this since a snapshot: a full reload is as quick as applying them.
 const MAX_INCREMENTAL: i64 = 512;
 
-/// Reads the feed's counter (`mm_changes`'s AUTOINCREMENT row in `sqlite_sequence`) and what
-/// identifies the entry under that number.
-const TIP_SQL: &str = "SELECT s.seq, c.at, c.op, c.old_rowid, c.new_rowid \
-     FROM sqlite_sequence AS s LEFT JOIN mm_changes AS c ON c.seq = s.seq \
-     WHERE s.name = 'mm_changes'";
+/// Reads the feed's counter (one row of `sqlite_sequence`, kept by `mm_changes`'s AUTOINCREMENT).
+const COUNTER_SQL: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'";
 
-/// The feed's counter and the [`fingerprint`] of the entry under it (0 when that entry is
-/// gone); `(0, 0)` when nothing was ever logged (or there is no log: a database a read-only
-/// store looks at may not have the library's tables). Deleting entries never lowers the
-/// counter (AUTOINCREMENT), so the newest entries deleted still leave a gap a reader sees; a
-/// log emptied together with its counter and filled again to the same number shows another
-/// entry under it.
-pub(crate) fn tip(conn: &Connection) -> Result<(i64, u64)> {
-    let mut stmt = match conn.prepare_cached(TIP_SQL) {
+/// The feed's counter: the `seq` of the last change ever logged (deleting entries does not
+/// lower it; 0 when the counter row is missing).
+pub(crate) fn counter(conn: &Connection) -> Result<i64> {
+    let mut stmt = match conn.prepare_cached(COUNTER_SQL) {
         Ok(stmt) => stmt,
-        Err(_)
-            if !db::table_exists(conn, "mm_changes")?
-                || !db::table_exists(conn, "sqlite_sequence")? =>
-        {
-            return Ok((0, 0))
-        }
+        // A database the library never wrote to (read by a read-only store) may have no
+        // AUTOINCREMENT table at all, hence no `sqlite_sequence`: no change was ever logged.
+        Err(_) if !db::table_exists(conn, "sqlite_sequence")? => return Ok(0),
         Err(e) => return Err(e.into()),
     };
-    read_tip(&mut stmt)
+    read_counter(&mut stmt)
 }
 
-fn read_tip(stmt: &mut rusqlite::Statement<'_>) -> Result<(i64, u64)> {
+fn read_counter(stmt: &mut rusqlite::Statement<'_>) -> Result<i64> {
     Ok(stmt
-        .query_row([], |r| {
-            let entry = (r.get_ref(1)?, r.get_ref(2)?, r.get_ref(3)?, r.get_ref(4)?);
-            let gone = matches!(entry.1, rusqlite::types::ValueRef::Null);
-            Ok((
-                r.get::<_, i64>(0)?,
-                if gone {
-                    0
-                } else {
-                    fingerprint(entry.0, entry.1, entry.2, entry.3)
-                },
-            ))
-        })
+        .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
-        .unwrap_or((0, 0)))
-}
-
-/// The feed's counter: the `seq` of the log's last entry (see [`tip`]).
-pub(crate) fn counter(conn: &Connection) -> Result<i64> {
-    Ok(tip(conn)?.0)
+        .unwrap_or(0))
 }
 
 /// What [`probe`] saw.
 pub(crate) struct Probe {
-    /// The feed's counter and the fingerprint of its entry (see [`tip`]).
+    /// The feed's counter.
     pub seq: i64,
-    pub tip: u64,
     /// The schema may have changed since this connection last ran the probe.
     pub schema_moved: bool,
 }
 
-/// The read path's whole check while the feed is on: the log's last entry, read by one
-/// statement in a read transaction of its own (any other table's commits leave it alone; a
-/// log emptied and filled again to the same number shows another entry), and whether the
+/// The read path's whole check while the feed is on: the counter, read by one statement in a
+/// read transaction of its own (any other table's commits leave it alone), and whether the
 /// schema moved since the statement last ran — SQLite compiles a statement again whenever the
 /// schema changed under it, and counts that. A statement that never ran (new, or dropped from
 /// the cache) cannot tell, so it says "moved": the caller then looks precisely.
+///
+/// It does not read the entry under the counter (that would double its cost on every read):
+/// a log emptied together with its counter row and filled again to exactly a snapshot's
+/// number before that store reads again goes unseen until the next change.
 pub(crate) fn probe(conn: &Connection) -> Result<Probe> {
     use rusqlite::StatementStatus::{RePrepare, Run};
-    let mut stmt = conn.prepare_cached(TIP_SQL)?;
+    let mut stmt = conn.prepare_cached(COUNTER_SQL)?;
     let fresh = stmt.get_status(Run) == 0;
-    let (seq, tip) = read_tip(&mut stmt)?;
+    let seq = read_counter(&mut stmt)?;
     let recompiled = stmt.reset_status(RePrepare) > 0;
     Ok(Probe {
         seq,
-        tip,
         schema_moved: fresh || recompiled,
     })
 }
@@ -156,49 +131,48 @@ pub(crate) fn position(conn: &Connection, known: Position) -> Result<Position> {
     } else {
         triggers_present(conn)? == TRIGGERS.len()
     };
-    let (seq, tip) = tip(conn)?;
+    let seq = counter(conn)?;
     Ok(Position {
         seq,
         schema,
         triggers,
-        tip,
+        tip: entry_fingerprint(conn, seq)?.unwrap_or(0),
         restarts: known.restarts,
     })
 }
 
-/// A fingerprint of log entry `seq` (when and what it logged), or `None` when there is no
-/// such entry.
+/// A fingerprint of log entry `seq` (when, by whom and what it logged), or `None` when there
+/// is no such entry. Read on the precise path only, so it can afford the row images' small
+/// columns: two entries under one number differ here unless the same change was logged in the
+/// same second.
 fn entry_fingerprint(conn: &Connection, seq: i64) -> Result<Option<u64>> {
+    use rusqlite::types::ValueRef;
+    use std::hash::{BuildHasher, Hash, Hasher};
     if seq == 0 {
         // Nothing logged yet (or no log at all, on a database a read-only store looks at).
         return Ok(None);
     }
+    const COLUMNS: usize = 10;
     Ok(conn
-        .prepare_cached("SELECT at, op, old_rowid, new_rowid FROM mm_changes WHERE seq = ?1")?
+        .prepare_cached(
+            "SELECT at, op, source, actor, old_rowid, new_rowid, o_updated_at, n_updated_at, \
+             n_default_model, n_is_active FROM mm_changes WHERE seq = ?1",
+        )?
         .query_row([seq], |r| {
-            Ok(fingerprint(
-                r.get_ref(0)?,
-                r.get_ref(1)?,
-                r.get_ref(2)?,
-                r.get_ref(3)?,
-            ))
+            let mut h = foldhash::fast::FixedState::with_seed(0x6d6d_5f74_6970).build_hasher();
+            for i in 0..COLUMNS {
+                match r.get_ref(i)? {
+                    ValueRef::Null => 0u8.hash(&mut h),
+                    ValueRef::Integer(v) => (1u8, v).hash(&mut h),
+                    ValueRef::Real(v) => (2u8, v.to_bits()).hash(&mut h),
+                    ValueRef::Text(v) => (3u8, v).hash(&mut h),
+                    ValueRef::Blob(v) => (4u8, v).hash(&mut h),
+                }
+            }
+            // 0 stands for "no entry".
+            Ok(h.finish().max(1))
         })
         .optional()?)
-}
-
-fn fingerprint(
-    at: rusqlite::types::ValueRef<'_>,
-    op: rusqlite::types::ValueRef<'_>,
-    old_rowid: rusqlite::types::ValueRef<'_>,
-    new_rowid: rusqlite::types::ValueRef<'_>,
-) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::with_seed(0x6d6d_5f74_6970).build_hasher();
-    for v in [at, op, old_rowid, new_rowid] {
-        format!("{v:?}").hash(&mut h);
-    }
-    // 0 stands for "no entry".
-    h.finish().max(1)
 }
 
 /// Whether the host's table has every column the triggers copy.

@@ -10,6 +10,7 @@ use super::{RefreshKind, Store};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::feed::{self, Refresh};
+use crate::snapshot::Snapshot;
 
 impl Store {
     fn now_ns(&self) -> u64 {
@@ -47,27 +48,33 @@ impl Store {
     fn refresh(&self, conn: &rusqlite::Connection, seen: &mut Seen) -> Result<()> {
         let current = self.snapshot.load_full();
         let was = current.position();
+        let mut version = None;
         if was.triggers {
             // The feed is on: its counter alone says whether a mapping changed, in one
             // statement, whatever the host commits to its other tables.
             if let Ok(p) = feed::probe(conn) {
-                if !p.schema_moved
-                    && seen.schema == Some(was.schema)
-                    && (p.seq, p.tip) == (was.seq, was.tip)
-                {
+                if !p.schema_moved && seen.schema == Some(was.schema) && p.seq == was.seq {
                     return Ok(());
                 }
             }
         } else {
-            // No feed: any commit to the file may have changed a mapping. data_version is
-            // frozen inside a transaction, so read it first: a commit landing in between only
-            // makes the next check look once more.
-            let version = db::data_version(conn)?;
-            if seen.data_version == Some(version) {
+            // No feed: any commit to the file may have changed a mapping, and two snapshots at
+            // one position may differ (unlogged changes), so the one this connection checked
+            // must still be the one served. data_version is frozen inside a transaction, so
+            // read it first: a commit landing in between only makes the next check look again.
+            let v = db::data_version(conn)?;
+            let same = seen
+                .checked
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &current));
+            if seen.data_version == Some(v) && same {
                 return Ok(());
             }
-            seen.data_version = Some(version);
+            version = Some(v);
         }
+        // Forget what was seen until this look succeeds: a look that fails (the probe's
+        // "schema moved" is spent) must not let the next check skip.
+        *seen = Seen::default();
         // Cached BEGIN and COMMIT: the position, the log and the rows from one state.
         let tx = db::CachedTx::deferred(conn)?;
         let refresh = feed::catch_up(conn, &current)?;
@@ -87,7 +94,12 @@ impl Store {
                 schema
             }
         };
-        seen.schema = Some(schema);
+        *seen = Seen {
+            data_version: version,
+            schema: Some(schema),
+            // Held (not just its address) so that a later snapshot can never pass for it.
+            checked: version.map(|_| self.snapshot.load_full()),
+        };
         // The last reference to what was replaced may be this one.
         super::retire(current);
         Ok(())
@@ -101,4 +113,6 @@ pub(crate) struct Seen {
     data_version: Option<i64>,
     /// `PRAGMA schema_version` as of the last precise look.
     schema: Option<i64>,
+    /// The snapshot served after that look, kept while the feed is off.
+    checked: Option<Arc<Snapshot>>,
 }
