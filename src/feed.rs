@@ -141,7 +141,7 @@ pub(crate) fn position(conn: &Connection, known: Position) -> Result<Position> {
     })
 }
 
-/// A fingerprint of log entry `seq` (when, by whom and what it logged), or `None` when there
+/// A fingerprint of log entry `seq` (when and what it logged), or `None` when there
 /// is no such entry. Read on the precise path only, so it can afford the row images' small
 /// columns: two entries under one number differ here unless the same change was logged in the
 /// same second.
@@ -152,10 +152,11 @@ fn entry_fingerprint(conn: &Connection, seq: i64) -> Result<Option<u64>> {
         // Nothing logged yet (or no log at all, on a database a read-only store looks at).
         return Ok(None);
     }
-    const COLUMNS: usize = 10;
+    // Not `source` and `actor`: the library's own write marks its entries after logging them.
+    const COLUMNS: usize = 8;
     Ok(conn
         .prepare_cached(
-            "SELECT at, op, source, actor, old_rowid, new_rowid, o_updated_at, n_updated_at, \
+            "SELECT at, op, old_rowid, new_rowid, o_updated_at, n_updated_at, \
              n_default_model, n_is_active FROM mm_changes WHERE seq = ?1",
         )?
         .query_row([seq], |r| {

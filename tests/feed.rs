@@ -411,3 +411,30 @@ fn the_read_paths_check_never_hides_a_change_behind_another_tables_commits() {
     );
     assert!(!store.health().unwrap().triggers);
 }
+
+#[test]
+fn a_stores_own_writes_cost_no_full_reload_here_or_in_another_store() {
+    let db = fresh();
+    let store = db.open();
+    let other = db.open();
+    store.upsert(&input("mapping:x", Some("m0"), &[])).unwrap();
+    model_of(&other, "mapping:x");
+    let (mine, theirs) = (store.health().unwrap(), other.health().unwrap());
+    for i in 1..=5 {
+        store
+            .upsert(&input("mapping:x", Some(&format!("m{i}")), &[]))
+            .unwrap();
+        store
+            .update_blocked(&[("some-model".to_string(), i % 2 == 0)])
+            .unwrap();
+        assert_eq!(model_of(&store, "mapping:x"), Some(format!("m{i}")));
+        assert_eq!(model_of(&other, "mapping:x"), Some(format!("m{i}")));
+    }
+    assert_eq!(store.health().unwrap().full_reloads, mine.full_reloads);
+    let after = other.health().unwrap();
+    assert_eq!(after.full_reloads, theirs.full_reloads);
+    assert_eq!(
+        after.incremental_refreshes,
+        theirs.incremental_refreshes + 5
+    );
+}
