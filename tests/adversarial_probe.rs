@@ -16,22 +16,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fresh, input, RawRow, BACKEND_DDL};
+use common::{
+    drop_feed_triggers_sql, feed_counter, fresh, input, RawRow, BACKEND_DDL, FEED_TRIGGERS_SQL,
+};
 use model_mapping::{RollbackTarget, Store, StoreOptions};
 use rusqlite::Connection;
-
-const TRIGGERS_SQL: &str = include_str!("../src/sql/feed_triggers.sql");
-
-const TRIGGERS: [&str; 8] = [
-    "mm_feed_mappings_bi",
-    "mm_feed_mappings_ai",
-    "mm_feed_mappings_bu",
-    "mm_feed_mappings_au",
-    "mm_feed_mappings_ad",
-    "mm_feed_blocked_ai",
-    "mm_feed_blocked_au",
-    "mm_feed_blocked_ad",
-];
 
 /// The default model the store serves for `id`.
 fn cached(store: &Store, id: &str) -> Option<String> {
@@ -87,23 +76,6 @@ fn assert_coherent(db: &common::Db, store: &Store, id: &str, key: &str, what: &s
     );
 }
 
-/// The SQL that drops every feed trigger.
-fn drop_triggers_sql() -> String {
-    TRIGGERS
-        .iter()
-        .map(|t| format!("DROP TRIGGER {t};"))
-        .collect()
-}
-
-fn counter(conn: &Connection) -> i64 {
-    conn.query_row(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'), 0)",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 /// A store holding `mapping:x` → `m1`, read once so the counter statement has run.
 fn seeded() -> (common::Db, Store) {
     let db = fresh();
@@ -119,14 +91,14 @@ fn seeded() -> (common::Db, Store) {
 fn triggers_dropped_then_recreated_identically_by_the_host_hide_no_unlogged_write() {
     let (db, store) = seeded();
     let host = db.sql();
-    let seq = counter(&host);
+    let seq = feed_counter(&host);
     host.execute_batch(&format!(
         "BEGIN; {} UPDATE llm_model_mappings SET default_model = 'unlogged' \
-         WHERE id = 'mapping:x'; {TRIGGERS_SQL} COMMIT;",
-        drop_triggers_sql()
+         WHERE id = 'mapping:x'; {FEED_TRIGGERS_SQL} COMMIT;",
+        drop_feed_triggers_sql()
     ))
     .unwrap();
-    assert_eq!(counter(&host), seq, "the counter did not move");
+    assert_eq!(feed_counter(&host), seq, "the counter did not move");
     assert_coherent(&db, &store, "mapping:x", "x", "after drop/write/recreate");
 }
 
@@ -134,7 +106,7 @@ fn triggers_dropped_then_recreated_identically_by_the_host_hide_no_unlogged_writ
 fn triggers_dropped_written_and_recreated_in_separate_commits_are_all_seen() {
     let (db, store) = seeded();
     let host = db.sql();
-    host.execute_batch(&drop_triggers_sql()).unwrap();
+    host.execute_batch(&drop_feed_triggers_sql()).unwrap();
     host.execute(
         "UPDATE llm_model_mappings SET default_model = 'a' WHERE id = 'mapping:x'",
         [],
@@ -146,7 +118,7 @@ fn triggers_dropped_written_and_recreated_in_separate_commits_are_all_seen() {
         [],
     )
     .unwrap();
-    host.execute_batch(TRIGGERS_SQL).unwrap();
+    host.execute_batch(FEED_TRIGGERS_SQL).unwrap();
     assert_coherent(&db, &store, "mapping:x", "x", "triggers back, host-made");
     host.execute(
         "UPDATE llm_model_mappings SET default_model = 'c' WHERE id = 'mapping:x'",
@@ -160,13 +132,13 @@ fn triggers_dropped_written_and_recreated_in_separate_commits_are_all_seen() {
 fn the_schema_moving_several_times_between_two_reads_is_seen() {
     let (db, store) = seeded();
     let host = db.sql();
-    host.execute_batch(&drop_triggers_sql()).unwrap();
+    host.execute_batch(&drop_feed_triggers_sql()).unwrap();
     host.execute(
         "UPDATE llm_model_mappings SET default_model = 'u1' WHERE id = 'mapping:x'",
         [],
     )
     .unwrap();
-    host.execute_batch(TRIGGERS_SQL).unwrap();
+    host.execute_batch(FEED_TRIGGERS_SQL).unwrap();
     host.execute_batch("CREATE TABLE t1 (x); DROP TABLE t1; CREATE INDEX i1 ON mm_pending (o_id);")
         .unwrap();
     assert_coherent(&db, &store, "mapping:x", "x", "several schema moves");
@@ -176,17 +148,17 @@ fn the_schema_moving_several_times_between_two_reads_is_seen() {
 fn the_mapping_table_dropped_and_recreated_with_rows_and_triggers_in_one_commit_is_seen() {
     let (db, store) = seeded();
     let host = db.sql();
-    let seq = counter(&host);
+    let seq = feed_counter(&host);
     host.execute_batch(&format!(
         "BEGIN; DROP TABLE llm_model_mappings; {BACKEND_DDL} \
          INSERT INTO llm_model_mappings (id, scope_type, scope_key, default_model, \
          candidates_json, is_active, metadata_json) \
          VALUES ('mapping:x', 'mapping', 'x', 'reborn', '[]', 1, '{{}}'), \
                 ('mapping:y', 'mapping', 'y', 'why', '[]', 1, '{{}}'); \
-         {TRIGGERS_SQL} COMMIT;"
+         {FEED_TRIGGERS_SQL} COMMIT;"
     ))
     .unwrap();
-    assert_eq!(counter(&host), seq);
+    assert_eq!(feed_counter(&host), seq);
     assert_coherent(&db, &store, "mapping:x", "x", "table reborn");
     assert_eq!(cached(&store, "mapping:y").as_deref(), Some("why"));
 }
@@ -218,7 +190,7 @@ fn the_blocked_table_dropped_and_recreated_with_rows_and_triggers_in_one_commit_
         "INSERT INTO mm_blocked_models (model) VALUES ('new');"
     };
     host.execute_batch(&format!(
-        "BEGIN; DROP TABLE mm_blocked_models; {ddl}; {fill} {TRIGGERS_SQL} COMMIT;"
+        "BEGIN; DROP TABLE mm_blocked_models; {ddl}; {fill} {FEED_TRIGGERS_SQL} COMMIT;"
     ))
     .unwrap();
     assert_eq!(store.blocked_models().unwrap(), blocked_truth(&db));
@@ -231,8 +203,8 @@ fn vacuum_after_an_unlogged_write_behind_recreated_triggers_is_seen() {
     let host = db.sql();
     host.execute_batch(&format!(
         "BEGIN; {} UPDATE llm_model_mappings SET default_model = 'v' WHERE id = 'mapping:x'; \
-         {TRIGGERS_SQL} COMMIT; VACUUM;",
-        drop_triggers_sql()
+         {FEED_TRIGGERS_SQL} COMMIT; VACUUM;",
+        drop_feed_triggers_sql()
     ))
     .unwrap();
     assert_coherent(&db, &store, "mapping:x", "x", "after vacuum");
@@ -247,11 +219,11 @@ fn history_reads_between_a_schema_change_and_the_next_resolve_do_not_swallow_it(
     let host = db.sql();
     host.execute_batch(&format!(
         "BEGIN; {} UPDATE llm_model_mappings SET default_model = 'hidden' \
-         WHERE id = 'mapping:x'; {TRIGGERS_SQL} COMMIT;",
-        drop_triggers_sql()
+         WHERE id = 'mapping:x'; {FEED_TRIGGERS_SQL} COMMIT;",
+        drop_feed_triggers_sql()
     ))
     .unwrap();
-    let seq = counter(&host);
+    let seq = feed_counter(&host);
     for i in 0..40 {
         store.history(None, Some(i % 5), 10).unwrap();
         store.history(Some("mapping:y"), None, 3).unwrap();
@@ -343,7 +315,7 @@ fn a_host_reset_of_the_change_log_and_its_counter_hides_no_later_write() {
     }
     assert_eq!(cached(&store, "mapping:x").as_deref(), Some("m4"));
     let host = db.sql();
-    let before = counter(&host);
+    let before = feed_counter(&host);
     host.execute_batch(
         "BEGIN; DELETE FROM mm_changes; DELETE FROM sqlite_sequence WHERE name = 'mm_changes'; COMMIT;",
     )
@@ -353,7 +325,7 @@ fn a_host_reset_of_the_change_log_and_its_counter_hides_no_later_write() {
         [],
     )
     .unwrap();
-    assert!(counter(&host) < before, "the counter went back");
+    assert!(feed_counter(&host) < before, "the counter went back");
     assert_coherent(&db, &store, "mapping:x", "x", "after a log reset");
 }
 
@@ -397,14 +369,14 @@ fn changes_made_while_a_reset_counter_climbs_back_are_not_skipped() {
     store.upsert(&input("mapping:y", Some("y0"), &[])).unwrap();
     cached(&store, "mapping:x");
     let host = db.sql();
-    let before = counter(&host);
+    let before = feed_counter(&host);
     host.execute_batch(
         "BEGIN; DELETE FROM mm_changes; DELETE FROM sqlite_sequence WHERE name = 'mm_changes'; COMMIT;",
     )
     .unwrap();
     // Climb back to `before` with changes to x, then one more to y.
     let mut n = 0;
-    while counter(&host) < before {
+    while feed_counter(&host) < before {
         host.execute(
             "UPDATE llm_model_mappings SET default_model = ?1 WHERE id = 'mapping:x'",
             [format!("climb{n}")],
@@ -417,7 +389,7 @@ fn changes_made_while_a_reset_counter_climbs_back_are_not_skipped() {
         [],
     )
     .unwrap();
-    assert_eq!(counter(&host), before + 1);
+    assert_eq!(feed_counter(&host), before + 1);
     assert_coherent(&db, &store, "mapping:x", "x", "after the climb");
     assert_eq!(cached(&store, "mapping:y").as_deref(), Some("y1"));
 }
@@ -512,8 +484,8 @@ fn a_diverged_copy_at_the_same_counter_restored_over_the_open_database_is_served
             .upsert(&input("mapping:x", Some("fork"), &[]))
             .unwrap();
     }
-    let fork_counter = counter(&Connection::open(&saved).unwrap());
-    assert_eq!(fork_counter, counter(&host));
+    let fork_counter = feed_counter(&Connection::open(&saved).unwrap());
+    assert_eq!(fork_counter, feed_counter(&host));
     assert_eq!(cached(&store, "mapping:x").as_deref(), Some("live"));
     let mut live = db.sql();
     live.restore(
@@ -579,8 +551,8 @@ fn an_unlogged_write_hidden_behind_a_rewound_schema_cookie_is_seen() {
         .unwrap();
     host.execute_batch(&format!(
         "BEGIN; {} UPDATE llm_model_mappings SET default_model = 'cookie' WHERE id = 'mapping:x'; \
-         {TRIGGERS_SQL} COMMIT; PRAGMA schema_version = {cookie};",
-        drop_triggers_sql()
+         {FEED_TRIGGERS_SQL} COMMIT; PRAGMA schema_version = {cookie};",
+        drop_feed_triggers_sql()
     ))
     .unwrap();
     assert_coherent(&db, &store, "mapping:x", "x", "cookie rewound");
@@ -630,8 +602,8 @@ fn a_read_only_store_sees_an_unlogged_write_behind_recreated_triggers() {
     let host = db.sql();
     host.execute_batch(&format!(
         "BEGIN; {} UPDATE llm_model_mappings SET default_model = 'ro' WHERE id = 'mapping:x'; \
-         {TRIGGERS_SQL} COMMIT;",
-        drop_triggers_sql()
+         {FEED_TRIGGERS_SQL} COMMIT;",
+        drop_feed_triggers_sql()
     ))
     .unwrap();
     assert_coherent(&db, &ro, "mapping:x", "x", "read-only store");

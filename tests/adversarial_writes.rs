@@ -23,26 +23,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
-use common::{fresh, input, RawRow};
+use common::{
+    drop_feed_triggers_sql, feed_counter, fresh, input, RawRow, FEED_TRIGGERS_SQL, RESET_LOG,
+};
 use model_mapping::Store;
 use rusqlite::Connection;
 use serde_json::json;
-
-const TRIGGERS_SQL: &str = include_str!("../src/sql/feed_triggers.sql");
-
-const TRIGGERS: [&str; 8] = [
-    "mm_feed_mappings_bi",
-    "mm_feed_mappings_ai",
-    "mm_feed_mappings_bu",
-    "mm_feed_mappings_au",
-    "mm_feed_mappings_ad",
-    "mm_feed_blocked_ai",
-    "mm_feed_blocked_au",
-    "mm_feed_blocked_ad",
-];
-
-const RESET_LOG: &str = "BEGIN; DELETE FROM mm_changes; \
-     DELETE FROM sqlite_sequence WHERE name = 'mm_changes'; COMMIT;";
 
 /// A small seeded generator (xorshift64*).
 struct Rng(u64);
@@ -118,15 +104,6 @@ fn assert_coherent(conn: &Connection, stores: &[&Store], what: &str) {
     }
 }
 
-fn counter(conn: &Connection) -> i64 {
-    conn.query_row(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'), 0)",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 fn model_of(store: &Store, id: &str) -> Option<String> {
     store.get(id).unwrap().and_then(|m| m.default_model.clone())
 }
@@ -156,11 +133,7 @@ fn host_set(conn: &Connection, id: &str, model: &str) {
 }
 
 fn drop_triggers(conn: &Connection) {
-    let sql: String = TRIGGERS
-        .iter()
-        .map(|t| format!("DROP TRIGGER IF EXISTS {t};"))
-        .collect();
-    conn.execute_batch(&sql).unwrap();
+    conn.execute_batch(&drop_feed_triggers_sql()).unwrap();
 }
 
 /// Rebuilds `llm_model_mappings` under its name in one commit (rename, create from the same
@@ -188,11 +161,11 @@ fn rebuild_table(conn: &Connection) {
 fn reset_and_climb_to(host: &Connection, target: i64, prefix: &str) {
     host.execute_batch(RESET_LOG).unwrap();
     let mut n = 0;
-    while counter(host) < target {
+    while feed_counter(host) < target {
         host_set(host, "mapping:x", &format!("{prefix}{n}"));
         n += 1;
     }
-    assert_eq!(counter(host), target);
+    assert_eq!(feed_counter(host), target);
 }
 
 // ---- a log restart that brings the counter back to the snapshot's ----
@@ -212,7 +185,7 @@ fn a_reset_log_climbing_back_to_exactly_the_snapshots_counter_is_seen() {
     }
     let host = db.sql();
     assert_eq!(model_of(&store, "mapping:x").as_deref(), Some("own3"));
-    let at = counter(&host);
+    let at = feed_counter(&host);
     reset_and_climb_to(&host, at, "host");
     assert_coherent(
         &host,
@@ -235,10 +208,10 @@ fn another_stores_writes_after_a_log_reset_reaching_the_same_counter_are_seen() 
     }
     let host = db.sql();
     assert_eq!(model_of(&a, "mapping:x").as_deref(), Some("a3"));
-    let at = counter(&host);
+    let at = feed_counter(&host);
     host.execute_batch(RESET_LOG).unwrap();
     let mut i = 0;
-    while counter(&host) < at {
+    while feed_counter(&host) < at {
         b.upsert(&input("mapping:x", Some(&format!("b{i}")), &[]))
             .unwrap();
         assert_eq!(
@@ -248,7 +221,7 @@ fn another_stores_writes_after_a_log_reset_reaching_the_same_counter_are_seen() 
         );
         i += 1;
     }
-    assert_eq!(counter(&host), at);
+    assert_eq!(feed_counter(&host), at);
     assert_coherent(&host, &[&b, &a], "B's writes climbed back to A's counter");
 }
 
@@ -269,10 +242,10 @@ fn an_own_write_landing_on_the_old_counter_after_a_reset_serves_the_hosts_change
     store.upsert(&input("mapping:y", Some("y0"), &[])).unwrap();
     let host = db.sql();
     assert_coherent(&host, &[&store, &other], "seeded");
-    let at = counter(&host);
+    let at = feed_counter(&host);
     reset_and_climb_to(&host, at - 1, "host");
     store.upsert(&input("mapping:y", Some("y1"), &[])).unwrap();
-    assert_eq!(counter(&host), at);
+    assert_eq!(feed_counter(&host), at);
     assert_eq!(model_of(&store, "mapping:y").as_deref(), Some("y1"));
     assert_coherent(&host, &[&store, &other], "own write on the old counter");
 }
@@ -358,7 +331,7 @@ fn step(rng: &mut Rng, host: &Connection, stores: &[&Store], n: usize) -> String
             drop_triggers(host);
             host_set(host, id, &format!("{model}u"));
             if rng.below(2) == 0 {
-                host.execute_batch(TRIGGERS_SQL).unwrap();
+                host.execute_batch(FEED_TRIGGERS_SQL).unwrap();
                 format!("host unlogged set {id}, triggers back")
             } else {
                 format!("host unlogged set {id}, triggers left off")
@@ -446,7 +419,7 @@ fn a_legacy_migration_landing_on_the_old_counter_after_a_reset_is_served() {
     store.delete("mapping:x").unwrap();
     let host = db.sql();
     assert_coherent(&host, &[&store], "emptied");
-    let at = counter(&host);
+    let at = feed_counter(&host);
     let storage = db.storage();
     std::fs::write(
         storage.join("model_mappings.json"),
@@ -471,11 +444,11 @@ fn a_legacy_migration_landing_on_the_old_counter_after_a_reset_is_served() {
         .open()
         .migrate_legacy(&scratch.storage(), false)
         .unwrap();
-    let logged = counter(&sc);
+    let logged = feed_counter(&sc);
     assert!(logged < at, "{logged} < {at}");
     host.execute_batch(RESET_LOG).unwrap();
     let mut n = 0;
-    while counter(&host) < at - logged {
+    while feed_counter(&host) < at - logged {
         host.execute(
             "INSERT OR REPLACE INTO mm_blocked_models (model, blocked_at) VALUES (?1, 'x')",
             [format!("pad{n}")],
@@ -485,7 +458,7 @@ fn a_legacy_migration_landing_on_the_old_counter_after_a_reset_is_served() {
     }
     store.migrate_legacy(&storage, false).unwrap();
     assert_eq!(
-        counter(&host),
+        feed_counter(&host),
         at,
         "the migration landed on the old counter"
     );
@@ -610,7 +583,7 @@ fn run_threads(seed: u64, rounds: usize, per_round: usize) {
                     drop_triggers(&host);
                     ctr += 1;
                     host_set(&host, "mapping:ctr", &format!("c{ctr:06}"));
-                    host.execute_batch(TRIGGERS_SQL).unwrap();
+                    host.execute_batch(FEED_TRIGGERS_SQL).unwrap();
                 }
                 6 => {
                     rebuild_table(&host);
@@ -619,11 +592,11 @@ fn run_threads(seed: u64, rounds: usize, per_round: usize) {
                 }
                 _ => {
                     // A reset, then the counter brought back up by the host's own changes.
-                    let before = counter(&host);
+                    let before = feed_counter(&host);
                     host.execute_batch(RESET_LOG).unwrap();
                     // (Bounded: after a rebuild the triggers stay off until a store writes.)
                     for _ in 0..41 {
-                        if counter(&host) > before.min(40) {
+                        if feed_counter(&host) > before.min(40) {
                             break;
                         }
                         ctr += 1;

@@ -12,6 +12,43 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// The library's change-feed triggers, as a host that re-creates them would run them.
+pub const FEED_TRIGGERS_SQL: &str = include_str!("../../src/sql/feed_triggers.sql");
+
+/// The names of the change feed's triggers.
+pub const FEED_TRIGGERS: [&str; 8] = [
+    "mm_feed_mappings_bi",
+    "mm_feed_mappings_ai",
+    "mm_feed_mappings_bu",
+    "mm_feed_mappings_au",
+    "mm_feed_mappings_ad",
+    "mm_feed_blocked_ai",
+    "mm_feed_blocked_au",
+    "mm_feed_blocked_ad",
+];
+
+/// The SQL that drops every feed trigger there is.
+pub fn drop_feed_triggers_sql() -> String {
+    FEED_TRIGGERS
+        .iter()
+        .map(|t| format!("DROP TRIGGER IF EXISTS {t};"))
+        .collect()
+}
+
+/// A host emptying the change log together with its counter row, in one commit.
+pub const RESET_LOG: &str = "BEGIN; DELETE FROM mm_changes; \
+     DELETE FROM sqlite_sequence WHERE name = 'mm_changes'; COMMIT;";
+
+/// The change feed's counter as plain SQL reads it (0 without a counter row).
+pub fn feed_counter(conn: &Connection) -> i64 {
+    conn.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mm_changes'), 0)",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// The backend's own DDL for `llm_model_mappings`, exactly as behaviour B12 gives it.
 pub const BACKEND_DDL: &str = "\
 CREATE TABLE IF NOT EXISTS llm_model_mappings (id TEXT PRIMARY KEY, scope_type TEXT NOT NULL, \
