@@ -13,10 +13,11 @@ imports through a ``Store``. Reader processes (2 quick, 3 full) hold ``Store``s 
 resolve all the time. Every row written carries a token (``name`` = writer:seq,
 ``default_model`` = ``m-`` + token); writers log (reading id, token) of each row they write.
 
-Rounds, one per abuse (cycled; 6 quick, 18 full):
+Rounds, one per abuse (cycled; 7 quick, 21 full):
 1. traffic: all writers and readers run; midway the host (this script's own ``sqlite3``
    connection) commits the round's abuse: nothing; drop the ``mm_feed_*`` triggers; rebuild the
-   table (create new, copy, drop, rename: no triggers left); drop and re-create it empty; delete
+   table (create new, copy, drop, rename: no triggers left); drop and re-create it empty; rename it
+   away and create a new one with its rows (the triggers go along with the old one); delete
    the newest change-log rows; flood (one transaction of > 512 changes). During traffic every
    mapping a reader lists must carry a token written for that id, with the default model of the
    same write (no torn or invented rows).
@@ -55,7 +56,7 @@ CANDS = ['["x", " y "]', "[1, true, null]", "not json", None, '{"a": 1}']
 METAS = ['{"k": 1}', "[1]", "junk", None, '{"endpoint_id": "7"}']
 ACTIVE = [1, 1, 1, 0, None, "false"]
 TRIGGER_COUNT = 8
-ABUSES = ["none", "drop_triggers", "rebuild_table", "recreate_empty", "delete_log", "flood"]
+ABUSES = ["none", "drop_triggers", "rebuild_table", "recreate_empty", "rename_away", "delete_log", "flood"]
 
 
 def reading_id(ty: Any, key: Any) -> Optional[str]:
@@ -312,9 +313,13 @@ class Proc:
 
 
 def triggers_in(host: sqlite3.Connection, table_only: bool = False) -> int:
-    """The feed's triggers in place (those on ``llm_model_mappings`` only, with ``table_only``)."""
-    pattern = "mm_feed_mappings_%" if table_only else "mm_feed_%"
-    return host.execute("SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE ?", (pattern,)).fetchone()[0]
+    """The feed's triggers in place on the tables they belong on (those on ``llm_model_mappings``
+    only, with ``table_only``): a renamed table takes its triggers along."""
+    tables = ("llm_model_mappings",) if table_only else ("llm_model_mappings", "mm_blocked_models")
+    marks = ",".join("?" * len(tables))
+    return host.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE 'mm_feed_%' AND tbl_name IN ({marks})",
+        tables).fetchone()[0]
 
 
 def abuse(host: sqlite3.Connection, kind: str) -> str:
@@ -328,6 +333,21 @@ def abuse(host: sqlite3.Connection, kind: str) -> str:
             for n in names:
                 host.execute(f"DROP TRIGGER {n}")
             what = f"dropped {len(names)} triggers"
+        elif kind == "rename_away":
+            # The table renamed away (it keeps the feed's triggers: SQLite moves them along) and a
+            # new one created under the name with the same rows; the old one stays.
+            host.execute("DROP TABLE IF EXISTS llm_model_mappings_old")
+            table_sql = host.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='llm_model_mappings'").fetchone()[0]
+            indexes = host.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='llm_model_mappings' AND sql IS NOT NULL").fetchall()
+            host.execute("ALTER TABLE llm_model_mappings RENAME TO llm_model_mappings_old")
+            for name, sql in indexes:  # the indexes went along too: free their names
+                host.execute(f'DROP INDEX "{name}"')
+            host.execute(table_sql)
+            for name, sql in indexes:
+                host.execute(sql)
+            host.execute("INSERT INTO llm_model_mappings SELECT * FROM llm_model_mappings_old")
+            what = "renamed the table away (its triggers went along) and created a new one with its rows"
         elif kind in ("rebuild_table", "recreate_empty"):
             table_sql = host.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='llm_model_mappings'").fetchone()[0]
             index_sql = [r[0] for r in host.execute(
@@ -385,7 +405,7 @@ def main() -> None:
     from model_mapping import Store
 
     n_writers, n_readers = (4, 3) if sc.full else (2, 2)
-    rounds = 18 if sc.full else 6
+    rounds = 21 if sc.full else 7
     traffic = 3.0 if sc.full else 0.4
     db = sc.tmp / "app.db"
     Store(db).close()
@@ -451,7 +471,7 @@ def main() -> None:
             ("mapping:probe", "mapping", "probe", f"h:{rnd}", f"m-h:{rnd}"),
         )
         after = check_all(f"round {rnd} ({did}, then one SQL write)")
-        dropped = kind in ("drop_triggers", "rebuild_table", "recreate_empty")
+        dropped = kind in ("drop_triggers", "rebuild_table", "recreate_empty", "rename_away")
         for r, m, a in zip(readers, mid, after):
             if kind == "none":
                 good = a["incremental"] > m["incremental"] and a["full"] == m["full"] and a["triggers"]
