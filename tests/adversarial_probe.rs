@@ -236,18 +236,24 @@ fn history_reads_between_a_schema_change_and_the_next_resolve_do_not_swallow_it(
 
 // ---- tables renamed under the triggers ----
 
-/// `ALTER TABLE llm_model_mappings RENAME` carries the feed's triggers (by name still all
-/// present) to the renamed table; a new `llm_model_mappings` then has none, and the host's
-/// writes to it are logged nowhere.
-#[test]
-fn writes_to_a_new_mapping_table_after_the_old_one_was_renamed_are_seen() {
-    let (db, store) = seeded();
-    let host = db.sql();
+/// Renames `llm_model_mappings` away and creates a new one with its rows. SQLite moves the
+/// feed's triggers along with the renamed table, so the new one has none until the library
+/// re-creates them: until then the feed is off (a moved `data_version` reloads).
+fn swap_mapping_table(host: &Connection) {
     host.execute_batch(&format!(
         "ALTER TABLE llm_model_mappings RENAME TO llm_model_mappings_old; {BACKEND_DDL} \
          INSERT INTO llm_model_mappings SELECT * FROM llm_model_mappings_old;"
     ))
     .unwrap();
+}
+
+/// The host's writes to the new table after the swap are seen (the triggers on the renamed
+/// table do not count as in place).
+#[test]
+fn writes_to_a_new_mapping_table_after_the_old_one_was_renamed_are_seen() {
+    let (db, store) = seeded();
+    let host = db.sql();
+    swap_mapping_table(&host);
     assert_coherent(&db, &store, "mapping:x", "x", "right after the swap");
     // Later writes by the host, no DDL.
     host.execute(
@@ -261,17 +267,13 @@ fn writes_to_a_new_mapping_table_after_the_old_one_was_renamed_are_seen() {
     assert_coherent(&db, &store, "mapping:x", "x", "host write after the swap");
 }
 
-/// A store opened after the swap: its open installs the triggers only when some name is
-/// missing, so the new table stays without any.
+/// A store opened after the swap re-creates the triggers on the new table (dropping the ones
+/// the renamed table took along), so later host writes are logged.
 #[test]
 fn a_store_opened_after_the_mapping_table_was_swapped_sees_later_host_writes() {
     let (db, store) = seeded();
     let host = db.sql();
-    host.execute_batch(&format!(
-        "ALTER TABLE llm_model_mappings RENAME TO llm_model_mappings_old; {BACKEND_DDL} \
-         INSERT INTO llm_model_mappings SELECT * FROM llm_model_mappings_old;"
-    ))
-    .unwrap();
+    swap_mapping_table(&host);
     drop(store);
     let store = db.open();
     assert_coherent(&db, &store, "mapping:x", "x", "opened after the swap");
@@ -289,11 +291,7 @@ fn a_stores_own_write_after_the_mapping_table_was_swapped_is_seen_by_another_sto
     let other = db.open();
     assert_eq!(cached(&other, "mapping:x").as_deref(), Some("m1"));
     let host = db.sql();
-    host.execute_batch(&format!(
-        "ALTER TABLE llm_model_mappings RENAME TO llm_model_mappings_old; {BACKEND_DDL} \
-         INSERT INTO llm_model_mappings SELECT * FROM llm_model_mappings_old;"
-    ))
-    .unwrap();
+    swap_mapping_table(&host);
     assert_coherent(&db, &other, "mapping:x", "x", "other, after the swap");
     store.upsert(&input("mapping:x", Some("own"), &[])).unwrap();
     assert_eq!(truth(&db, "mapping:x").as_deref(), Some("own"));
@@ -303,7 +301,8 @@ fn a_stores_own_write_after_the_mapping_table_was_swapped_is_seen_by_another_sto
 // ---- the counter going back ----
 
 /// The host resets the change log (`DELETE FROM mm_changes` and its `sqlite_sequence` row):
-/// the counter starts again from 1, below the store's snapshot.
+/// the counter starts again from 1, below the store's snapshot, which counts as the log
+/// starting over (a full reload that replaces the older snapshot).
 #[test]
 fn a_host_reset_of_the_change_log_and_its_counter_hides_no_later_write() {
     let db = fresh();
@@ -356,7 +355,8 @@ fn a_stores_own_write_after_a_host_log_reset_is_served_by_that_store() {
 }
 
 /// Same reset, then enough host changes for the counter to pass the snapshot's again: the
-/// feed then describes only the last of them.
+/// entry under the snapshot's number is another one, so the store reloads fully rather than
+/// applying only the changes after that number.
 #[test]
 fn changes_made_while_a_reset_counter_climbs_back_are_not_skipped() {
     let db = fresh();
@@ -616,11 +616,7 @@ fn a_read_only_store_sees_host_writes_to_a_swapped_mapping_table() {
     let ro = Store::open_read_only(&db.path, StoreOptions::default()).unwrap();
     assert_eq!(cached(&ro, "mapping:x").as_deref(), Some("m1"));
     let host = db.sql();
-    host.execute_batch(&format!(
-        "ALTER TABLE llm_model_mappings RENAME TO llm_model_mappings_old; {BACKEND_DDL} \
-         INSERT INTO llm_model_mappings SELECT * FROM llm_model_mappings_old;"
-    ))
-    .unwrap();
+    swap_mapping_table(&host);
     assert_coherent(&db, &ro, "mapping:x", "x", "read-only, after the swap");
     host.execute(
         "UPDATE llm_model_mappings SET default_model = 'ro-swap' WHERE id = 'mapping:x'",

@@ -372,20 +372,23 @@ fn own_writes_of_two_stores_interleaved_with_host_writes_resets_and_ddl_stay_coh
     }
 }
 
-/// A legacy migration run after a host reset the store has not read yet: the import's
-/// snapshot (taking the store's restart count, not the reset) must not hide what was imported.
-#[test]
-fn a_legacy_migration_after_an_unseen_log_reset_is_served() {
+/// A store that wrote `mapping:x` `writes` times and then deleted it (so the log holds that
+/// history and the table nothing), checked against the table.
+fn emptied_store(writes: usize) -> (common::Db, Store) {
     let db = fresh();
     let store = db.open();
-    for i in 0..6 {
+    for i in 0..writes {
         store
             .upsert(&input("mapping:x", Some(&format!("own{i}")), &[]))
             .unwrap();
     }
     store.delete("mapping:x").unwrap();
-    let host = db.sql();
-    assert_coherent(&host, &[&store], "emptied");
+    assert_coherent(&db.sql(), &[&store], "emptied");
+    (db, store)
+}
+
+/// A legacy `model_mappings.json` with one `tenant` entry in the store's storage dir.
+fn legacy_file(db: &common::Db) -> std::path::PathBuf {
     let storage = db.storage();
     std::fs::write(
         storage.join("model_mappings.json"),
@@ -395,6 +398,16 @@ fn a_legacy_migration_after_an_unseen_log_reset_is_served() {
         .unwrap(),
     )
     .unwrap();
+    storage
+}
+
+/// A legacy migration run after a host reset the store has not read yet: the import's
+/// snapshot (taking the store's restart count, not the reset) must not hide what was imported.
+#[test]
+fn a_legacy_migration_after_an_unseen_log_reset_is_served() {
+    let (db, store) = emptied_store(6);
+    let host = db.sql();
+    let storage = legacy_file(&db);
     host.execute_batch(RESET_LOG).unwrap();
     let report = store.migrate_legacy(&storage, false).unwrap();
     assert_eq!(report.imported_count, 1, "{report:?}");
@@ -409,26 +422,10 @@ fn a_legacy_migration_after_an_unseen_log_reset_is_served() {
 /// the migration's own entries, exactly to where the store's snapshot stood.
 #[test]
 fn a_legacy_migration_landing_on_the_old_counter_after_a_reset_is_served() {
-    let db = fresh();
-    let store = db.open();
-    for i in 0..8 {
-        store
-            .upsert(&input("mapping:x", Some(&format!("own{i}")), &[]))
-            .unwrap();
-    }
-    store.delete("mapping:x").unwrap();
+    let (db, store) = emptied_store(8);
     let host = db.sql();
-    assert_coherent(&host, &[&store], "emptied");
     let at = feed_counter(&host);
-    let storage = db.storage();
-    std::fs::write(
-        storage.join("model_mappings.json"),
-        serde_json::to_vec(&json!({"tenant": {"legacy": {"name": "legacy",
-            "mapping": {"default_model": "old-model", "candidates": ["old-model"],
-                        "is_active": true, "metadata": {}}}}}))
-        .unwrap(),
-    )
-    .unwrap();
+    let storage = legacy_file(&db);
     // Measure how many entries a migration logs on a scratch copy of the same situation.
     let scratch = fresh();
     drop(scratch.open());
