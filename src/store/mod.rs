@@ -678,6 +678,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The snapshot a refresh produced and what kind of refresh it was (`None`: nothing changed).
+fn refreshed(refresh: feed::Refresh) -> Option<(Snapshot, RefreshKind)> {
+    match refresh {
+        feed::Refresh::Unchanged => None,
+        feed::Refresh::Incremental(s) => Some((s, RefreshKind::Incremental)),
+        feed::Refresh::Full(s) => Some((s, RefreshKind::Full)),
+    }
+}
+
 /// Lets go of a snapshot the store no longer serves; when this was the last reference, frees
 /// it and makes the allocator settle now. glibc keeps small freed blocks aside and coalesces
 /// them all at the next allocation of a few KiB, whoever makes it: after a whole snapshot

@@ -6,10 +6,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use super::{RefreshKind, Store};
+use super::Store;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::feed::{self, Refresh};
+use crate::feed;
 use crate::snapshot::Snapshot;
 
 impl Store {
@@ -79,18 +79,12 @@ impl Store {
         let tx = db::CachedTx::deferred(conn)?;
         let refresh = feed::catch_up(conn, &current)?;
         tx.commit()?;
-        let schema = match refresh {
-            Refresh::Unchanged => was.schema,
-            Refresh::Incremental(s) => {
+        let schema = match super::refreshed(refresh) {
+            None => was.schema,
+            Some((s, kind)) => {
                 let schema = s.position().schema;
                 self.install(Arc::new(s));
-                self.tracker.refreshed(RefreshKind::Incremental);
-                schema
-            }
-            Refresh::Full(s) => {
-                let schema = s.position().schema;
-                self.install(Arc::new(s));
-                self.tracker.refreshed(RefreshKind::Full);
+                self.tracker.refreshed(kind);
                 schema
             }
         };

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 
 use crate::db::{self, RowRef};
 use crate::error::Result;
-use crate::feed::{self, Refresh};
+use crate::feed;
 use crate::model::Mapping;
 use crate::normalize::MappingId;
 use crate::snapshot::Snapshot;
@@ -50,18 +50,12 @@ impl<'c> Tx<'c> {
     /// Applies what changed since the snapshot (this transaction's own changes, or everyone's
     /// when it began).
     pub(crate) fn sync(&mut self) -> Result<Option<crate::store::RefreshKind>> {
-        use crate::store::RefreshKind;
-        Ok(match feed::catch_up(self.conn, &self.snap)? {
-            Refresh::Unchanged => None,
-            Refresh::Incremental(s) => {
+        Ok(
+            super::refreshed(feed::catch_up(self.conn, &self.snap)?).map(|(s, kind)| {
                 self.snap = Arc::new(s);
-                Some(RefreshKind::Incremental)
-            }
-            Refresh::Full(s) => {
-                self.snap = Arc::new(s);
-                Some(RefreshKind::Full)
-            }
-        })
+                kind
+            }),
+        )
     }
 
     /// Where the rows of one id live: every row that normalises to it, in whatever spelling
